@@ -1,0 +1,3 @@
+"""Loads the obs-gate plugin: options, gate-check rules, fixtures, scoring, reports."""
+
+pytest_plugins = ("obsgate.plugin",)

@@ -1,0 +1,30 @@
+"""``python -m obsgate sweep [--run ID]``: remove what crashed runs left behind."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import docker
+from docker.errors import DockerException
+
+from obsgate.cleanup import sweep
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m obsgate")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sweep_cmd = commands.add_parser("sweep", help="remove containers, networks and volumes of obs-gate runs")
+    sweep_cmd.add_argument("--run", help="only this run id (default: every obs-gate run)")
+    args = parser.parse_args(argv)
+    try:
+        swept = sweep(docker.from_env(), args.run)
+    except DockerException as exc:
+        print(f"obs-gate sweep: Docker engine unavailable: {exc}", file=sys.stderr)
+        return 2
+    print(f"obs-gate sweep: {swept}")
+    return 1 if swept.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

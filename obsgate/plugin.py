@@ -1,0 +1,384 @@
+"""The pytest plugin: options, gate-check collection rules, fixtures, scoring and the verdict.
+
+A gate check is a test under tests/config, tests/integration or tests/load carrying
+``@pytest.mark.gate(category=..., weight=...)``. Each one's outcome becomes a
+CheckResult; skips and xfails are "not evaluated", never passes. In gate mode
+(``pytest -m gate``) the exit code is the verdict's; otherwise it is the tests'.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, LokiAPI, PrometheusAPI
+from obsgate.errors import InputError, NotEvaluated
+from obsgate.images import PULL_POLICIES
+from obsgate.policy import Policy
+from obsgate.report import console_summary, new_run_dir, write_run_reports
+from obsgate.results import CheckResult, Judgement, Measurement, Outcome
+from obsgate.scoring import GateScore, Verdict, score
+from obsgate.secrets import BasicAuth, RunSecrets
+from obsgate.session import GateRun, RunOptions
+from obsgate.stack import ServiceHandle, Stack
+from obsgate.webhook import WebhookReceiver
+
+GATE_DIRS = ("tests/config", "tests/integration", "tests/load")
+RUN_KEY = pytest.StashKey[GateRun]()
+RECORDER_KEY = pytest.StashKey["GateRecorder"]()
+RUN_DIR_KEY = pytest.StashKey[Path]()
+SCORE_KEY = pytest.StashKey[tuple[GateScore, Any, Path]]()
+PHASES_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+MAX_REASON = 300
+MAX_FAILURE_TEXT = 4000
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("obsgate", "obs-gate release gate")
+    group.addoption("--compose", default=None, help="compose file (default: <rootdir>/stack/docker-compose.yml)")
+    group.addoption("--policy", default=None, help="gate policy (default: <rootdir>/gate.yml)")
+    group.addoption("--reports-dir", default=None, help="where run reports go (default: <rootdir>/reports)")
+    group.addoption("--image", action="append", default=[], metavar="SERVICE=REF",
+                    help="run SERVICE from image REF instead of the compose pin (repeatable); "
+                         "also OBSGATE_IMAGE_<SERVICE>")
+    group.addoption("--pull", choices=PULL_POLICIES, default="missing",
+                    help="pull images that are not present (missing) or never pull (never)")
+    group.addoption("--gate-exit", choices=("auto", "verdict", "tests"), default="auto",
+                    help="exit code from the gate verdict or from test outcomes; auto: verdict under -m gate")
+    group.addoption("--accept-conditional", action="store_true",
+                    help="in gate mode, exit 0 on CONDITIONAL PASS too")
+
+
+def _gate_mode(config: pytest.Config) -> bool:
+    choice = config.getoption("gate_exit")
+    return choice == "verdict" or (choice == "auto" and (config.getoption("markexpr") or "").strip() == "gate")
+
+
+def _sigterm_to_interrupt() -> None:
+    """CI timeouts send SIGTERM: turn it into Ctrl-C so teardown still runs."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        def handler(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+        signal.signal(signal.SIGTERM, handler)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gate(category, weight): a release-gate check (see gate.yml)")
+    if config.option.help:
+        return
+    root = Path(config.rootpath)
+    options = RunOptions(
+        compose=Path(config.getoption("compose") or root / "stack" / "docker-compose.yml"),
+        policy=Path(config.getoption("policy") or root / "gate.yml"),
+        reports=Path(config.getoption("reports_dir") or root / "reports"),
+        images=config.getoption("image"),
+        pull=config.getoption("pull"),
+    )
+    try:
+        run = GateRun.prepare(options)
+    except InputError as exc:
+        raise pytest.UsageError(f"obs-gate: {exc}") from None
+    config.stash[RUN_KEY] = run
+    run_dir = new_run_dir(options.reports, run.run_id, run.started)
+    config.stash[RUN_DIR_KEY] = run_dir
+    if not config.option.xmlpath:
+        config.option.xmlpath = str(run_dir / "junit.xml")
+    _sigterm_to_interrupt()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None:
+        run.teardown()
+
+
+def _in_gate_dir(item: pytest.Item) -> bool:
+    rel = Path(item.path).resolve().relative_to(Path(item.config.rootpath).resolve()).as_posix() \
+        if Path(item.path).resolve().is_relative_to(Path(item.config.rootpath).resolve()) else ""
+    return any(rel.startswith(d + "/") for d in GATE_DIRS)
+
+
+@dataclass(frozen=True)
+class GateMark:
+    category: str
+    weight: float
+
+
+def _gate_mark(item: pytest.Item, policy: Policy) -> GateMark | str:
+    """The check's category and weight, or what is wrong with its marker."""
+    marker = item.get_closest_marker("gate")
+    if marker is None:
+        return "gate check without @pytest.mark.gate(category=..., weight=...)"
+    category, weight = marker.kwargs.get("category"), marker.kwargs.get("weight")
+    if category not in policy.categories:
+        return f"unknown category {category!r} (gate.yml has {', '.join(policy.categories)})"
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+        return f"weight must be a positive number, got {weight!r}"
+    return GateMark(category, float(weight))
+
+
+_MARK_KEY = pytest.StashKey[GateMark]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Reject gate checks without category/weight, duplicate ids, and blockers naming no check."""
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        return
+    problems, seen = [], {}
+    for item in items:
+        if not (_in_gate_dir(item) or item.get_closest_marker("gate")):
+            continue
+        mark = _gate_mark(item, run.policy)
+        if isinstance(mark, str):
+            problems.append(f"{item.nodeid}: {mark}")
+            continue
+        if item.name in seen:
+            problems.append(f"{item.nodeid}: check id {item.name} already used by {seen[item.name]}")
+        seen[item.name] = item.nodeid
+        item.stash[_MARK_KEY] = mark
+    if problems:
+        raise pytest.UsageError("obs-gate: invalid gate checks:\n  " + "\n  ".join(problems))
+    if config.args_source is pytest.Config.ArgsSource.ARGS:
+        return   # a hand-picked selection: a missing blocker shows in the verdict instead
+    ids = set(seen) | {getattr(i, "originalname", i.name) for i in items if _MARK_KEY in i.stash}
+    try:
+        run.policy.check_blockers(ids)
+    except InputError as exc:
+        raise pytest.UsageError(f"obs-gate: {exc}") from None
+
+
+@dataclass
+class GateRecorder:
+    """What a check measured and saw; judged against the policy's targets."""
+
+    policy: Policy
+    measurements: list[Measurement] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def measure(self, target_key: str, value: float, name: str | None = None) -> Judgement:
+        """Record ``value`` against target ``target_key``; a miss fails the check with the arithmetic."""
+        target = self.policy.target(target_key)
+        judgement = target.judge(value)
+        self.measurements.append(Measurement(name or target_key, value, target.unit, target_key,
+                                             target.value, target.warn, target.better, judgement))
+        if judgement is Judgement.MISSED:
+            raise AssertionError(f"{name or target_key}: {target.explain(value)}")
+        return judgement
+
+
+def _reason(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        text = str(report.longrepr[2]).removeprefix("Skipped: ").removeprefix("not evaluated: ")
+    elif hasattr(report, "wasxfail"):
+        text = f"xfail hides a gate check: {report.wasxfail or 'no reason'}"
+    else:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        text = crash.message if crash is not None else str(report.longrepr)
+    first = text.strip().splitlines()[0] if text.strip() else "no reason given"
+    return first[:MAX_REASON]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if call.excinfo is not None and call.excinfo.errisinstance(NotEvaluated):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"not evaluated: {call.excinfo.value}")
+    if _MARK_KEY in item.stash:
+        item.stash.setdefault(PHASES_KEY, {})[report.when] = report
+
+
+def _check_result(item: pytest.Item, run: GateRun) -> CheckResult:
+    mark, phases = item.stash[_MARK_KEY], item.stash.get(PHASES_KEY, {})
+    recorder = item.stash.get(RECORDER_KEY, None)
+    measurements = recorder.measurements if recorder else []
+    evidence = dict(recorder.evidence) if recorder else {}
+    outcome, reason = Outcome.PASSED, ""
+    for when in ("setup", "call", "teardown"):
+        rep = phases.get(when)
+        if rep is None or rep.passed:
+            continue
+        if rep.skipped or hasattr(rep, "wasxfail"):
+            outcome, reason = Outcome.NOT_EVALUATED, _reason(rep)
+        else:
+            outcome = Outcome.FAILED if when == "call" else Outcome.ERROR
+            reason = _reason(rep)
+            evidence["failure"] = rep.longreprtext[-MAX_FAILURE_TEXT:]
+        break
+    else:
+        if "call" not in phases:
+            outcome, reason = Outcome.NOT_EVALUATED, "did not run"
+        elif any(m.judgement is Judgement.SOFT for m in measurements):
+            outcome = Outcome.SOFT_MISS
+            reason = "; ".join(f"{m.name}: {run.policy.target(m.target_key).explain(m.value)}"
+                               for m in measurements if m.judgement is Judgement.SOFT and m.target_key)
+    duration = sum(r.duration for r in phases.values())
+    check_id = item.name
+    blocker = check_id in run.policy.blockers or getattr(item, "originalname", check_id) in run.policy.blockers
+    return CheckResult(check_id, item.nodeid, mark.category, mark.weight, outcome, reason, round(duration, 3),
+                       blocker, measurements, evidence)
+
+
+def _collect(session: pytest.Session, run: GateRun) -> list[CheckResult]:
+    return [_check_result(item, run) for item in session.items if _MARK_KEY in item.stash]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tear down, score, write reports; in gate mode the verdict decides the exit code."""
+    config = session.config
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        return
+    up_s = run._stack.up_s if run._stack is not None else None  # noqa: SLF001 - read before teardown
+    ready = {h.name: h.ready_after_s for h in run._stack} if run._stack is not None else {}  # noqa: SLF001
+    run.teardown()
+    run.results = _collect(session, run)
+    run_dir = config.stash[RUN_DIR_KEY]
+    if not run.results:
+        shutil.rmtree(run_dir, ignore_errors=True)   # no gate check ran: nothing to report
+        return
+    gate_mode = _gate_mode(config)
+    gate = score(run.results, run.policy)
+    metadata = run.metadata("gate" if gate_mode else "selftest", up_s)
+    metadata["timings_s"]["ready"] = ready
+    comparison = write_run_reports(run.options.reports, run_dir, gate, metadata, run.secrets.values)
+    config.stash[SCORE_KEY] = (gate, comparison, run_dir)
+    if gate_mode:
+        ok = gate.verdict is Verdict.PASS or (gate.verdict is Verdict.CONDITIONAL_PASS
+                                              and config.getoption("accept_conditional"))
+        session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    entry = config.stash.get(SCORE_KEY, None)
+    if entry is None:
+        return
+    gate, comparison, run_dir = entry
+    terminalreporter.section("obs-gate")
+    terminalreporter.write_line(console_summary(gate, comparison))
+    terminalreporter.write_line(f"reports: {run_dir}")
+
+
+# --- fixtures: one per resource ------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def gate_run(pytestconfig: pytest.Config) -> GateRun:
+    return pytestconfig.stash[RUN_KEY]
+
+
+@pytest.fixture(scope="session")
+def policy(gate_run: GateRun) -> Policy:
+    return gate_run.policy
+
+
+@pytest.fixture(scope="session")
+def run_secrets(gate_run: GateRun) -> RunSecrets:
+    return gate_run.secrets
+
+
+@pytest.fixture(scope="session")
+def stack(gate_run: GateRun) -> Stack:
+    """The whole compose stack, up and ready (brought up once, on first use)."""
+    return gate_run.stack()
+
+
+@pytest.fixture
+def gate(request: pytest.FixtureRequest, policy: Policy) -> GateRecorder:
+    """Record measurements (judged against gate.yml targets) and evidence for this check."""
+    recorder = GateRecorder(policy)
+    request.node.stash[RECORDER_KEY] = recorder
+    return recorder
+
+
+def _service(stack: Stack, name: str) -> ServiceHandle:
+    return stack[name].require()
+
+
+def _port(handle: ServiceHandle) -> int:
+    """The service's own port, as the compose file exposes it."""
+    if not handle.spec.expose:
+        raise NotEvaluated(f"{handle.name} exposes no port in the compose file")
+    return handle.spec.expose[0]
+
+
+@pytest.fixture(scope="session")
+def loki(stack: Stack) -> ServiceHandle:
+    return _service(stack, "loki")
+
+
+@pytest.fixture(scope="session")
+def prometheus(stack: Stack) -> ServiceHandle:
+    return _service(stack, "prometheus")
+
+
+@pytest.fixture(scope="session")
+def alertmanager(stack: Stack) -> ServiceHandle:
+    return _service(stack, "alertmanager")
+
+
+@pytest.fixture(scope="session")
+def grafana(stack: Stack) -> ServiceHandle:
+    return _service(stack, "grafana")
+
+
+@pytest.fixture(scope="session")
+def nginx(stack: Stack) -> ServiceHandle:
+    return _service(stack, "nginx")
+
+
+@pytest.fixture(scope="session")
+def loki_api(loki: ServiceHandle) -> Iterator[LokiAPI]:
+    api = LokiAPI(Endpoint.direct(loki, _port(loki)))
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def prometheus_api(prometheus: ServiceHandle) -> Iterator[PrometheusAPI]:
+    api = PrometheusAPI(Endpoint.direct(prometheus, _port(prometheus)))
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def alertmanager_api(alertmanager: ServiceHandle) -> Iterator[AlertmanagerAPI]:
+    api = AlertmanagerAPI(Endpoint.direct(alertmanager, _port(alertmanager)))
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def grafana_api(grafana: ServiceHandle, run_secrets: RunSecrets) -> Iterator[GrafanaAPI]:
+    """Grafana's API as its admin (user from the compose file, password generated for this run)."""
+    endpoint = Endpoint.direct(grafana, _port(grafana))
+    endpoint.auth = BasicAuth(grafana.spec.environment.get("GF_SECURITY_ADMIN_USER", "admin"),
+                              run_secrets.grafana_admin_password)
+    api = GrafanaAPI(endpoint)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def gateway(nginx: ServiceHandle, run_secrets: RunSecrets) -> Gateway:
+    """nginx as clients reach it: HTTPS on the published port, verified against the run's CA."""
+    return Gateway(nginx, run_secrets)
+
+
+@pytest.fixture(scope="session")
+def alert_receiver(stack: Stack, gate_run: GateRun) -> WebhookReceiver:
+    """Where Alertmanager's Slack receiver posts in this run (the Slack URL secret points here)."""
+    if gate_run.webhook is None:
+        raise NotEvaluated("the run's webhook receiver is not running")
+    return gate_run.webhook

@@ -1,0 +1,49 @@
+"""Polling with a deadline: the only way the harness waits (no fixed sleeps)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class WaitTimeout(AssertionError):
+    """What was awaited did not happen in time; the message says what and shows evidence."""
+
+
+def poll(
+    probe: Callable[[], T | None],
+    *,
+    timeout_s: float,
+    what: str,
+    interval_s: float = 0.25,
+    evidence: Callable[[], str] | None = None,
+    fatal: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Call ``probe`` until it returns something truthy; raise WaitTimeout after ``timeout_s``.
+
+    ``evidence`` is called once on timeout (e.g. a container's log tail) and appended.
+    Exceptions in ``fatal`` end the wait at once; any other exception means "not yet".
+    """
+    deadline = time.monotonic() + timeout_s
+    last_error = ""
+    while True:
+        try:
+            value = probe()
+            if value:
+                return value
+        except fatal:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failing probe is "not yet", not fatal
+            last_error = f"{type(exc).__name__}: {exc}"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            message = f"timed out after {timeout_s:.0f}s waiting for {what}"
+            if last_error:
+                message += f"; last error: {last_error}"
+            if evidence is not None:
+                message += "\n" + evidence()
+            raise WaitTimeout(message)
+        time.sleep(min(interval_s, remaining))

@@ -1,0 +1,79 @@
+"""Run gate checks in a child pytest against deliberately broken stack variants.
+
+A variant is stack/docker-compose.yml with one mutation, written to a temp dir with
+its relative bind mounts made absolute; the child run gets this run's image overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "stack"
+Compose = dict[str, Any]
+
+
+def _absolute_binds(doc: Compose) -> Compose:
+    for svc in doc["services"].values():
+        svc["volumes"] = [
+            str(STACK / v[2:]) + v[v.index(":"):] if isinstance(v, str) and v.startswith("./") else v
+            for v in svc.get("volumes", [])
+        ]
+    return doc
+
+
+@dataclass
+class ChildRun:
+    returncode: int
+    output: str
+    checks: dict[str, dict[str, Any]]
+
+    def outcome(self, check_id: str) -> str:
+        return str(self.checks[check_id]["outcome"])
+
+    def reason(self, check_id: str) -> str:
+        return str(self.checks[check_id]["reason"])
+
+
+@pytest.fixture
+def variant(tmp_path: Path) -> Callable[[Callable[[Compose], None]], Path]:
+    """Write a mutated copy of the production compose file; returns its path."""
+
+    def make(mutate: Callable[[Compose], None]) -> Path:
+        doc = _absolute_binds(yaml.safe_load((STACK / "docker-compose.yml").read_text()))
+        mutate(doc)
+        path = tmp_path / "variant" / "docker-compose.yml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    return make
+
+
+@pytest.fixture
+def child_gate(pytestconfig: pytest.Config, tmp_path: Path) -> Callable[..., ChildRun]:
+    """Run selected gate checks in a child pytest with this run's image overrides."""
+
+    def run(*selection: str, compose: Path | None = None, extra: tuple[str, ...] = ()) -> ChildRun:
+        reports = tmp_path / "reports"
+        args = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-q", *selection,
+                "--reports-dir", str(reports), "--pull", pytestconfig.getoption("pull"), *extra]
+        for image in pytestconfig.getoption("image"):
+            args += ["--image", image]
+        if compose is not None:
+            args += ["--compose", str(compose)]
+        proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        gate = reports / "latest" / "gate.json"
+        checks = {c["check_id"]: c for c in json.loads(gate.read_text())["checks"]} if gate.exists() else {}
+        return ChildRun(proc.returncode, proc.stdout + proc.stderr, checks)
+
+    return run

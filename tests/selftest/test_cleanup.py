@@ -1,0 +1,66 @@
+"""Nothing leaks: a run interrupted during start-up, or a crashed run swept afterwards."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+
+from obsgate.cleanup import LABEL_RUN, run_labels
+from obsgate.wait import poll
+from tests.selftest.conftest import ROOT
+
+
+@pytest.fixture
+def client() -> docker.DockerClient:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.skip(f"not evaluated: Docker engine unavailable: {exc}")
+    return client
+
+
+def run_ids(client: docker.DockerClient) -> set[str]:
+    return {c.labels[LABEL_RUN] for c in client.containers.list(all=True, filters={"label": LABEL_RUN})}
+
+
+def leftovers(client: docker.DockerClient, run_id: str) -> list[str]:
+    label = {"label": f"{LABEL_RUN}={run_id}"}
+    return ([f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
+            + [f"network {n.name}" for n in client.networks.list(filters=label)]
+            + [f"volume {v.name}" for v in client.volumes.list(filters=label)])
+
+
+def test_sigint_during_startup_removes_everything(client, pytestconfig, tmp_path: Path) -> None:
+    before = run_ids(client)
+    args = [sys.executable, "-m", "pytest", "-q", "tests/integration/test_services_ready.py",
+            "--reports-dir", str(tmp_path), "--pull", pytestconfig.getoption("pull")]
+    for image in pytestconfig.getoption("image"):
+        args += ["--image", image]
+    child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        new = poll(lambda: run_ids(client) - before, timeout_s=120, what="the child run's first container")
+    finally:
+        child.send_signal(signal.SIGINT)
+        output, _ = child.communicate(timeout=180)
+    (run_id,) = new
+    assert "KeyboardInterrupt" in output or child.returncode == pytest.ExitCode.INTERRUPTED, output[-2000:]
+    assert leftovers(client, run_id) == [], output[-2000:]
+
+
+def test_sweep_removes_a_crashed_runs_objects(client) -> None:
+    run_id = "sweep" + uuid.uuid4().hex[:8]
+    labels = run_labels(run_id, "selftest")
+    client.networks.create(f"obsgate-{run_id}-net", labels=labels)
+    client.volumes.create(f"obsgate-{run_id}-vol", labels=labels)
+    done = subprocess.run([sys.executable, "-m", "obsgate", "sweep", "--run", run_id],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "removed 0 containers, 1 networks, 1 volumes" in done.stdout
+    assert leftovers(client, run_id) == []

@@ -1,0 +1,79 @@
+"""The readiness checks fail, naming the cause, when a service cannot come up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.selftest.conftest import STACK, ChildRun, Compose
+
+READY = "tests/integration/test_services_ready.py"
+
+
+def only(*services: str) -> Callable[[Compose], None]:
+    def keep(doc: Compose) -> None:
+        doc["services"] = {n: s for n, s in doc["services"].items() if n in services}
+        for svc in doc["services"].values():
+            svc.pop("depends_on", None)
+    return keep
+
+
+def failed_or_skip(run: ChildRun, check: str) -> str:
+    """The check's failure reason; skip this self-test if the child could not evaluate it."""
+    if run.checks.get(check, {}).get("outcome") == "not_evaluated":
+        pytest.skip(f"{check} not evaluated here: {run.reason(check)}")
+    assert run.outcome(check) == "failed", run.output[-3000:]
+    return run.reason(check)
+
+
+def test_prometheus_ready_fails_when_prometheus_rejects_its_flags(variant, child_gate) -> None:
+    def broken(doc: Compose) -> None:
+        only("prometheus")(doc)
+        doc["services"]["prometheus"]["command"].append("--no-such.flag")
+
+    run = child_gate(f"{READY}::test_prometheus_is_ready", compose=variant(broken))
+    assert "prometheus exited" in failed_or_skip(run, "test_prometheus_is_ready")
+
+
+def test_nginx_ready_fails_when_its_certificate_is_missing(variant, child_gate, tmp_path: Path) -> None:
+    empty = tmp_path / "no-secrets"
+    empty.mkdir()
+
+    def broken(doc: Compose) -> None:
+        only("nginx")(doc)
+        doc["services"]["nginx"]["volumes"] = [
+            v if "secrets" not in v else f"{empty}:/etc/nginx/secrets:ro" for v in doc["services"]["nginx"]["volumes"]
+        ]
+
+    run = child_gate(f"{READY}::test_nginx_is_ready", compose=variant(broken))
+    reason = failed_or_skip(run, "test_nginx_is_ready")
+    assert "nginx exited" in reason
+    assert "server.crt" in run.checks["test_nginx_is_ready"]["evidence"]["failure"]
+
+
+def test_alertmanager_ready_fails_when_healthcheck_never_passes(variant, child_gate) -> None:
+    def broken(doc: Compose) -> None:
+        only("alertmanager")(doc)
+        hc = doc["services"]["alertmanager"]["healthcheck"]
+        hc["test"] = ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:9999/-/ready"]
+        hc.update(interval="1s", retries=2, start_period="2s", timeout="1s")
+
+    run = child_gate(f"{READY}::test_alertmanager_is_ready", compose=variant(broken))
+    reason = failed_or_skip(run, "test_alertmanager_is_ready")
+    assert "timed out" in reason and "alertmanager healthcheck" in reason
+
+
+def test_loki_ready_fails_when_its_config_has_an_unknown_key(variant, child_gate, tmp_path: Path) -> None:
+    config = tmp_path / "loki.yml"
+    config.write_text((STACK / "loki" / "loki.yml").read_text() + "\nno_such_section: {}\n")
+
+    def broken(doc: Compose) -> None:
+        only("loki")(doc)
+        doc["services"]["loki"]["volumes"][0] = f"{config}:/etc/loki/loki.yml:ro"
+
+    run = child_gate(f"{READY}::test_loki_is_ready", compose=variant(broken))
+    reason = failed_or_skip(run, "test_loki_is_ready")
+    assert "loki exited" in reason
+    assert "no_such_section" in run.checks["test_loki_is_ready"]["evidence"]["failure"]

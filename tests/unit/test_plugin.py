@@ -1,0 +1,208 @@
+"""The plugin's rules, run in throwaway pytest projects (pytester); no container starts.
+
+Each project has a one-service compose file and a small policy, and gate checks that
+pass, fail, skip or xfail on their own, so outcomes, exit codes and reports can be asserted.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ("pytester",)
+
+POLICY = """\
+schema_version: 1
+thresholds: {pass: 80, warn: 60}
+categories:
+  Functionality: {weight: 60}
+  Security: {weight: 40}
+blockers: [test_blocker]
+targets:
+  latency_s: {value: 1.0, warn: 2.0, better: lower, unit: s, description: query latency}
+"""
+COMPOSE = "services:\n  app:\n    image: obsgate-unit/never-started:1\n"
+CONFTEST = 'pytest_plugins = ("obsgate.plugin",)\n'
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makefile(".yml", gate=POLICY)
+    (pytester.path / "stack").mkdir()
+    (pytester.path / "stack" / "docker-compose.yml").write_text(COMPOSE)
+    pytester.makeconftest(CONFTEST)
+    (pytester.path / "tests" / "integration").mkdir(parents=True)
+    return pytester
+
+
+def checks(pytester: pytest.Pytester, body: str) -> None:
+    header = "import pytest\nfrom obsgate.errors import NotEvaluated\n"
+    (pytester.path / "tests" / "integration" / "test_checks.py").write_text(header + body)
+
+
+def gate_json(pytester: pytest.Pytester) -> dict:
+    return json.loads((pytester.path / "reports" / "latest" / "gate.json").read_text())
+
+
+def outcomes(pytester: pytest.Pytester) -> dict[str, str]:
+    return {c["check_id"]: c["outcome"] for c in gate_json(pytester)["checks"]}
+
+
+PASSING = """
+@pytest.mark.gate(category="Functionality", weight=5)
+def test_blocker():
+    pass
+
+@pytest.mark.gate(category="Security", weight=5)
+def test_secure():
+    pass
+"""
+
+
+def test_gate_mode_exits_zero_on_pass(project: pytest.Pytester) -> None:
+    checks(project, PASSING)
+    result = project.runpytest_subprocess("-m", "gate")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*obs-gate verdict: PASS*"])
+
+
+def test_gate_check_without_marker_is_a_collection_error(project: pytest.Pytester) -> None:
+    checks(project, PASSING + "\ndef test_unmarked():\n    pass\n")
+    result = project.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_unmarked*without @pytest.mark.gate*"])
+
+
+def test_unknown_category_is_a_collection_error(project: pytest.Pytester) -> None:
+    checks(project, PASSING + '\n@pytest.mark.gate(category="Vibes", weight=1)\ndef test_x():\n    pass\n')
+    result = project.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_x*unknown category 'Vibes'*"])
+
+
+def test_missing_weight_is_a_collection_error(project: pytest.Pytester) -> None:
+    checks(project, PASSING + '\n@pytest.mark.gate(category="Security")\ndef test_x():\n    pass\n')
+    result = project.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_x*weight must be a positive number*"])
+
+
+def test_blocker_naming_no_check_stops_the_run(project: pytest.Pytester) -> None:
+    checks(project, PASSING.replace("def test_blocker", "def test_renamed"))
+    result = project.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*gate.yml*blockers*test_blocker*"])
+
+
+def test_skip_and_xfail_are_not_evaluated_and_fail_the_gate(project: pytest.Pytester) -> None:
+    checks(project, PASSING + """
+@pytest.mark.gate(category="Security", weight=5)
+def test_skipped():
+    pytest.skip("no browser")
+
+@pytest.mark.gate(category="Security", weight=5)
+@pytest.mark.xfail(reason="known broken")
+def test_xfailed():
+    assert False
+""")
+    result = project.runpytest_subprocess("-m", "gate")
+    assert outcomes(project) == {"test_blocker": "passed", "test_secure": "passed",
+                                 "test_skipped": "not_evaluated", "test_xfailed": "not_evaluated"}
+    assert result.ret != 0   # Security 1/3 evaluated: 60 + 40/3 = 73.3 -> CONDITIONAL PASS, not PASS
+
+
+def test_not_evaluated_exception_becomes_not_evaluated_with_reason(project: pytest.Pytester) -> None:
+    checks(project, PASSING + """
+@pytest.mark.gate(category="Security", weight=5)
+def test_needs_grafana():
+    raise NotEvaluated("grafana: image unavailable")
+""")
+    result = project.runpytest_subprocess()
+    assert result.ret == 0          # self-test mode: exit on test outcomes, a skip is not a failure
+    check = next(c for c in gate_json(project)["checks"] if c["check_id"] == "test_needs_grafana")
+    assert check["outcome"] == "not_evaluated"
+    assert "grafana: image unavailable" in check["reason"]
+
+
+def test_blocker_failure_fails_the_gate_even_with_high_total(project: pytest.Pytester) -> None:
+    checks(project, PASSING.replace("    pass\n", "    assert 1 == 2, 'loki not ready'\n", 1))
+    result = project.runpytest_subprocess("-m", "gate")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*obs-gate verdict: FAIL*test_blocker*"])
+
+
+def test_measurement_in_warning_band_is_a_soft_miss(project: pytest.Pytester) -> None:
+    checks(project, PASSING + """
+@pytest.mark.gate(category="Security", weight=5)
+def test_fast_enough(gate):
+    gate.measure("latency_s", 1.5)
+""")
+    project.runpytest_subprocess()
+    check = next(c for c in gate_json(project)["checks"] if c["check_id"] == "test_fast_enough")
+    assert check["outcome"] == "soft_miss"
+    assert check["measurements"][0]["value"] == 1.5
+
+
+def test_measurement_beyond_warning_fails_with_the_arithmetic(project: pytest.Pytester) -> None:
+    checks(project, PASSING + """
+@pytest.mark.gate(category="Security", weight=5)
+def test_fast_enough(gate):
+    gate.measure("latency_s", 3.0)
+""")
+    project.runpytest_subprocess()
+    check = next(c for c in gate_json(project)["checks"] if c["check_id"] == "test_fast_enough")
+    assert check["outcome"] == "failed"
+    assert "latency_s" in check["reason"] and "1" in check["reason"]
+
+
+def test_unknown_target_fails_the_check_naming_the_policy_key(project: pytest.Pytester) -> None:
+    checks(project, PASSING + """
+@pytest.mark.gate(category="Security", weight=5)
+def test_uses_missing_target(gate):
+    gate.measure("no_such_target", 1)
+""")
+    project.runpytest_subprocess()
+    check = next(c for c in gate_json(project)["checks"] if c["check_id"] == "test_uses_missing_target")
+    assert check["outcome"] == "failed"
+    assert "targets.no_such_target" in check["reason"]
+
+
+def test_malformed_compose_stops_the_run_before_tests(project: pytest.Pytester) -> None:
+    checks(project, PASSING)
+    (project.path / "stack" / "docker-compose.yml").write_text("services:\n  app:\n    build: .\n")
+    result = project.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*docker-compose.yml: services.app.build: compose key not supported*"])
+
+
+def test_malformed_policy_stops_the_run_before_tests(project: pytest.Pytester) -> None:
+    checks(project, PASSING)
+    (project.path / "gate.yml").write_text(POLICY.replace("weight: 40", "weight: 30"))
+    result = project.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*gate.yml*"])
+
+
+def test_no_gate_checks_means_no_report(project: pytest.Pytester) -> None:
+    (project.path / "tests" / "unit").mkdir()
+    (project.path / "tests" / "unit" / "test_u.py").write_text("def test_u():\n    pass\n")
+    project.runpytest_subprocess("tests/unit")
+    assert not (project.path / "reports" / "latest").exists()
+
+
+def test_reports_written_and_secrets_absent(project: pytest.Pytester) -> None:
+    checks(project, PASSING + """
+@pytest.mark.gate(category="Security", weight=5)
+def test_leaky(run_secrets, gate):
+    gate.evidence["oops"] = run_secrets.grafana_admin_password
+    assert False, "password was " + run_secrets.read.password
+""")
+    project.runpytest_subprocess()
+    run_dir = (project.path / "reports" / "latest").resolve()
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"gate.json", "summary.md", "report.html", "junit.xml"} <= names
+    text = "".join(p.read_text(errors="replace") for p in run_dir.iterdir() if p.is_file())
+    assert "password was ***" in text
+    assert Path(project.path / "reports" / "history.jsonl").is_file()
