@@ -43,7 +43,7 @@ def sweep(client: docker.DockerClient, run_id: str | None = None) -> Swept:
         except NotFound:
             pass
         except APIError as exc:
-            errors.append(f"container {container.name}: {exc.explanation}")
+            errors.append(f"container {container.name}: {exc.explanation or exc}")
     for network in client.networks.list(filters={"label": label}):
         try:
             network.remove()
@@ -51,7 +51,7 @@ def sweep(client: docker.DockerClient, run_id: str | None = None) -> Swept:
         except NotFound:
             pass
         except APIError as exc:
-            errors.append(f"network {network.name}: {exc.explanation}")
+            errors.append(f"network {network.name}: {exc.explanation or exc}")
     for volume in client.volumes.list(filters={"label": label}):
         try:
             volume.remove(force=True)
@@ -59,6 +59,6 @@ def sweep(client: docker.DockerClient, run_id: str | None = None) -> Swept:
         except NotFound:
             pass
         except APIError as exc:
-            errors.append(f"volume {volume.name}: {exc.explanation}")
+            errors.append(f"volume {volume.name}: {exc.explanation or exc}")
     swept.errors = tuple(errors)
     return swept

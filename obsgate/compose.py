@@ -151,7 +151,7 @@ class _Reader:
         return value
 
     def duration(self, value: Any, key: str) -> float:
-        if isinstance(value, (int, float)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         text = str(value).strip()
         parts = _DURATION.findall(text)
@@ -208,7 +208,7 @@ class _Reader:
         if not argv or not argv[-1]:
             raise self.fail(f"{key}.test", "empty healthcheck command", "give the command to run")
         retries = hc.get("retries", 3)
-        if not isinstance(retries, int) or retries < 1:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 1:
             raise self.fail(f"{key}.retries", f"invalid retries {retries!r}", "use a positive integer")
         return Healthcheck(
             test=argv,
@@ -273,8 +273,10 @@ class _Reader:
             try:
                 port = int(str(target))
             except ValueError:
-                raise self.fail(k, f"cannot parse port {item!r}", "use [host_ip:]published:target[/protocol]") from None
-            out.append(PortSpec(port, protocol, None if published is None else str(published), host_ip))
+                port = 0
+            if not 1 <= port <= 65535:
+                raise self.fail(k, f"cannot parse port {item!r}", "use [host_ip:]published:target[/protocol], ports 1-65535")
+            out.append(PortSpec(port, protocol, str(published) if published not in (None, "") else None, host_ip or None))
         return tuple(out)
 
     def depends_on(self, value: Any, key: str) -> tuple[Dependency, ...]:
@@ -285,6 +287,8 @@ class _Reader:
         out = []
         for name, spec in self.mapping(value, key).items():
             spec = self.mapping(spec, f"{key}.{name}")
+            if set(spec) - {"condition"}:
+                raise self.fail(f"{key}.{name}.{sorted(set(spec) - {'condition'})[0]}", "depends_on key not supported by obs-gate", "use only condition")
             condition = spec.get("condition", "service_started")
             if condition not in DEPENDS_CONDITIONS:
                 raise self.fail(f"{key}.{name}.condition", f"unknown condition {condition!r}", f"use one of {sorted(DEPENDS_CONDITIONS)}")
@@ -321,6 +325,8 @@ class _Reader:
         if not isinstance(image, str) or not image:
             raise self.fail(f"{key}.image", "no image", "every service needs an image (build: is not supported)")
         restart = svc.get("restart")
+        if restart is False:    # YAML reads an unquoted `restart: no` as false
+            restart = "no"
         if restart is not None and str(restart).split(":")[0] not in RESTART_POLICIES:
             raise self.fail(f"{key}.restart", f"unknown restart policy {restart!r}", f"use one of {sorted(RESTART_POLICIES)}")
         svc_networks = svc.get("networks") or [DEFAULT_NETWORK]

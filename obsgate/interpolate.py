@@ -3,7 +3,8 @@
 Supported: ``$$`` (a literal ``$``), ``$VAR``, ``${VAR}``, ``${VAR:-default}``,
 ``${VAR-default}``, ``${VAR:?message}``, ``${VAR?message}``, ``${VAR:+alt}``, ``${VAR+alt}``.
 Unlike compose, a bare ``${VAR}`` that is unset is an error rather than an empty
-string: a blank password or path is how a release goes wrong quietly.
+string: a blank password or path is how a release goes wrong quietly. A default may
+hold ``$VAR`` but not a nested ``${...}``, which is rejected rather than misread.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
             raise InterpolationError(f"malformed variable reference '${match['bad']}'")
         name = match["bare"] or match["name"]
         op, arg = match["op"], match["arg"] or ""
+        if "${" in arg:
+            raise InterpolationError(f"nested variable reference in ${{{name}{op}{arg}}} is not supported")
+        if "$" in arg:
+            arg = interpolate(arg, env)
         value = env.get(name)
         unset_or_empty = value is None or (value == "" and op is not None and op.startswith(":"))
         if op in ("-", ":-"):

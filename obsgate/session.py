@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import re
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ import docker
 from docker.errors import DockerException
 
 from obsgate.compose import ComposeProject, load_compose
-from obsgate.errors import NotEvaluated
+from obsgate.errors import InputError, NotEvaluated
 from obsgate.images import ImageChoice, parse_overrides, resolve
 from obsgate.policy import Policy, load_policy
 from obsgate.results import CheckResult
@@ -69,7 +70,9 @@ class GateRun:
     @classmethod
     def prepare(cls, options: RunOptions) -> GateRun:
         """Validate policy, secrets, compose file and overrides; raises InputError on bad input."""
-        run_id = uuid.uuid4().hex[:12]
+        run_id = os.environ.get("OBSGATE_RUN_ID") or uuid.uuid4().hex[:12]
+        if not re.fullmatch(r"[a-z0-9]{4,32}", run_id):
+            raise InputError("OBSGATE_RUN_ID", run_id, "invalid run id", "use 4-32 lowercase letters and digits")
         policy = load_policy(options.policy)
         secrets = generate(run_id)
         try:

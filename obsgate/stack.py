@@ -117,8 +117,11 @@ class ServiceHandle:
     def probe(self) -> bool:
         """One run of the compose healthcheck (or 'is running' when there is none)."""
         container = self.container
-        if container.status in ("exited", "dead"):
-            raise ServiceFailed(f"{self.name} exited with code {container.attrs['State'].get('ExitCode')}")
+        state = container.attrs["State"]
+        if container.status in ("exited", "dead") or state.get("Restarting") or container.attrs.get("RestartCount"):
+            # Under a restart policy a crash shows as "restarting", not "exited".
+            raise ServiceFailed(f"{self.name} exited with code {state.get('ExitCode')}"
+                                f" (restarts so far: {container.attrs.get('RestartCount', 0)})")
         hc = self.spec.healthcheck
         if hc is None:
             return bool(container.status == "running")

@@ -44,6 +44,9 @@ def poll(
             if last_error:
                 message += f"; last error: {last_error}"
             if evidence is not None:
-                message += "\n" + evidence()
+                try:
+                    message += "\n" + evidence()
+                except Exception as exc:  # noqa: BLE001 - the timeout is the news, not this
+                    message += f"\n(no evidence: {type(exc).__name__}: {exc})"
             raise WaitTimeout(message)
         time.sleep(min(interval_s, remaining))

@@ -18,8 +18,9 @@ def _ready(stack: Stack, service: str, gate: GateRecorder) -> None:
 
 
 @pytest.mark.gate(category="Functionality", weight=3)
-def test_loki_is_ready(stack: Stack, loki_api: LokiAPI, gate: GateRecorder) -> None:
+def test_loki_is_ready(stack: Stack, gate: GateRecorder, request: pytest.FixtureRequest) -> None:
     _ready(stack, "loki", gate)
+    loki_api: LokiAPI = request.getfixturevalue("loki_api")   # only once Loki is known to be up
     response = loki_api.ready()
     gate.evidence["GET /ready"] = f"{response.status_code} {response.text.strip()[:80]}"
     assert response.status_code == 200, f"Loki /ready answered {response.status_code}: {response.text[:200]}"

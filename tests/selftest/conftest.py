@@ -25,7 +25,8 @@ Compose = dict[str, Any]
 def _absolute_binds(doc: Compose) -> Compose:
     for svc in doc["services"].values():
         svc["volumes"] = [
-            str(STACK / v[2:]) + v[v.index(":"):] if isinstance(v, str) and v.startswith("./") else v
+            str(STACK / v[2:].partition(":")[0]) + ":" + v.partition(":")[2]
+            if isinstance(v, str) and v.startswith("./") else v
             for v in svc.get("volumes", [])
         ]
     return doc
@@ -38,6 +39,7 @@ class ChildRun:
     checks: dict[str, dict[str, Any]]
 
     def outcome(self, check_id: str) -> str:
+        assert check_id in self.checks, f"child run reported no {check_id}:\n{self.output[-3000:]}"
         return str(self.checks[check_id]["outcome"])
 
     def reason(self, check_id: str) -> str:
@@ -67,8 +69,10 @@ def child_gate(pytestconfig: pytest.Config, tmp_path: Path) -> Callable[..., Chi
         reports = tmp_path / "reports"
         args = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-q", *selection,
                 "--reports-dir", str(reports), "--pull", pytestconfig.getoption("pull"), *extra]
+        services = yaml.safe_load((compose or STACK / "docker-compose.yml").read_text())["services"]
         for image in pytestconfig.getoption("image"):
-            args += ["--image", image]
+            if image.partition("=")[0] in services:
+                args += ["--image", image]
         if compose is not None:
             args += ["--compose", str(compose)]
         proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)

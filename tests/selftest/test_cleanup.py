@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -26,10 +27,6 @@ def client() -> docker.DockerClient:
     return client
 
 
-def run_ids(client: docker.DockerClient) -> set[str]:
-    return {c.labels[LABEL_RUN] for c in client.containers.list(all=True, filters={"label": LABEL_RUN})}
-
-
 def leftovers(client: docker.DockerClient, run_id: str) -> list[str]:
     label = {"label": f"{LABEL_RUN}={run_id}"}
     return ([f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
@@ -38,18 +35,19 @@ def leftovers(client: docker.DockerClient, run_id: str) -> list[str]:
 
 
 def test_sigint_during_startup_removes_everything(client, pytestconfig, tmp_path: Path) -> None:
-    before = run_ids(client)
+    run_id = "sigint" + uuid.uuid4().hex[:8]
     args = [sys.executable, "-m", "pytest", "-q", "tests/integration/test_services_ready.py",
             "--reports-dir", str(tmp_path), "--pull", pytestconfig.getoption("pull")]
     for image in pytestconfig.getoption("image"):
         args += ["--image", image]
-    child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**os.environ, "OBSGATE_RUN_ID": run_id})
     try:
-        new = poll(lambda: run_ids(client) - before, timeout_s=120, what="the child run's first container")
+        poll(lambda: client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}),
+             timeout_s=120, what="the child run's first container")
     finally:
         child.send_signal(signal.SIGINT)
         output, _ = child.communicate(timeout=180)
-    (run_id,) = new
     assert "KeyboardInterrupt" in output or child.returncode == pytest.ExitCode.INTERRUPTED, output[-2000:]
     assert leftovers(client, run_id) == [], output[-2000:]
 
