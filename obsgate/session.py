@@ -30,6 +30,10 @@ from obsgate.stack import Stack
 from obsgate.webhook import WebhookReceiver
 
 
+# How the run's own clients name the stack: nginx's certificate is issued for it.
+PUBLIC_URL = "https://localhost"
+
+
 @dataclass
 class RunOptions:
     compose: Path
@@ -76,7 +80,8 @@ class GateRun:
         policy = load_policy(options.policy)
         secrets = generate(run_id)
         try:
-            project = load_compose(options.compose, {**os.environ, **secrets.env})
+            env = {**os.environ, **secrets.env, "OBS_PUBLIC_URL": PUBLIC_URL}
+            project = load_compose(options.compose, env)
             overrides = parse_overrides(options.images, list(project.services))
         except BaseException:
             secrets.remove()
