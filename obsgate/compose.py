@@ -21,9 +21,26 @@ from obsgate.yamlio import load_yaml
 
 TOP_LEVEL_KEYS = {"name", "version", "services", "networks", "volumes"}
 SERVICE_KEYS = {
-    "image", "command", "entrypoint", "environment", "volumes", "ports", "expose",
-    "healthcheck", "depends_on", "restart", "networks", "deploy", "user", "labels",
-    "read_only", "tmpfs", "cap_drop", "cap_add", "security_opt", "container_name",
+    "image",
+    "command",
+    "entrypoint",
+    "environment",
+    "volumes",
+    "ports",
+    "expose",
+    "healthcheck",
+    "depends_on",
+    "restart",
+    "networks",
+    "deploy",
+    "user",
+    "labels",
+    "read_only",
+    "tmpfs",
+    "cap_drop",
+    "cap_add",
+    "security_opt",
+    "container_name",
     "stop_grace_period",
 }
 HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
@@ -53,8 +70,8 @@ class Healthcheck:
 
 @dataclass(frozen=True)
 class Mount:
-    kind: str        # "bind" | "volume"
-    source: str      # absolute host path (bind) or compose volume name (volume)
+    kind: str  # "bind" | "volume"
+    source: str  # absolute host path (bind) or compose volume name (volume)
     target: str
     read_only: bool
 
@@ -107,7 +124,7 @@ class ComposeProject:
     services: Mapping[str, ServiceSpec]
     networks: tuple[str, ...]
     volumes: tuple[str, ...]
-    raw: Mapping[str, Any]          # the parsed file before interpolation, for static checks
+    raw: Mapping[str, Any]  # the parsed file before interpolation, for static checks
 
     def start_levels(self) -> list[list[str]]:
         """Services grouped so each group depends only on earlier groups (start order)."""
@@ -166,7 +183,7 @@ class _Reader:
             return tuple(shlex.split(value))
         if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
             return tuple(str(v) for v in value)
-        raise self.fail(key, "expected a string or a list of strings", "write it as [\"arg\", ...]")
+        raise self.fail(key, "expected a string or a list of strings", 'write it as ["arg", ...]')
 
     def environment(self, value: Any, key: str) -> dict[str, str]:
         if value is None:
@@ -182,7 +199,7 @@ class _Reader:
             raise self.fail(key, "expected a mapping or a list of NAME=value", "write NAME: value pairs")
         out: dict[str, str] = {}
         for name, val in pairs.items():
-            if val is None:     # "- NAME" passes the variable through from the environment
+            if val is None:  # "- NAME" passes the variable through from the environment
                 if name not in self.env:
                     raise self.fail(f"{key}.{name}", f"{name} is passed through but not set", f"export {name}")
                 val = self.env[name]
@@ -246,7 +263,9 @@ class _Reader:
             if kind == "bind":
                 host = (self.path.parent / Path(source).expanduser()).resolve()
                 if not host.exists():
-                    raise self.fail(k, f"bind source {host} does not exist", "create the file or fix the path (relative to the compose file)")
+                    raise self.fail(
+                        k, f"bind source {host} does not exist", "create the file or fix the path (relative to the compose file)"
+                    )
                 source = str(host)
             elif source not in volumes:
                 raise self.fail(k, f"named volume {source!r} is not declared", f"add {source}: {{}} under top-level volumes")
@@ -288,24 +307,34 @@ class _Reader:
         for name, spec in self.mapping(value, key).items():
             spec = self.mapping(spec, f"{key}.{name}")
             if set(spec) - {"condition"}:
-                raise self.fail(f"{key}.{name}.{sorted(set(spec) - {'condition'})[0]}", "depends_on key not supported by obs-gate", "use only condition")
+                raise self.fail(
+                    f"{key}.{name}.{sorted(set(spec) - {'condition'})[0]}",
+                    "depends_on key not supported by obs-gate",
+                    "use only condition",
+                )
             condition = spec.get("condition", "service_started")
             if condition not in DEPENDS_CONDITIONS:
-                raise self.fail(f"{key}.{name}.condition", f"unknown condition {condition!r}", f"use one of {sorted(DEPENDS_CONDITIONS)}")
+                raise self.fail(
+                    f"{key}.{name}.condition", f"unknown condition {condition!r}", f"use one of {sorted(DEPENDS_CONDITIONS)}"
+                )
             out.append(Dependency(str(name), condition))
         return tuple(out)
 
     def deploy(self, value: Any, key: str) -> tuple[str | None, str | None, float | None]:
         deploy = self.mapping(value, key)
         if set(deploy) - {"resources"}:
-            raise self.fail(f"{key}.{sorted(set(deploy) - {'resources'})[0]}", "unsupported deploy key", "only deploy.resources is applied")
+            raise self.fail(
+                f"{key}.{sorted(set(deploy) - {'resources'})[0]}", "unsupported deploy key", "only deploy.resources is applied"
+            )
         resources = self.mapping(deploy.get("resources"), f"{key}.resources")
         limits = self.mapping(resources.get("limits"), f"{key}.resources.limits")
         reservations = self.mapping(resources.get("reservations"), f"{key}.resources.reservations")
         for section, allowed, data in (("limits", {"memory", "cpus"}, limits), ("reservations", {"memory"}, reservations)):
             extra = set(data) - allowed
             if extra:
-                raise self.fail(f"{key}.resources.{section}.{sorted(extra)[0]}", "unsupported resource key", f"use {sorted(allowed)}")
+                raise self.fail(
+                    f"{key}.resources.{section}.{sorted(extra)[0]}", "unsupported resource key", f"use {sorted(allowed)}"
+                )
         cpus = limits.get("cpus")
         return (
             None if limits.get("memory") is None else str(limits["memory"]),
@@ -319,13 +348,17 @@ class _Reader:
         unknown = set(svc) - SERVICE_KEYS
         if unknown:
             bad = sorted(unknown)[0]
-            raise self.fail(f"{key}.{bad}", "compose key not supported by obs-gate", f"remove it or extend obsgate/compose.py; supported: {', '.join(sorted(SERVICE_KEYS))}")
+            raise self.fail(
+                f"{key}.{bad}",
+                "compose key not supported by obs-gate",
+                f"remove it or extend obsgate/compose.py; supported: {', '.join(sorted(SERVICE_KEYS))}",
+            )
         svc = self.interp(svc, key)
         image = svc.get("image")
         if not isinstance(image, str) or not image:
             raise self.fail(f"{key}.image", "no image", "every service needs an image (build: is not supported)")
         restart = svc.get("restart")
-        if restart is False:    # YAML reads an unquoted `restart: no` as false
+        if restart is False:  # YAML reads an unquoted `restart: no` as false
             restart = "no"
         if restart is not None and str(restart).split(":")[0] not in RESTART_POLICIES:
             raise self.fail(f"{key}.restart", f"unknown restart policy {restart!r}", f"use one of {sorted(RESTART_POLICIES)}")
@@ -333,7 +366,9 @@ class _Reader:
         svc_networks = list(svc_networks) if isinstance(svc_networks, (list, dict)) else [svc_networks]
         for net in svc_networks:
             if net != DEFAULT_NETWORK and net not in networks:
-                raise self.fail(f"{key}.networks", f"network {net!r} is not declared", f"add {net}: {{}} under top-level networks")
+                raise self.fail(
+                    f"{key}.networks", f"network {net!r} is not declared", f"add {net}: {{}} under top-level networks"
+                )
         mem_limit, mem_reservation, cpus = self.deploy(svc.get("deploy"), f"{key}.deploy")
         expose = []
         for i, port in enumerate(svc.get("expose") or []):
@@ -376,7 +411,11 @@ def load_compose(path: Path, env: Mapping[str, str]) -> ComposeProject:
     doc = reader.mapping(raw, "(top level)")
     unknown = {k for k in set(doc) - TOP_LEVEL_KEYS if not str(k).startswith("x-")}
     if unknown:
-        raise reader.fail(sorted(unknown)[0], "top-level key not supported by obs-gate", f"use only {sorted(TOP_LEVEL_KEYS)} (and x- extensions)")
+        raise reader.fail(
+            sorted(unknown)[0],
+            "top-level key not supported by obs-gate",
+            f"use only {sorted(TOP_LEVEL_KEYS)} (and x- extensions)",
+        )
     services_raw = reader.mapping(doc.get("services"), "services")
     if not services_raw:
         raise reader.fail("services", "no services defined", "declare the stack's services")
@@ -386,9 +425,17 @@ def load_compose(path: Path, env: Mapping[str, str]) -> ComposeProject:
     for svc in services.values():
         for dep in svc.depends_on:
             if dep.service not in services:
-                raise reader.fail(f"services.{svc.name}.depends_on.{dep.service}", "depends on an undefined service", f"define {dep.service} or remove the dependency")
+                raise reader.fail(
+                    f"services.{svc.name}.depends_on.{dep.service}",
+                    "depends on an undefined service",
+                    f"define {dep.service} or remove the dependency",
+                )
             if dep.condition == "service_healthy" and services[dep.service].healthcheck is None:
-                raise reader.fail(f"services.{svc.name}.depends_on.{dep.service}.condition", f"service_healthy but {dep.service} has no healthcheck", f"add a healthcheck to {dep.service}")
+                raise reader.fail(
+                    f"services.{svc.name}.depends_on.{dep.service}.condition",
+                    f"service_healthy but {dep.service} has no healthcheck",
+                    f"add a healthcheck to {dep.service}",
+                )
     used_networks = {n for s in services.values() for n in s.networks}
     project = ComposeProject(
         path=path.resolve(),

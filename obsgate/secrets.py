@@ -88,7 +88,7 @@ def _write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
 
 def _tls(root: Path) -> Path:
     """A throwaway CA and a server certificate for nginx; returns the CA certificate path."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "obs-gate run CA")])
     ca_cert = (

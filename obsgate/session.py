@@ -29,7 +29,6 @@ from obsgate.secrets import RunSecrets, generate
 from obsgate.stack import Stack
 from obsgate.webhook import WebhookReceiver
 
-
 # How the run's own clients name the stack: nginx's certificate is issued for it.
 PUBLIC_URL = "https://localhost"
 
@@ -86,7 +85,7 @@ class GateRun:
         except BaseException:
             secrets.remove()
             raise
-        return cls(options, policy, project, secrets, overrides, run_id, dt.datetime.now(dt.timezone.utc))
+        return cls(options, policy, project, secrets, overrides, run_id, dt.datetime.now(dt.UTC))
 
     def docker(self) -> docker.DockerClient:
         """A live Docker client; NotEvaluated (remembered for the run) when there is no engine."""
@@ -143,7 +142,7 @@ class GateRun:
         return self._stack is not None
 
     def metadata(self, mode: str, up_s: float | None) -> dict[str, Any]:
-        finished = dt.datetime.now(dt.timezone.utc)
+        finished = dt.datetime.now(dt.UTC)
         stack_dir = self.project.path.parent
         status = _git(stack_dir, "status", "--porcelain", "--", ".")
         versions = {p: version(p) for p in ("pytest", "testcontainers", "httpx", "docker")}

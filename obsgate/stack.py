@@ -35,10 +35,26 @@ _NS = 1_000_000_000
 
 class State(str, Enum):
     PENDING = "pending"
-    UNAVAILABLE = "unavailable"   # cannot run here (image, dependency): not evaluated
+    UNAVAILABLE = "unavailable"  # cannot run here (image, dependency): not evaluated
     STARTED = "started"
     READY = "ready"
-    FAILED = "failed"             # ran and broke: the stack is at fault
+    FAILED = "failed"  # ran and broke: the stack is at fault
+
+
+def runtime_options(spec: ServiceSpec) -> dict[str, object]:
+    """Docker run options for the compose keys that constrain the process (memory, user, caps...)."""
+    optional = {
+        "mem_limit": spec.mem_limit,
+        "mem_reservation": spec.mem_reservation,
+        "user": spec.user,
+        "nano_cpus": int(spec.cpus * _NS) if spec.cpus else None,
+        "read_only": spec.read_only or None,
+        "cap_drop": list(spec.cap_drop) or None,
+        "cap_add": list(spec.cap_add) or None,
+        "security_opt": list(spec.security_opt) or None,
+        "tmpfs": {t: "" for t in spec.tmpfs} or None,
+    }
+    return {k: v for k, v in optional.items() if v is not None}
 
 
 class ServiceFailed(AssertionError):
@@ -55,7 +71,7 @@ class ServiceHandle:
     state: State = State.PENDING
     reason: str = ""
     ready_after_s: float | None = None
-    epoch: int = 0                      # bumped on restart/re-create so clients re-resolve
+    epoch: int = 0  # bumped on restart/re-create so clients re-resolve
     _container: DockerContainer | None = field(default=None, repr=False)
     _settled: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -120,8 +136,10 @@ class ServiceHandle:
         state = container.attrs["State"]
         if container.status in ("exited", "dead") or state.get("Restarting") or container.attrs.get("RestartCount"):
             # Under a restart policy a crash shows as "restarting", not "exited".
-            raise ServiceFailed(f"{self.name} exited with code {state.get('ExitCode')}"
-                                f" (restarts so far: {container.attrs.get('RestartCount', 0)})")
+            raise ServiceFailed(
+                f"{self.name} exited with code {state.get('ExitCode')}"
+                f" (restarts so far: {container.attrs.get('RestartCount', 0)})"
+            )
         hc = self.spec.healthcheck
         if hc is None:
             return bool(container.status == "running")
@@ -140,8 +158,14 @@ class ServiceHandle:
             return self.probe()
 
         try:
-            poll(ready, timeout_s=deadline, what=f"{self.name} healthcheck {' '.join(hc.test) if hc else '(running)'}",
-                 interval_s=0.5, evidence=self.log_tail, fatal=(ServiceFailed,))
+            poll(
+                ready,
+                timeout_s=deadline,
+                what=f"{self.name} healthcheck {' '.join(hc.test) if hc else '(running)'}",
+                interval_s=0.5,
+                evidence=self.log_tail,
+                fatal=(ServiceFailed,),
+            )
         except ServiceFailed as exc:
             raise ServiceFailed(f"{exc}\n{self.log_tail()}") from None
         return time.monotonic() - started
@@ -187,7 +211,7 @@ class Stack:
         self._networks: dict[str, Network] = {}
         self._cancel = threading.Event()
         self.up_s: float | None = None
-        self.before_services: list[Callable[[Stack], None]] = []   # run once networks exist
+        self.before_services: list[Callable[[Stack], None]] = []  # run once networks exist
 
     def __getitem__(self, service: str) -> ServiceHandle:
         return self.services[service]
@@ -231,18 +255,17 @@ class Stack:
             kwargs["entrypoint"] = list(spec.entrypoint)
         if spec.healthcheck is not None:
             hc = spec.healthcheck
-            kwargs["healthcheck"] = {"test": ["CMD", *hc.test], "interval": int(hc.interval_s * _NS),
-                                     "timeout": int(hc.timeout_s * _NS), "retries": hc.retries,
-                                     "start_period": int(hc.start_period_s * _NS)}
+            kwargs["healthcheck"] = {
+                "test": ["CMD", *hc.test],
+                "interval": int(hc.interval_s * _NS),
+                "timeout": int(hc.timeout_s * _NS),
+                "retries": hc.retries,
+                "start_period": int(hc.start_period_s * _NS),
+            }
         if spec.restart and spec.restart != "no":
             name, _, count = spec.restart.partition(":")
             kwargs["restart_policy"] = {"Name": name, **({"MaximumRetryCount": int(count)} if count else {})}
-        optional = {"mem_limit": spec.mem_limit, "mem_reservation": spec.mem_reservation, "user": spec.user,
-                    "nano_cpus": int(spec.cpus * _NS) if spec.cpus else None,
-                    "read_only": spec.read_only or None, "cap_drop": list(spec.cap_drop) or None,
-                    "cap_add": list(spec.cap_add) or None, "security_opt": list(spec.security_opt) or None,
-                    "tmpfs": {t: "" for t in spec.tmpfs} or None}
-        kwargs.update({k: v for k, v in optional.items() if v is not None})
+        kwargs.update(runtime_options(spec))
         c.with_kwargs(**kwargs)
         c.start()
         for extra in spec.networks[1:]:
@@ -256,7 +279,10 @@ class Stack:
                 other = self.services[dep.service]
                 other._settled.wait()
                 if other.state is State.UNAVAILABLE:
-                    handle.state, handle.reason = State.UNAVAILABLE, f"depends on {other.name}, which cannot run here ({other.reason})"
+                    handle.state, handle.reason = (
+                        State.UNAVAILABLE,
+                        f"depends on {other.name}, which cannot run here ({other.reason})",
+                    )
                     return
                 if other.state is State.FAILED:
                     handle.state, handle.reason = State.FAILED, f"dependency {other.name} failed: {other.reason.splitlines()[0]}"
@@ -289,7 +315,7 @@ class Stack:
             while not all(f.done() for f in futures):
                 wait_futures(futures, timeout=0.5)
         except BaseException:
-            self._cancel.set()          # Ctrl-C: stop creating; down() removes what exists
+            self._cancel.set()  # Ctrl-C: stop creating; down() removes what exists
             raise
         self.up_s = time.monotonic() - started
 

@@ -27,7 +27,7 @@ def console_summary(gate: GateScore, comparison: RunComparison | None) -> str:
     def row(cells: tuple[str, ...]) -> str:
         name, *numbers = cells
         return "  ".join([name.ljust(widths[0]),
-                          *(n.rjust(w) for n, w in zip(numbers, widths[1:]))]).rstrip()
+                          *(n.rjust(w) for n, w in zip(numbers, widths[1:], strict=True))]).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     lines = [row(HEADER), rule, *(row(r) for r in rows), rule, row(total)]
