@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,7 +134,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     run = config.stash.get(RUN_KEY, None)
     if run is None:
         return
-    problems, seen = [], {}
+    problems: list[str] = []
+    seen: dict[str, str] = {}
     for item in items:
         if not (_in_gate_dir(item) or item.get_closest_marker("gate")):
             continue
@@ -188,15 +189,15 @@ def _reason(report: pytest.TestReport) -> str:
     return first[:MAX_REASON]
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if call.excinfo is not None and call.excinfo.errisinstance(NotEvaluated):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"not evaluated: {call.excinfo.value}")
     if _MARK_KEY in item.stash:
         item.stash.setdefault(PHASES_KEY, {})[report.when] = report
+    return report
 
 
 def _check_result(item: pytest.Item, run: GateRun) -> CheckResult:
