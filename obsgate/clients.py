@@ -6,6 +6,7 @@ A client re-resolves its base URL whenever its service was restarted or re-creat
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from obsgate import logproto
 from obsgate.secrets import BasicAuth, RunSecrets
 from obsgate.stack import ServiceHandle
 
@@ -26,7 +28,7 @@ class Endpoint:
     base_url: Callable[[], str]
     version: Callable[[], int] = lambda: 0
     auth: BasicAuth | None = None
-    verify: str | bool = True
+    verify: ssl.SSLContext | bool = True
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -89,11 +91,21 @@ class LokiAPI(API):
                             for labels, values in streams]}
         return self.post("/loki/api/v1/push", json=body)
 
+    def push_protobuf(self, streams: Sequence[tuple[Labels, Sequence[tuple[int, str]]]]) -> httpx.Response:
+        """Push in Loki's native format (protobuf PushRequest, snappy block), as Promtail/Alloy do."""
+        return self.post("/loki/api/v1/push", content=logproto.encode(streams),
+                         headers={"Content-Type": logproto.CONTENT_TYPE})
+
     def query_range(self, query: str, start_ns: int, end_ns: int | None = None, limit: int = 1000,
                     direction: str = "forward") -> Any:
         params = {"query": query, "start": str(start_ns), "end": str(end_ns or time.time_ns()),
                   "limit": str(limit), "direction": direction}
         return _data(self.get("/loki/api/v1/query_range", params=params))
+
+    def query(self, query: str, time_ns: int | None = None, limit: int = 100) -> Any:
+        """An instant query (LogQL metric queries: ``count_over_time`` and friends)."""
+        params = {"query": query, "time": str(time_ns or time.time_ns()), "limit": str(limit)}
+        return _data(self.get("/loki/api/v1/query", params=params))
 
     def config(self) -> str:
         """The effective configuration Loki runs with (YAML text)."""
@@ -122,6 +134,10 @@ class PrometheusAPI(API):
 
     def query(self, expr: str) -> Any:
         return _data(self.get("/api/v1/query", params={"query": expr}))
+
+    def alerts(self) -> Any:
+        """Active (pending and firing) alerts with their ``activeAt``."""
+        return _data(self.get("/api/v1/alerts"))["alerts"]
 
 
 class AlertmanagerAPI(API):
@@ -158,12 +174,27 @@ class GrafanaAPI(API):
         response.raise_for_status()
         return response.json()
 
+    def user(self) -> httpx.Response:
+        """The signed-in user (``GET /api/user``): 200 only with valid credentials."""
+        return self.get("/api/user")
+
+    def signup(self, email: str) -> httpx.Response:
+        """Start a self sign-up (``POST /api/user/signup``); 401 when sign-up is disabled."""
+        return self.post("/api/user/signup", json={"email": email, "username": email})
+
+    def loki_query_range(self, datasource_uid: str, query: str, start_ns: int, end_ns: int,
+                         limit: int = 100) -> httpx.Response:
+        """A LogQL query through Grafana's datasource proxy (Loki's own answer format)."""
+        params = {"query": query, "start": str(start_ns), "end": str(end_ns), "limit": str(limit)}
+        return self.get(f"/api/datasources/proxy/uid/{datasource_uid}/loki/api/v1/query_range", params=params)
+
 
 class Gateway:
     """The nginx front door: HTTPS on the published 443 (verified against the run's CA), HTTP on 80."""
 
     def __init__(self, handle: ServiceHandle, secrets: RunSecrets) -> None:
         self.handle, self.secrets = handle, secrets
+        self.tls = ssl.create_default_context(cafile=str(secrets.ca_cert))
 
     def https_url(self) -> str:
         host, port = self.handle.published(443)
@@ -174,8 +205,7 @@ class Gateway:
         return f"http://{host}:{port}"
 
     def endpoint(self, path: str = "", auth: BasicAuth | None = None, **headers: str) -> Endpoint:
-        return Endpoint(lambda: self.https_url() + path, lambda: self.handle.epoch, auth,
-                        str(self.secrets.ca_cert), headers)
+        return Endpoint(lambda: self.https_url() + path, lambda: self.handle.epoch, auth, self.tls, headers)
 
     def api(self, auth: BasicAuth | None = None) -> API:
         return API(self.endpoint(auth=auth))

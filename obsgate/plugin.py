@@ -87,11 +87,13 @@ def pytest_configure(config: pytest.Config) -> None:
     except InputError as exc:
         raise pytest.UsageError(f"obs-gate: {exc}") from None
     config.stash[RUN_KEY] = run
+    _sigterm_to_interrupt()
+    if config.option.collectonly:
+        return   # inputs validated, nothing will run: no run directory, no report
     run_dir = new_run_dir(options.reports, run.run_id, run.started)
     config.stash[RUN_DIR_KEY] = run_dir
     if not config.option.xmlpath:
         config.option.xmlpath = str(run_dir / "junit.xml")
-    _sigterm_to_interrupt()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -240,7 +242,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Tear down, score, write reports; in gate mode the verdict decides the exit code."""
     config = session.config
     run = config.stash.get(RUN_KEY, None)
-    if run is None:
+    if run is None or RUN_DIR_KEY not in config.stash:
         return
     up_s = run._stack.up_s if run._stack is not None else None  # noqa: SLF001 - read before teardown
     ready = {h.name: h.ready_after_s for h in run._stack} if run._stack is not None else {}  # noqa: SLF001

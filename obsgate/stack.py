@@ -52,7 +52,6 @@ def runtime_options(spec: ServiceSpec) -> dict[str, object]:
         "cap_drop": list(spec.cap_drop) or None,
         "cap_add": list(spec.cap_add) or None,
         "security_opt": list(spec.security_opt) or None,
-        "tmpfs": {t: "" for t in spec.tmpfs} or None,
     }
     return {k: v for k, v in optional.items() if v is not None}
 
@@ -84,8 +83,8 @@ class ServiceHandle:
         self._settled.wait()
         if self.state is State.UNAVAILABLE:
             raise NotEvaluated(f"{self.name}: {self.reason}")
-        if self.state is State.FAILED:
-            raise ServiceFailed(f"{self.name}: {self.reason}")
+        if self.state is not State.READY:
+            raise ServiceFailed(f"{self.name}: {self.reason or self.state.value}")
         return self
 
     @property
@@ -266,6 +265,8 @@ class Stack:
             name, _, count = spec.restart.partition(":")
             kwargs["restart_policy"] = {"Name": name, **({"MaximumRetryCount": int(count)} if count else {})}
         kwargs.update(runtime_options(spec))
+        for path in spec.tmpfs:
+            c.with_tmpfs_mount(path)
         c.with_kwargs(**kwargs)
         c.start()
         for extra in spec.networks[1:]:
@@ -296,6 +297,8 @@ class Stack:
             handle.state = State.READY
         except (WaitTimeout, ServiceFailed, DockerException) as exc:
             handle.state, handle.reason = State.FAILED, str(exc)
+        except Exception as exc:  # noqa: BLE001 - any other breakage still settles the service as failed
+            handle.state, handle.reason = State.FAILED, f"{type(exc).__name__}: {exc}"
         finally:
             handle._settled.set()
 

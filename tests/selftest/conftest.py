@@ -81,3 +81,21 @@ def child_gate(pytestconfig: pytest.Config, tmp_path: Path) -> Callable[..., Chi
         return ChildRun(proc.returncode, proc.stdout + proc.stderr, checks)
 
     return run
+
+
+def only(*services: str) -> Callable[[Compose], None]:
+    """A mutation keeping just ``services`` (without depends_on): a child run starts only those."""
+
+    def keep(doc: Compose) -> None:
+        doc["services"] = {n: s for n, s in doc["services"].items() if n in services}
+        for svc in doc["services"].values():
+            svc.pop("depends_on", None)
+    return keep
+
+
+def failed_or_skip(run: ChildRun, check: str) -> str:
+    """The check's failure reason; skip this self-test if the child could not evaluate it."""
+    if run.checks.get(check, {}).get("outcome") == "not_evaluated":
+        pytest.skip(f"{check} not evaluated here: {run.reason(check)}")
+    assert run.outcome(check) == "failed", run.output[-3000:]
+    return run.reason(check)

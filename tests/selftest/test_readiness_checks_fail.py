@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from tests.selftest.conftest import STACK, ChildRun, Compose
+from tests.selftest.conftest import STACK, Compose, failed_or_skip, only
 
 READY = "tests/integration/test_services_ready.py"
-
-
-def only(*services: str) -> Callable[[Compose], None]:
-    def keep(doc: Compose) -> None:
-        doc["services"] = {n: s for n, s in doc["services"].items() if n in services}
-        for svc in doc["services"].values():
-            svc.pop("depends_on", None)
-    return keep
-
-
-def failed_or_skip(run: ChildRun, check: str) -> str:
-    """The check's failure reason; skip this self-test if the child could not evaluate it."""
-    if run.checks.get(check, {}).get("outcome") == "not_evaluated":
-        pytest.skip(f"{check} not evaluated here: {run.reason(check)}")
-    assert run.outcome(check) == "failed", run.output[-3000:]
-    return run.reason(check)
 
 
 def test_prometheus_ready_fails_when_prometheus_rejects_its_flags(variant, child_gate) -> None:

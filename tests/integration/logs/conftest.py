@@ -1,0 +1,41 @@
+"""Fixtures of the logs-in-and-out checks: a push/read client pair through the gateway
+inside a label unique to the check, and the limits Loki really runs with.
+
+Every check here asks for ``loki``: where Loki cannot run (no image), the check is
+"not evaluated" instead of failing on nginx's 502.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from obsgate.clients import Gateway, LokiAPI
+from obsgate.logs import LogsClient, LokiLimits, new_run_label
+from obsgate.plugin import GateRecorder
+from obsgate.secrets import RunSecrets
+from obsgate.session import GateRun
+from obsgate.stack import ServiceHandle
+
+
+@pytest.fixture
+def logs(loki: ServiceHandle, gateway: Gateway, nginx: ServiceHandle, run_secrets: RunSecrets,
+         gate_run: GateRun, gate: GateRecorder) -> Iterator[LogsClient]:
+    """Push with the push credential and query with the read credential, both through nginx (TLS)."""
+    push, read = gateway.loki(run_secrets.push), gateway.loki(run_secrets.read)
+    client = LogsClient(push, read, new_run_label(gate_run.run_id),
+                        evidence=lambda: f"{nginx.log_tail(10)}\n{loki.log_tail(20)}")
+    gate.evidence["run_label"] = client.selector()
+    yield client
+    push.close()
+    read.close()
+
+
+@pytest.fixture
+def loki_limits(loki_api: LokiAPI, gate: GateRecorder) -> LokiLimits:
+    """The limits from Loki's own /config (the service itself, so read directly)."""
+    limits = LokiLimits.from_config(loki_api.config())
+    gate.evidence["loki_limits"] = dataclasses.asdict(limits)
+    return limits

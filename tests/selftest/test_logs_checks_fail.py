@@ -1,0 +1,110 @@
+"""The logs-in-and-out checks fail, naming the cause, on deliberately broken stacks.
+
+Each variant runs only Loki and nginx. Three child runs cover every check:
+- a lenient Loki (every limit the rejection checks rely on switched off or raised),
+- nginx's push location pointing nowhere (logs never arrive),
+- Loki without its data volume (data in the container's own layer), with max_line_size
+  raised above policy.
+Where Loki cannot run (no image, as in CI), the child reports the checks not evaluated and
+these self-tests skip with that reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.selftest.conftest import STACK, ChildRun, Compose, failed_or_skip, only
+
+LOGS = "tests/integration/logs"
+ROUND_TRIP = f"{LOGS}/test_logs_round_trip.py"
+REJECTIONS = f"{LOGS}/test_logs_rejections.py"
+LOKI_CONF, NGINX_CONF = "/etc/loki/loki.yml", "/etc/nginx/nginx.conf"
+
+
+def _loki_config(path: Path, limits: dict[str, Any]) -> Path:
+    config = yaml.safe_load((STACK / "loki" / "loki.yml").read_text())
+    config["limits_config"].update(limits)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _mount(doc: Compose, service: str, source: Path, target: str) -> None:
+    """Replace the bind mount of ``target`` with ``source`` (a broken config written to tmp)."""
+    volumes = doc["services"][service]["volumes"]
+    volumes[:] = [f"{source}:{target}:ro" if v.split(":")[1] == target else v for v in volumes]
+
+
+def _reasons(run: ChildRun, *checks: str) -> dict[str, str]:
+    return {check: failed_or_skip(run, check) for check in checks}
+
+
+def test_rejection_checks_fail_on_a_lenient_loki(variant, child_gate, tmp_path: Path) -> None:
+    config = _loki_config(tmp_path / "loki.yml", {
+        "reject_old_samples": False,           # week-old lines accepted
+        # On a v13 schema 2.9.3 keeps unordered head blocks but drops the window check: lines of any age accepted.
+        "unordered_writes": False,
+        "max_line_size_truncate": True,        # long lines cut silently instead of refused
+        "ingestion_rate_mb": 1024,             # a tenant limit no bounded burst reaches
+        "ingestion_burst_size_mb": 2048,
+    })
+
+    def broken(doc: Compose) -> None:
+        only("loki", "nginx")(doc)
+        _mount(doc, "loki", config, LOKI_CONF)
+
+    checks = ("test_logs_too_old_line_rejected_with_reason",
+              "test_logs_out_of_order_line_beyond_window_rejected_with_reason",
+              "test_logs_over_limit_line_rejected_with_reason",
+              "test_loki_tenant_rate_limit_answers_429_with_reason")
+    run = child_gate(*(f"{REJECTIONS}::{c}" for c in checks), compose=variant(broken))
+    too_old, out_of_order, over_limit, rate = _reasons(run, *checks).values()
+    assert "expected 400 with 'timestamp too old', got 204" in too_old
+    assert "expected 400 with 'entry too far behind', got 204" in out_of_order
+    assert 'bytes exceeded", got 204' in over_limit
+    assert "no refusal after" in rate and "(1024 MiB/s, burst 2048 MiB) never pushed back" in rate
+
+
+def test_push_checks_fail_when_nginx_push_points_nowhere(variant, child_gate, tmp_path: Path) -> None:
+    text = (STACK / "nginx" / "nginx.conf").read_text()
+    push_block = text.index("location = /loki/api/v1/push {")
+    upstream = text.index("set $loki_upstream http://loki:3100;", push_block)
+    conf = tmp_path / "nginx.conf"
+    # Port 9 (discard) on nginx's own loopback: nothing listens, so every push gets 502.
+    conf.write_text(text[:upstream] + "set $loki_upstream http://127.0.0.1:9;"
+                    + text[upstream + len("set $loki_upstream http://loki:3100;"):])
+
+    def broken(doc: Compose) -> None:
+        only("loki", "nginx")(doc)
+        _mount(doc, "nginx", conf, NGINX_CONF)
+
+    checks = {"test_logs_json_push_round_trip_is_byte_identical": ROUND_TRIP,
+              "test_logs_protobuf_push_round_trip_is_byte_identical": ROUND_TRIP,
+              "test_logs_searchable_by_store_terminal_and_error_type": f"{LOGS}/test_logs_search.py",
+              "test_logs_freshness_p95_push_to_queryable": f"{LOGS}/test_logs_freshness.py"}
+    run = child_gate(*(f"{path}::{check}" for check, path in checks.items()), compose=variant(broken))
+    for check, reason in _reasons(run, *checks).items():
+        assert "push answered 502" in reason, f"{check}: {reason}"
+
+
+def test_survival_and_line_size_checks_fail_on_volumeless_loki_with_raised_limit(variant, child_gate,
+                                                                                 tmp_path: Path) -> None:
+    config = _loki_config(tmp_path / "loki.yml", {"max_line_size": "1MB"})
+
+    def broken(doc: Compose) -> None:
+        only("loki", "nginx")(doc)
+        loki = doc["services"]["loki"]
+        # No loki-data volume: WAL and chunks live in the container's layer and die with it.
+        loki["volumes"] = [v for v in loki["volumes"] if not v.startswith("loki-data:")]
+        _mount(doc, "loki", config, LOKI_CONF)
+
+    survive, over_limit = ("test_loki_logs_survive_container_recreation",
+                           "test_logs_over_limit_line_rejected_with_reason")
+    run = child_gate(f"{LOGS}/test_logs_survive_recreation.py::{survive}", f"{REJECTIONS}::{over_limit}",
+                     compose=variant(broken))
+    reasons = _reasons(run, survive, over_limit)
+    assert "timed out" in reasons[survive] and "3 pushed entries" in reasons[survive]
+    assert "3 of 3 entries missing" in run.checks[survive]["evidence"]["failure"]
+    assert "loki_max_line_size: 1,048,576 B > target 262,144 B" in reasons[over_limit]
