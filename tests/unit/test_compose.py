@@ -57,6 +57,7 @@ def assert_actionable(error: InputError, path: Path, key: str) -> None:
 
 # --- yamlio --------------------------------------------------------------------------------
 
+
 def test_load_yaml_missing_file_is_an_input_error_naming_the_document(tmp_path: Path) -> None:
     path = tmp_path / "absent.yml"
     with pytest.raises(InputError, match="compose file not found") as info:
@@ -88,12 +89,11 @@ def test_load_yaml_same_key_in_different_mappings_is_not_a_duplicate(tmp_path: P
 
 def test_yaml_merge_keys_from_an_x_extension_anchor_are_applied() -> None:
     project = load_compose(FIXTURES / "merge_keys.yml", {})
-    assert project.services["app"].healthcheck == Healthcheck(
-        test=("true",), interval_s=5.0, timeout_s=2.0, retries=2
-    )
+    assert project.services["app"].healthcheck == Healthcheck(test=("true",), interval_s=5.0, timeout_s=2.0, retries=2)
 
 
 # --- project ------------------------------------------------------------------------------
+
 
 def test_project_name_comes_from_the_name_key(tmp_path: Path) -> None:
     project = load(tmp_path, "name: my-stack\nservices:\n  a:\n    image: busybox\n")
@@ -119,12 +119,15 @@ def test_raw_keeps_the_document_before_interpolation(tmp_path: Path) -> None:
 
 
 def test_x_extension_top_level_keys_are_allowed(tmp_path: Path) -> None:
-    project = load(tmp_path, """\
+    project = load(
+        tmp_path,
+        """\
         x-common: {retries: 3}
         services:
           a:
             image: busybox
-        """)
+        """,
+    )
     assert list(project.services) == ["a"]
 
 
@@ -133,14 +136,17 @@ def test_version_key_is_accepted(tmp_path: Path) -> None:
 
 
 def test_declared_volumes_are_listed(tmp_path: Path) -> None:
-    project = load(tmp_path, """\
+    project = load(
+        tmp_path,
+        """\
         volumes:
           data: {}
           cache:
         services:
           a:
             image: busybox
-        """)
+        """,
+    )
     assert project.volumes == ("data", "cache")
 
 
@@ -151,13 +157,14 @@ def test_image_is_interpolated(tmp_path: Path) -> None:
 
 # --- command / entrypoint ------------------------------------------------------------------
 
+
 def test_command_string_is_split_like_a_shell(tmp_path: Path) -> None:
     spec = one_service(tmp_path, "command: run --name 'a b'\n")
     assert spec.command == ("run", "--name", "a b")
 
 
 def test_command_list_is_kept_as_argv(tmp_path: Path) -> None:
-    spec = one_service(tmp_path, "command: [\"-config.file=/etc/x.yml\", 3]\n")
+    spec = one_service(tmp_path, 'command: ["-config.file=/etc/x.yml", 3]\n')
     assert spec.command == ("-config.file=/etc/x.yml", "3")
 
 
@@ -170,6 +177,7 @@ def test_command_absent_is_none(tmp_path: Path) -> None:
 
 
 # --- healthcheck ---------------------------------------------------------------------------
+
 
 def test_healthcheck_cmd_form_is_exec_argv(tmp_path: Path) -> None:
     spec = one_service(tmp_path, "healthcheck:\n  test: [CMD, wget, -q, http://x/ready]\n")
@@ -204,9 +212,7 @@ def test_service_without_healthcheck_has_none(tmp_path: Path) -> None:
 
 def test_healthcheck_defaults_match_compose(tmp_path: Path) -> None:
     spec = one_service(tmp_path, "healthcheck:\n  test: [CMD, 'true']\n")
-    assert spec.healthcheck == Healthcheck(
-        test=("true",), interval_s=30.0, timeout_s=30.0, retries=3, start_period_s=0.0
-    )
+    assert spec.healthcheck == Healthcheck(test=("true",), interval_s=30.0, timeout_s=30.0, retries=3, start_period_s=0.0)
 
 
 def test_healthcheck_double_dollar_becomes_a_literal_dollar(tmp_path: Path) -> None:
@@ -227,17 +233,18 @@ def test_healthcheck_durations_are_parsed_to_seconds(tmp_path: Path, text: str, 
 
 
 def test_healthcheck_timing_fields_are_all_read(tmp_path: Path) -> None:
-    spec = one_service(tmp_path, """\
+    spec = one_service(
+        tmp_path,
+        """\
         healthcheck:
           test: [CMD, 'true']
           interval: 5s
           timeout: 2s
           retries: 4
           start_period: 1m
-        """)
-    assert spec.healthcheck == Healthcheck(
-        test=("true",), interval_s=5.0, timeout_s=2.0, retries=4, start_period_s=60.0
+        """,
     )
+    assert spec.healthcheck == Healthcheck(test=("true",), interval_s=5.0, timeout_s=2.0, retries=4, start_period_s=60.0)
 
 
 def test_healthcheck_deadline_is_start_period_plus_retries_intervals_plus_timeout() -> None:
@@ -246,6 +253,7 @@ def test_healthcheck_deadline_is_start_period_plus_retries_intervals_plus_timeou
 
 
 # --- environment and labels ----------------------------------------------------------------
+
 
 def test_environment_mapping_values_become_strings(tmp_path: Path) -> None:
     spec = one_service(tmp_path, "environment:\n  A: text\n  B: 3\n  C: 1.5\n")
@@ -288,7 +296,9 @@ def test_environment_values_are_interpolated(tmp_path: Path) -> None:
 
 
 def test_labels_accept_list_and_mapping_forms(tmp_path: Path) -> None:
-    project = load(tmp_path, """\
+    project = load(
+        tmp_path,
+        """\
         services:
           a:
             image: busybox
@@ -296,11 +306,13 @@ def test_labels_accept_list_and_mapping_forms(tmp_path: Path) -> None:
           b:
             image: busybox
             labels: {team: sre}
-        """)
+        """,
+    )
     assert project.services["a"].labels == project.services["b"].labels == {"team": "sre"}
 
 
 # --- volumes -------------------------------------------------------------------------------
+
 
 def test_short_bind_mount_resolves_relative_to_the_compose_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stack = tmp_path / "stack"
@@ -350,18 +362,23 @@ def test_short_named_volume_mount(tmp_path: Path) -> None:
 
 def test_long_bind_mount_read_only(tmp_path: Path) -> None:
     (tmp_path / "conf.yml").write_text("x: 1\n")
-    spec = one_service(tmp_path, """\
+    spec = one_service(
+        tmp_path,
+        """\
         volumes:
           - type: bind
             source: ./conf.yml
             target: /etc/conf.yml
             read_only: true
-        """)
+        """,
+    )
     assert spec.mounts == (Mount("bind", str((tmp_path / "conf.yml").resolve()), "/etc/conf.yml", True),)
 
 
 def test_long_volume_mount_defaults_to_read_write(tmp_path: Path) -> None:
-    project = load(tmp_path, """\
+    project = load(
+        tmp_path,
+        """\
         volumes:
           data: {}
         services:
@@ -371,11 +388,13 @@ def test_long_volume_mount_defaults_to_read_write(tmp_path: Path) -> None:
               - type: volume
                 source: data
                 target: /data
-        """)
+        """,
+    )
     assert project.services["a"].mounts == (Mount("volume", "data", "/data", False),)
 
 
 # --- ports and expose ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("entry", "expected"),
@@ -394,13 +413,16 @@ def test_short_port_syntax(tmp_path: Path, entry: str, expected: PortSpec) -> No
 
 
 def test_long_port_syntax_with_host_ip_and_protocol(tmp_path: Path) -> None:
-    spec = one_service(tmp_path, """\
+    spec = one_service(
+        tmp_path,
+        """\
         ports:
           - target: 514
             published: 1514
             host_ip: 127.0.0.1
             protocol: udp
-        """)
+        """,
+    )
     assert spec.ports == (PortSpec(514, "udp", "1514", "127.0.0.1"),)
 
 
@@ -414,13 +436,16 @@ def test_expose_accepts_strings_ints_and_protocol_suffix(tmp_path: Path) -> None
 
 # --- depends_on ----------------------------------------------------------------------------
 
+
 def test_depends_on_list_form_means_service_started(tmp_path: Path) -> None:
     project = load(tmp_path, "services:\n  db:\n    image: pg\n  app:\n    image: app\n    depends_on: [db]\n")
     assert project.services["app"].depends_on == (Dependency("db", "service_started"),)
 
 
 def test_depends_on_mapping_form_keeps_the_condition(tmp_path: Path) -> None:
-    project = load(tmp_path, """\
+    project = load(
+        tmp_path,
+        """\
         services:
           db:
             image: pg
@@ -432,7 +457,8 @@ def test_depends_on_mapping_form_keeps_the_condition(tmp_path: Path) -> None:
             depends_on:
               db: {condition: service_healthy}
               migrate: {condition: service_completed_successfully}
-        """)
+        """,
+    )
     assert project.services["app"].depends_on == (
         Dependency("db", "service_healthy"),
         Dependency("migrate", "service_completed_successfully"),
@@ -446,13 +472,17 @@ def test_depends_on_mapping_without_condition_means_service_started(tmp_path: Pa
 
 # --- deploy, restart, networks, the rest -----------------------------------------------------
 
+
 def test_deploy_resources_limits_and_reservations(tmp_path: Path) -> None:
-    spec = one_service(tmp_path, """\
+    spec = one_service(
+        tmp_path,
+        """\
         deploy:
           resources:
             limits: {memory: 2g, cpus: '0.5'}
             reservations: {memory: 512m}
-        """)
+        """,
+    )
     assert (spec.mem_limit, spec.mem_reservation, spec.cpus) == ("2g", "512m", 0.5)
 
 
@@ -482,7 +512,9 @@ def test_service_joins_declared_networks_in_list_form(tmp_path: Path) -> None:
 
 
 def test_service_joins_declared_networks_in_mapping_form(tmp_path: Path) -> None:
-    project = load(tmp_path, """\
+    project = load(
+        tmp_path,
+        """\
         networks:
           backend: {}
         services:
@@ -490,12 +522,15 @@ def test_service_joins_declared_networks_in_mapping_form(tmp_path: Path) -> None
             image: busybox
             networks:
               backend: {aliases: [api]}
-        """)
+        """,
+    )
     assert project.services["a"].networks == ("backend",)
 
 
 def test_project_networks_are_the_networks_services_use(tmp_path: Path) -> None:
-    project = load(tmp_path, """\
+    project = load(
+        tmp_path,
+        """\
         networks:
           front: {}
           back: {}
@@ -503,12 +538,15 @@ def test_project_networks_are_the_networks_services_use(tmp_path: Path) -> None:
         services:
           a: {image: busybox, networks: [front, back]}
           b: {image: busybox}
-        """)
+        """,
+    )
     assert project.networks == ("back", "default", "front")
 
 
 def test_security_and_runtime_settings_are_carried_through(tmp_path: Path) -> None:
-    spec = one_service(tmp_path, """\
+    spec = one_service(
+        tmp_path,
+        """\
         user: "1000:1000"
         read_only: true
         tmpfs: [/tmp]
@@ -516,14 +554,21 @@ def test_security_and_runtime_settings_are_carried_through(tmp_path: Path) -> No
         cap_add: [NET_BIND_SERVICE]
         security_opt: ["no-new-privileges:true"]
         stop_grace_period: 1m30s
-        """)
-    assert (spec.user, spec.read_only, spec.tmpfs, spec.cap_drop, spec.cap_add, spec.security_opt,
-            spec.stop_grace_period_s) == (
-        "1000:1000", True, ("/tmp",), ("ALL",), ("NET_BIND_SERVICE",), ("no-new-privileges:true",), 90.0
+        """,
+    )
+    assert (spec.user, spec.read_only, spec.tmpfs, spec.cap_drop, spec.cap_add, spec.security_opt, spec.stop_grace_period_s) == (
+        "1000:1000",
+        True,
+        ("/tmp",),
+        ("ALL",),
+        ("NET_BIND_SERVICE",),
+        ("no-new-privileges:true",),
+        90.0,
     )
 
 
 # --- start levels ----------------------------------------------------------------------------
+
 
 def test_independent_services_start_in_one_level(tmp_path: Path) -> None:
     project = load(tmp_path, "services:\n  c: {image: x}\n  a: {image: x}\n  b: {image: x}\n")
@@ -531,14 +576,17 @@ def test_independent_services_start_in_one_level(tmp_path: Path) -> None:
 
 
 def test_dependents_start_after_their_dependencies(tmp_path: Path) -> None:
-    project = load(tmp_path, """\
+    project = load(
+        tmp_path,
+        """\
         services:
           web: {image: x, depends_on: [api]}
           api: {image: x, depends_on: [db, cache]}
           db: {image: x}
           cache: {image: x}
           metrics: {image: x}
-        """)
+        """,
+    )
     assert project.start_levels() == [["cache", "db", "metrics"], ["api"], ["web"]]
 
 
@@ -558,8 +606,7 @@ def test_real_stack_compose_file_loads(tmp_path: Path) -> None:
     secrets_dir = tmp_path / "secrets"
     (secrets_dir / "nginx").mkdir(parents=True)
     (secrets_dir / "alertmanager").mkdir()
-    env = {"OBS_SECRETS_DIR": str(secrets_dir), "GRAFANA_ADMIN_PASSWORD": "s3cret",
-           "OBS_PUBLIC_URL": "https://obs.example"}
+    env = {"OBS_SECRETS_DIR": str(secrets_dir), "GRAFANA_ADMIN_PASSWORD": "s3cret", "OBS_PUBLIC_URL": "https://obs.example"}
     project = load_compose(REAL_COMPOSE, env)
     assert {"loki", "prometheus", "alertmanager", "grafana", "nginx"} <= set(project.services)
     assert all(spec.healthcheck is not None for spec in project.services.values())
@@ -569,6 +616,7 @@ def test_real_stack_compose_file_loads(tmp_path: Path) -> None:
 
 
 # --- error paths: one per problem, each naming file, key and fix -----------------------------
+
 
 def test_error_missing_compose_file(tmp_path: Path) -> None:
     path = tmp_path / "docker-compose.yml"
@@ -631,49 +679,61 @@ def test_error_unknown_depends_on_service(tmp_path: Path) -> None:
 
 
 def test_error_unknown_depends_on_condition(tmp_path: Path) -> None:
-    error, path = load_error(tmp_path, """\
+    error, path = load_error(
+        tmp_path,
+        """\
         services:
           b: {image: busybox}
           a:
             image: busybox
             depends_on:
               b: {condition: service_ready}
-        """)
+        """,
+    )
     assert_actionable(error, path, "services.a.depends_on.b.condition")
     assert "service_ready" in error.problem
 
 
 def test_error_service_healthy_on_a_service_without_healthcheck(tmp_path: Path) -> None:
-    error, path = load_error(tmp_path, """\
+    error, path = load_error(
+        tmp_path,
+        """\
         services:
           b: {image: busybox}
           a:
             image: busybox
             depends_on:
               b: {condition: service_healthy}
-        """)
+        """,
+    )
     assert_actionable(error, path, "services.a.depends_on.b.condition")
 
 
 def test_error_dependency_cycle(tmp_path: Path) -> None:
-    error, path = load_error(tmp_path, """\
+    error, path = load_error(
+        tmp_path,
+        """\
         services:
           a: {image: x, depends_on: [b]}
           b: {image: x, depends_on: [c]}
           c: {image: x, depends_on: [a]}
-        """)
+        """,
+    )
     assert_actionable(error, path, "services.*.depends_on")
     assert "cycle" in error.problem and all(name in error.problem for name in "abc")
 
 
 def test_error_unset_required_variable_names_service_and_key_path(tmp_path: Path) -> None:
-    error, path = load_error(tmp_path, """\
+    error, path = load_error(
+        tmp_path,
+        """\
         services:
           grafana:
             image: grafana/grafana:10.2.3
             environment:
               GF_SECURITY_ADMIN_PASSWORD: ${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}
-        """)
+        """,
+    )
     assert_actionable(error, path, "services.grafana.environment.GF_SECURITY_ADMIN_PASSWORD")
     assert "GRAFANA_ADMIN_PASSWORD" in error.problem
 
@@ -720,7 +780,8 @@ def test_error_bad_retries(tmp_path: Path, retries: str) -> None:
 @pytest.mark.parametrize("interval", ["fast", "'15'", "-5s", "1m 30s", "''", "10d"])
 def test_error_bad_duration(tmp_path: Path, interval: str) -> None:
     error, path = load_error(
-        tmp_path, f"services:\n  a:\n    image: busybox\n    healthcheck:\n      test: [CMD, 'true']\n      interval: {interval}\n"
+        tmp_path,
+        f"services:\n  a:\n    image: busybox\n    healthcheck:\n      test: [CMD, 'true']\n      interval: {interval}\n",
     )
     assert_actionable(error, path, "services.a.healthcheck.interval")
 

@@ -1,0 +1,16 @@
+"""Static: every alert rule has promtool unit tests both ways (the tests themselves run in test_acceptance)."""
+
+import pytest
+
+from obsgate.plugin import GateRecorder
+from obsgate.staticcheck import YamlDoc
+from obsgate.staticcheck.base import shown
+from obsgate.staticcheck.prometheus import alert_coverage
+from tests.config.support import PROMTOOL_TESTS, StackFiles, require_none
+
+
+@pytest.mark.gate(category="Configuration", weight=1)
+def test_alert_rules_each_have_firing_and_silent_tests(stack_files: StackFiles, gate: GateRecorder) -> None:
+    """An alert never shown to fire may never fire; one never shown silent may page all night."""
+    tests = [YamlDoc.load(p, shown(p)) for p in sorted(PROMTOOL_TESTS.glob("*.test.yml"))]
+    require_none(alert_coverage(stack_files.alert_rule_files, tests), gate)

@@ -1,0 +1,34 @@
+"""Upgrade readiness: today's configs against a candidate image (--candidate SERVICE=IMAGE).
+
+Advisory (gate.yml "Upgrade readiness", weight 0): an SRE sees before the monthly image
+update what the new version rejects or warns about, without blocking today's release.
+"""
+
+import pytest
+
+from obsgate.candidates import Candidate
+from obsgate.errors import NotEvaluated
+from obsgate.images import ImageChoice
+from obsgate.plugin import GateRecorder
+from obsgate.policy import Policy
+from obsgate.session import GateRun
+from tests.config.acceptance import STEPS
+from tests.config.support import StackFiles, require_none
+
+
+@pytest.mark.gate(category="Upgrade readiness", weight=1)
+def test_candidate_image_accepts_todays_config(
+    candidate: Candidate,
+    candidate_image: ImageChoice,
+    gate_run: GateRun,
+    stack_files: StackFiles,
+    policy: Policy,
+    gate: GateRecorder,
+) -> None:
+    """Every acceptance step of the candidate's service, run in the candidate image."""
+    if candidate.service not in STEPS:
+        raise NotEvaluated(f"no acceptance steps for {candidate.service} (have: {', '.join(STEPS)})")
+    results = STEPS[candidate.service](gate_run, candidate_image, stack_files, policy)
+    gate.evidence["candidate"] = candidate_image.ref
+    gate.evidence["steps"] = {r.step: {"findings": [str(f) for f in r.findings], **r.evidence} for r in results}
+    require_none([f for r in results for f in r.findings], gate)
