@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from obsgate.errors import InputError, NotEvaluated
-from obsgate.images import ImageChoice, resolve
+from obsgate.images import ImageChoice, parse_service_refs, resolve
 from obsgate.plugin import RUN_KEY
 from obsgate.session import GateRun
 
@@ -42,15 +42,8 @@ class Candidate:
 
 def parse_candidates(values: Sequence[str], services: Sequence[str]) -> tuple[Candidate, ...]:
     """``SERVICE=IMAGE`` items; the service must exist in the compose file."""
-    out = []
-    for item in values:
-        service, sep, ref = item.partition("=")
-        if not sep or not ref:
-            raise InputError("--candidate", item, "expected SERVICE=IMAGE", "e.g. --candidate loki=grafana/loki:3.4.6")
-        if service not in services:
-            raise InputError("--candidate", service, "no such service in the compose file", f"use one of {', '.join(services)}")
-        out.append(Candidate(service, ref))
-    return tuple(dict.fromkeys(out))
+    pairs = parse_service_refs(values, services, "--candidate")
+    return tuple(dict.fromkeys(Candidate(service, ref) for service, ref in pairs))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

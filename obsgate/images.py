@@ -30,16 +30,23 @@ def env_var(service: str) -> str:
     return ENV_PREFIX + service.upper().replace("-", "_")
 
 
+def parse_service_refs(items: Sequence[str], services: Sequence[str], option: str) -> list[tuple[str, str]]:
+    """``SERVICE=IMAGE`` command-line items as pairs; the service must exist in the compose file."""
+    pairs = []
+    for item in items:
+        service, sep, ref = item.partition("=")
+        if not sep or not ref:
+            raise InputError(option, item, "expected SERVICE=IMAGE", f"e.g. {option} loki=grafana/loki:2.9.3")
+        if service not in services:
+            raise InputError(option, service, "no such service in the compose file", f"use one of {', '.join(services)}")
+        pairs.append((service, ref))
+    return pairs
+
+
 def parse_overrides(cli: Sequence[str], services: Sequence[str], environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Merge ``OBSGATE_IMAGE_<SERVICE>`` variables and ``--image SERVICE=REF`` (CLI wins)."""
     overrides = {s: environ[env_var(s)] for s in services if environ.get(env_var(s))}
-    for item in cli:
-        service, sep, ref = item.partition("=")
-        if not sep or not ref:
-            raise InputError("--image", item, "expected SERVICE=IMAGE", "e.g. --image loki=grafana/loki:2.9.3")
-        if service not in services:
-            raise InputError("--image", service, "no such service in the compose file", f"use one of {', '.join(services)}")
-        overrides[service] = ref
+    overrides.update(parse_service_refs(cli, services, "--image"))
     return overrides
 
 

@@ -7,6 +7,7 @@ receivers): they read it here from the files the containers really get.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,22 @@ def mounted_path(spec: ServiceSpec, container_path: str) -> Path:
     return Path(mount.source) / rest if rest else Path(mount.source)
 
 
+def flag_value(argv: Sequence[str], names: Iterable[str], default: str) -> str:
+    """The value of a ``-flag=v`` / ``--flag v`` style option in ``argv``, else ``default``."""
+    wanted = tuple(names)
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in wanted:
+            if eq:
+                return value
+            if i + 1 < len(argv):
+                return argv[i + 1]
+    return default
+
+
 def flag(spec: ServiceSpec, name: str, default: str) -> str:
-    """The value of ``--name=value`` in the service's command, else ``default``."""
-    prefix = f"--{name}="
-    return next((a[len(prefix):] for a in spec.command or () if a.startswith(prefix)), default)
+    """The value of flag ``name`` (``-name``/``--name``, ``=v`` or `` v``) in the service's command."""
+    return flag_value(spec.command or (), (f"--{name}", f"-{name}"), default)
 
 
 def prom_duration_s(text: str) -> float:

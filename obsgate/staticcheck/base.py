@@ -19,7 +19,7 @@ import yaml
 
 from obsgate.compose import ServiceSpec
 from obsgate.errors import InputError
-from obsgate.stackfiles import mounted_path
+from obsgate.stackfiles import flag_value, mounted_path
 from obsgate.yamlio import load_yaml
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
@@ -136,19 +136,6 @@ def argv_of(value: Any) -> list[str]:
     if value is None:
         return []
     return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
-
-
-def flag_value(argv: Sequence[str], names: Iterable[str], default: str) -> str:
-    """The value of a ``-flag=v`` / ``--flag v`` style option in ``argv``, else ``default``."""
-    wanted = tuple(names)
-    for i, arg in enumerate(argv):
-        name, eq, value = arg.partition("=")
-        if name in wanted:
-            if eq:
-                return value
-            if i + 1 < len(argv):
-                return argv[i + 1]
-    return default
 
 
 def persistent_dirs(spec: ServiceSpec) -> list[PurePosixPath]:
