@@ -99,3 +99,26 @@ def failed_or_skip(run: ChildRun, check: str) -> str:
         pytest.skip(f"{check} not evaluated here: {run.reason(check)}")
     assert run.outcome(check) == "failed", run.output[-3000:]
     return run.reason(check)
+
+
+def _target(volume: str) -> str:
+    parts = volume.split(":")
+    return parts[-2] if parts[-1] in ("ro", "rw") else parts[-1]
+
+
+def mount(service: str, target: str, source: Path | str) -> Callable[[Compose], None]:
+    """Mutation: bind ``source`` at ``target`` in ``service`` instead of what the stack mounts there."""
+
+    def mutate(doc: Compose) -> None:
+        svc = doc["services"][service]
+        svc["volumes"] = [v for v in svc["volumes"] if not isinstance(v, str) or _target(v) != target]
+        svc["volumes"].append(f"{source}:{target}:ro")
+
+    return mutate
+
+
+def passed_or_skip(run: ChildRun, check: str) -> None:
+    """Assert the check passed; skip this self-test if the child could not evaluate it."""
+    if run.checks.get(check, {}).get("outcome") == "not_evaluated":
+        pytest.skip(f"{check} not evaluated here: {run.reason(check)}")
+    assert run.outcome(check) == "passed", f"{run.reason(check)}\n{run.output[-3000:]}"

@@ -9,14 +9,13 @@ with the child's reason). The fixed stack passes them all.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
 from obsgate.staticcheck.base import image_version
-from tests.selftest.conftest import STACK, ChildRun, Compose, failed_or_skip
+from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, passed_or_skip
 
 ROOT = STACK.parent
 FIXTURES = ROOT / "tests" / "config" / "fixtures"
@@ -28,28 +27,6 @@ LOKI = f"{CONFIG}/test_loki_policy.py"
 NGINX = f"{CONFIG}/test_nginx_policy.py"
 UPGRADE = f"{CONFIG}/test_upgrade_readiness.py"
 NOT_EVALUATED_HERE = ("image unavailable", "no --candidate given")
-
-
-def _target(volume: str) -> str:
-    parts = volume.split(":")
-    return parts[-2] if parts[-1] in ("ro", "rw") else parts[-1]
-
-
-def mount(service: str, target: str, source: Path | str) -> Callable[[Compose], None]:
-    """Mutation: bind ``source`` at ``target`` in ``service`` instead of what the stack mounts there."""
-
-    def mutate(doc: Compose) -> None:
-        svc = doc["services"][service]
-        svc["volumes"] = [v for v in svc["volumes"] if not isinstance(v, str) or _target(v) != target]
-        svc["volumes"].append(f"{source}:{target}:ro")
-
-    return mutate
-
-
-def passed_or_skip(run: ChildRun, check: str) -> None:
-    if run.checks.get(check, {}).get("outcome") == "not_evaluated":
-        pytest.skip(f"{check} not evaluated here: {run.reason(check)}")
-    assert run.outcome(check) == "passed", f"{run.reason(check)}\n{run.output[-3000:]}"
 
 
 def candidate_args(pytestconfig: pytest.Config) -> tuple[str, ...]:

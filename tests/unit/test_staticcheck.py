@@ -14,8 +14,9 @@ import yaml
 from obsgate.candidates import Candidate, parse_candidates
 from obsgate.errors import InputError
 from obsgate.policy import load_policy
+from obsgate.stackfiles import flag_value
 from obsgate.staticcheck import ConfigUnreadable, YamlDoc, compose, loki, nginx
-from obsgate.staticcheck.base import flag_value, image_repository, image_version
+from obsgate.staticcheck.base import image_repository, image_version
 from obsgate.staticcheck.credentials import config_secrets
 from obsgate.staticcheck.logs import rejections, startup_warnings
 from obsgate.staticcheck.nginx import NginxConf, select_location

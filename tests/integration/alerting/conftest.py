@@ -1,0 +1,40 @@
+"""Fixtures of the alerting and monitoring-the-monitor checks.
+
+What is expected (scrape jobs, rules, ``for:`` durations, receivers, channels) is read
+from the Prometheus and Alertmanager configs the compose file mounts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from obsgate.plugin import RUN_KEY, GateRecorder
+from obsgate.session import GateRun
+from obsgate.stack import ServiceHandle
+from obsgate.stackfiles import PrometheusConfig
+
+from .alertpath import LokiOutage
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One check per scrape target of the mounted prometheus.yml: each service's monitoring on its own."""
+    if "scrape_target" in metafunc.fixturenames:
+        run = metafunc.config.stash[RUN_KEY]
+        targets = PrometheusConfig.of_service(run.project.services["prometheus"]).targets()
+        metafunc.parametrize("scrape_target", targets, ids=[t.job for t in targets])
+
+
+@pytest.fixture(scope="session")
+def prometheus_config(gate_run: GateRun) -> PrometheusConfig:
+    return PrometheusConfig.of_service(gate_run.project.services["prometheus"])
+
+
+@pytest.fixture
+def loki_outage(loki: ServiceHandle, gate: GateRecorder) -> Iterator[LokiOutage]:
+    """Stop Loki when the check says so; afterwards it is started again and ready (a failure there is an error)."""
+    outage = LokiOutage(loki)
+    yield outage
+    if outage.stopped_at is not None:
+        gate.evidence["loki_ready_again_s"] = round(loki.start(), 3)

@@ -1,0 +1,78 @@
+"""Only nginx is reachable from the host; Loki, Prometheus, Alertmanager and Grafana only through it
+or on the stack's internal network.
+
+Checked on the running containers (their port bindings) and by connecting to the
+services' own ports on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import docker
+import pytest
+
+from obsgate.plugin import GateRecorder
+from obsgate.session import GateRun
+from obsgate.stack import ServiceHandle, Stack, State
+
+EDGE = "nginx"
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def bindings(handle: ServiceHandle) -> list[dict[str, Any]]:
+    """The container's host port bindings: [{container, host_ip, host_port}]."""
+    ports = handle.container.attrs["NetworkSettings"]["Ports"] or {}
+    return [{"container": port, "host_ip": b["HostIp"], "host_port": int(b["HostPort"])}
+            for port, binds in ports.items() for b in binds or []]
+
+
+def answers(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def owner(client: docker.DockerClient, port: int) -> str:
+    """Which container publishes host port ``port`` (if any): to tell our leak from a neighbour's."""
+    for container in client.containers.list():
+        for binds in (container.attrs["NetworkSettings"]["Ports"] or {}).values():
+            if any(int(b["HostPort"]) == port for b in binds or []):
+                return container.name
+    return "a process on this host outside Docker"
+
+
+@pytest.mark.gate(category="Security", weight=4)
+def test_only_nginx_is_published(stack: Stack, nginx: ServiceHandle, gate_run: GateRun, gate: GateRecorder) -> None:
+    """A Loki, Prometheus, Alertmanager or Grafana port on the host bypasses nginx's TLS and auth."""
+    running = [h for h in stack if h.state in (State.READY, State.STARTED)]
+    gate.evidence["not running here"] = {h.name: h.reason for h in stack if h not in running}
+    problems = []
+    for handle in running:
+        bound = bindings(handle)
+        gate.evidence[f"{handle.name} bindings"] = bound
+        if handle.name != EDGE and bound:
+            problems.append(f"{handle.name} publishes {bound} (compose ports: {list(handle.spec.ports)})")
+        problems += [f"{handle.name} binds {b['container']} on non-loopback {b['host_ip'] or '0.0.0.0'}"
+                     for b in bound if b["host_ip"] not in LOOPBACK]
+    # Connection attempts: the services' own ports must not answer on the host's loopback.
+    client, ours = gate_run.docker(), {h.container.name for h in running}
+    probed = {}
+    for handle in stack:
+        for port in () if handle.name == EDGE else handle.spec.expose:
+            where = f"127.0.0.1:{port} ({handle.name})"
+            if not answers(port):
+                probed[where] = "refused"
+                continue
+            who = owner(client, port)
+            probed[where] = f"answers, bound by {who}"
+            if who in ours:
+                problems.append(f"{handle.name}'s port {port} answers on 127.0.0.1 (bound by {who})")
+    gate.evidence["connection attempts"] = probed
+    # nginx's published ports must answer (else the checks above proved nothing).
+    for spec in nginx.spec.ports:
+        host, host_port = nginx.published(spec.container_port, spec.protocol)
+        if not answers(host_port):
+            problems.append(f"nginx's published {spec.container_port} ({host}:{host_port}) does not answer")
+    assert not problems, "services reachable from the host past nginx: " + "; ".join(problems)
