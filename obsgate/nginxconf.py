@@ -28,7 +28,8 @@ class CorsAllowList:
     """``map $http_origin $cors_origin``: which Origin values get an Access-Control-Allow-Origin."""
 
     exact: tuple[str, ...]          # origins listed verbatim with a non-empty value
-    patterns: tuple[str, ...]       # regex keys (~...) with a non-empty value
+    patterns: tuple[str, ...]       # regex keys (~...) and, after ``hostnames``, wildcard masks
+                                    # (*.x.example, .x.example, x.example.*), with a non-empty value
     default: str                    # the value for every unlisted origin ("" = no header)
 
 
@@ -77,27 +78,66 @@ class NginxConf:
         exact: list[str] = []
         patterns: list[str] = []
         default = ""
+        hostnames = False           # nginx applies `hostnames` to the entries after it only
         for entry in block:
-            key, value = entry["directive"], (entry["args"] or [""])[0]
+            key, args = entry["directive"], entry["args"]
+            if not args and key in ("hostnames", "volatile"):
+                hostnames = hostnames or key == "hostnames"
+                continue
+            if key == "include":
+                continue
+            value = (args or [""])[0]
             if key == "default":
                 default = value
-            elif key in ("hostnames", "volatile", "include"):
                 continue
-            elif value:
-                (patterns if key.startswith("~") else exact).append(key)
+            if not value:
+                continue
+            if key.startswith("~"):
+                patterns.append(key)
+                continue
+            literal = key[1:] if key.startswith("\\") else key     # `\default` escapes a keyword
+            kind = _hostname_key_kind(literal) if hostnames else "exact"
+            if kind == "invalid":
+                raise InputError(self.path, f"map $http_origin {variable}.{key}",
+                                 "invalid hostname or wildcard: nginx refuses to start",
+                                 "use *.example.com, .example.com or www.example.* (or a ~regex)")
+            (patterns if kind == "mask" else exact).append(literal)
         return CorsAllowList(tuple(exact), tuple(patterns), default)
 
     def location(self, match: str) -> Directive | None:
-        """The ``location`` block whose arguments join to ``match`` (e.g. ``= /loki/api/v1/push``)."""
-        return next((d for d in self.walk() if d["directive"] == "location" and " ".join(d["args"]) == match), None)
+        """The ``location`` block matching ``match`` (e.g. ``= /loki/api/v1/push``).
+
+        Modifier and path are compared as nginx reads them, so ``location =/x`` and
+        ``location = /x`` are the same location, and ``=/x`` may be asked for as ``= /x``.
+        """
+        wanted = _match_key(match)
+        return next((d for d in self.walk() if d["directive"] == "location" and _location_args_key(d["args"]) == wanted),
+                    None)
+
+    def _enclosing(self, target: Directive) -> list[Directive]:
+        """The blocks around ``target``, innermost first (e.g. location, server, http)."""
+        def search(block: list[Directive], outer: list[Directive]) -> list[Directive] | None:
+            for directive in block:
+                if directive is target:
+                    return outer
+                found = search(directive.get("block") or [], [directive, *outer])
+                if found is not None:
+                    return found
+            return None
+        return search(list(self.parsed), []) or []
 
     def rate_limit(self, location_match: str) -> RateLimit | None:
-        """The ``limit_req`` of a location, with its zone's rate; None when it has none."""
+        """The ``limit_req`` in effect in a location, with its zone's rate; None when it has none.
+
+        As nginx merges it (ngx_http_limit_req_merge_conf): a level without ``limit_req`` of its
+        own inherits the previous level's, location from enclosing location, server, then http.
+        """
         location = self.location(location_match)
         if location is None:
             raise InputError(self.path, f"location {location_match}", "no such location",
                              "the check expects this location to exist")
-        limit = next((d for d in location.get("block") or [] if d["directive"] == "limit_req"), None)
+        levels = [location, *(b for b in self._enclosing(location) if b["directive"] in ("location", "server", "http"))]
+        limit = next((d for level in levels for d in level.get("block") or [] if d["directive"] == "limit_req"), None)
         if limit is None:
             return None
         opts = dict(a.split("=", 1) if "=" in a else (a, "") for a in limit["args"])
@@ -113,3 +153,40 @@ class NginxConf:
             raise InputError(self.path, f"limit_req_zone {zone}", f"unreadable rate {rate!r}", "use e.g. rate=50r/s")
         per_s = float(found.group(1)) / (60.0 if found.group(2) == "m" else 1.0)
         return RateLimit(zone, per_s, int(opts.get("burst", "0")), "nodelay" in opts)
+
+
+_MODIFIERS = ("=", "^~", "~", "~*")
+
+
+def _split_modifier(name: str) -> tuple[str, str]:
+    """(modifier, path) of a one-argument location, as ngx_http_core_location reads ``=/x``, ``^~/x``, ``~*x``."""
+    for modifier in ("=", "^~", "~*", "~"):
+        if name.startswith(modifier):
+            return modifier, name[len(modifier):]
+    return "", name
+
+
+def _location_args_key(args: list[str]) -> tuple[str, str]:
+    if len(args) == 2 and args[0] in _MODIFIERS:
+        return args[0], args[1]
+    return _split_modifier(" ".join(args))
+
+
+def _match_key(match: str) -> tuple[str, str]:
+    head, sep, rest = match.strip().partition(" ")
+    if sep and head in _MODIFIERS:
+        return head, rest.lstrip()
+    return _split_modifier(match.strip())
+
+
+def _hostname_key_kind(key: str) -> str:
+    """How ``map ... { hostnames; }`` hashes a key (ngx_hash_add_key with NGX_HASH_WILDCARD_KEY).
+
+    "mask" for ``*.example.com``, ``.example.com`` and ``www.example.*`` (they admit whole families
+    of values), "invalid" for keys nginx rejects ("invalid hostname or wildcard"), else "exact".
+    """
+    if key.count("*") > 1 or ".." in key:
+        return "invalid"
+    if (len(key) > 1 and key.startswith(".")) or (len(key) > 2 and (key.startswith("*.") or key.endswith(".*"))):
+        return "mask"
+    return "invalid" if "*" in key else "exact"
