@@ -103,9 +103,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _in_gate_dir(item: pytest.Item) -> bool:
-    rel = Path(item.path).resolve().relative_to(Path(item.config.rootpath).resolve()).as_posix() \
-        if Path(item.path).resolve().is_relative_to(Path(item.config.rootpath).resolve()) else ""
-    return any(rel.startswith(d + "/") for d in GATE_DIRS)
+    path, root = Path(item.path).resolve(), Path(item.config.rootpath).resolve()
+    return any(path.is_relative_to(root / d) for d in GATE_DIRS)
 
 
 @dataclass(frozen=True)
@@ -246,8 +245,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is None or RUN_DIR_KEY not in config.stash:
         return
-    up_s = run._stack.up_s if run._stack is not None else None  # noqa: SLF001 - read before teardown
-    ready = {h.name: h.ready_after_s for h in run._stack} if run._stack is not None else {}  # noqa: SLF001
     run.teardown()
     run.results = _collect(session, run)
     run_dir = config.stash[RUN_DIR_KEY]
@@ -256,8 +253,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     gate_mode = _gate_mode(config)
     gate = score(run.results, run.policy)
-    metadata = run.metadata("gate" if gate_mode else "selftest", up_s)
-    metadata["timings_s"]["ready"] = ready
+    metadata = run.metadata("gate" if gate_mode else "selftest")
     comparison = write_run_reports(run.options.reports, run_dir, gate, metadata, run.secrets.values)
     config.stash[SCORE_KEY] = (gate, comparison, run_dir)
     if gate_mode:

@@ -63,7 +63,7 @@ class GateRun:
     started: dt.datetime
     results: list[CheckResult] = field(default_factory=list)
     images: dict[str, ImageChoice] = field(default_factory=dict)
-    teardown_s: float | None = None
+    timings: dict[str, Any] = field(default_factory=dict)   # seconds: bring_up, ready per service, teardown
     _stack: Stack | None = None
     _unavailable: str | None = None
     _client: docker.DockerClient | None = None
@@ -126,9 +126,11 @@ class GateRun:
         """Remove every container, network and volume of this run, and its secrets. Idempotent."""
         with self._lock:
             if self._stack is not None:
+                self.timings["bring_up"] = self._stack.up_s
+                self.timings["ready"] = {h.name: h.ready_after_s for h in self._stack}
                 started = time.monotonic()
                 swept = self._stack.down()
-                self.teardown_s = time.monotonic() - started
+                self.timings["teardown"] = time.monotonic() - started
                 if swept.errors:
                     print(f"obs-gate teardown: {swept}", file=sys.stderr)
                 self._stack = None
@@ -137,11 +139,7 @@ class GateRun:
                 self.webhook = None
             self.secrets.remove()
 
-    @property
-    def stack_started(self) -> bool:
-        return self._stack is not None
-
-    def metadata(self, mode: str, up_s: float | None) -> dict[str, Any]:
+    def metadata(self, mode: str) -> dict[str, Any]:
         finished = dt.datetime.now(dt.UTC)
         stack_dir = self.project.path.parent
         status = _git(stack_dir, "status", "--porcelain", "--", ".")
@@ -164,5 +162,5 @@ class GateRun:
                            "available": c.available, "reason": c.reason} for s, c in self.images.items()},
             "overrides": dict(self.overrides),
             "pull": self.options.pull,
-            "timings_s": {"bring_up": up_s, "teardown": self.teardown_s},
+            "timings_s": {"bring_up": None, "teardown": None, **self.timings},
         }
