@@ -117,6 +117,11 @@ def mount(service: str, target: str, source: Path | str) -> Callable[[Compose], 
     return mutate
 
 
+def reasons(run: ChildRun, *checks: str) -> dict[str, str]:
+    """Each check's failure reason (see failed_or_skip), in the order given."""
+    return {check: failed_or_skip(run, check) for check in checks}
+
+
 def passed_or_skip(run: ChildRun, check: str) -> None:
     """Assert the check passed; skip this self-test if the child could not evaluate it."""
     if run.checks.get(check, {}).get("outcome") == "not_evaluated":

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from obsgate.secrets import generate
-from tests.selftest.conftest import STACK, ChildRun, Compose, failed_or_skip, mount, only, passed_or_skip
+from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, only, passed_or_skip, reasons
 
 EDGE = "tests/integration/edge"
 CORS, BROWSER = f"{EDGE}/test_edge_cors.py", f"{EDGE}/test_edge_cors_browser.py"
@@ -61,10 +61,6 @@ def with_nginx(conf: Path, *services: str, more: Callable[[Compose], None] | Non
         if more is not None:
             more(doc)
     return mutate
-
-
-def reasons(run: ChildRun, *checks: str) -> dict[str, str]:
-    return {check: failed_or_skip(run, check) for check in checks}
 
 
 def edit_push_location(old: str, new: str) -> tuple[str, str]:

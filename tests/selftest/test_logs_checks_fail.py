@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from tests.selftest.conftest import STACK, ChildRun, Compose, failed_or_skip, only
+from tests.selftest.conftest import STACK, Compose, mount, only, reasons
 
 LOGS = "tests/integration/logs"
 ROUND_TRIP = f"{LOGS}/test_logs_round_trip.py"
@@ -31,16 +31,6 @@ def _loki_config(path: Path, limits: dict[str, Any]) -> Path:
     return path
 
 
-def _mount(doc: Compose, service: str, source: Path, target: str) -> None:
-    """Replace the bind mount of ``target`` with ``source`` (a broken config written to tmp)."""
-    volumes = doc["services"][service]["volumes"]
-    volumes[:] = [f"{source}:{target}:ro" if v.split(":")[1] == target else v for v in volumes]
-
-
-def _reasons(run: ChildRun, *checks: str) -> dict[str, str]:
-    return {check: failed_or_skip(run, check) for check in checks}
-
-
 def test_rejection_checks_fail_on_a_lenient_loki(variant, child_gate, tmp_path: Path) -> None:
     config = _loki_config(tmp_path / "loki.yml", {
         "reject_old_samples": False,           # week-old lines accepted
@@ -53,14 +43,14 @@ def test_rejection_checks_fail_on_a_lenient_loki(variant, child_gate, tmp_path: 
 
     def broken(doc: Compose) -> None:
         only("loki", "nginx")(doc)
-        _mount(doc, "loki", config, LOKI_CONF)
+        mount("loki", LOKI_CONF, config)(doc)
 
     checks = ("test_logs_too_old_line_rejected_with_reason",
               "test_logs_out_of_order_line_beyond_window_rejected_with_reason",
               "test_logs_over_limit_line_rejected_with_reason",
               "test_loki_tenant_rate_limit_answers_429_with_reason")
     run = child_gate(*(f"{REJECTIONS}::{c}" for c in checks), compose=variant(broken))
-    too_old, out_of_order, over_limit, rate = _reasons(run, *checks).values()
+    too_old, out_of_order, over_limit, rate = reasons(run, *checks).values()
     assert "expected 400 with 'timestamp too old', got 204" in too_old
     assert "expected 400 with 'entry too far behind', got 204" in out_of_order
     assert 'bytes exceeded", got 204' in over_limit
@@ -78,14 +68,14 @@ def test_push_checks_fail_when_nginx_push_points_nowhere(variant, child_gate, tm
 
     def broken(doc: Compose) -> None:
         only("loki", "nginx")(doc)
-        _mount(doc, "nginx", conf, NGINX_CONF)
+        mount("nginx", NGINX_CONF, conf)(doc)
 
     checks = {"test_logs_json_push_round_trip_is_byte_identical": ROUND_TRIP,
               "test_logs_protobuf_push_round_trip_is_byte_identical": ROUND_TRIP,
               "test_logs_searchable_by_store_terminal_and_error_type": f"{LOGS}/test_logs_search.py",
               "test_logs_freshness_p95_push_to_queryable": f"{LOGS}/test_logs_freshness.py"}
     run = child_gate(*(f"{path}::{check}" for check, path in checks.items()), compose=variant(broken))
-    for check, reason in _reasons(run, *checks).items():
+    for check, reason in reasons(run, *checks).items():
         assert "push answered 502" in reason, f"{check}: {reason}"
 
 
@@ -98,13 +88,13 @@ def test_survival_and_line_size_checks_fail_on_volumeless_loki_with_raised_limit
         loki = doc["services"]["loki"]
         # No loki-data volume: WAL and chunks live in the container's layer and die with it.
         loki["volumes"] = [v for v in loki["volumes"] if not v.startswith("loki-data:")]
-        _mount(doc, "loki", config, LOKI_CONF)
+        mount("loki", LOKI_CONF, config)(doc)
 
     survive, over_limit = ("test_loki_logs_survive_container_recreation",
                            "test_logs_over_limit_line_rejected_with_reason")
     run = child_gate(f"{LOGS}/test_logs_survive_recreation.py::{survive}", f"{REJECTIONS}::{over_limit}",
                      compose=variant(broken))
-    reasons = _reasons(run, survive, over_limit)
-    assert "timed out" in reasons[survive] and "3 pushed entries" in reasons[survive]
+    found = reasons(run, survive, over_limit)
+    assert "timed out" in found[survive] and "3 pushed entries" in found[survive]
     assert "3 of 3 entries missing" in run.checks[survive]["evidence"]["failure"]
-    assert "loki_max_line_size: 1,048,576 B > target 262,144 B" in reasons[over_limit]
+    assert "loki_max_line_size: 1,048,576 B > target 262,144 B" in found[over_limit]
