@@ -1,3 +1,3 @@
 """Loads the obs-gate plugin: options, gate-check rules, fixtures, scoring, reports."""
 
-pytest_plugins = ("obsgate.plugin", "obsgate.candidates")
+pytest_plugins = ("obsgate.gate.plugin",)

@@ -8,7 +8,7 @@ import sys
 import docker
 from docker.errors import DockerException
 
-from obsgate.cleanup import sweep
+from obsgate.bringup.cleanup import sweep
 
 
 def main(argv: list[str] | None = None) -> int:

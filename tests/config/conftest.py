@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from obsgate.oneoff import image_for
-from obsgate.policy import Policy
-from obsgate.session import GateRun
-from tests.config.acceptance import LokiStart, loki_start
-from tests.config.support import StackFiles
+from obsgate.bringup.oneoff import image_for
+from obsgate.checks.acceptance import LokiStart, loki_start
+from obsgate.checks.static.files import StackFiles
+from obsgate.gate.policy import Policy
+from obsgate.run import GateRun
+
+PROMTOOL_TESTS = Path(__file__).resolve().parent / "promtool"
 
 
 @pytest.fixture(scope="session")
 def stack_files(gate_run: GateRun) -> StackFiles:
-    return StackFiles(gate_run)
+    """The stack's files as mounted, with the rule files' promtool unit tests kept beside these checks."""
+    return StackFiles(gate_run, PROMTOOL_TESTS)
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,13 @@ overrides; a service whose image is not available here is not evaluated.
 
 import pytest
 
-from obsgate.oneoff import image_for
-from obsgate.plugin import GateRecorder
-from obsgate.policy import Policy
-from obsgate.session import GateRun
-from tests.config import acceptance
-from tests.config.acceptance import Acceptance, LokiStart
-from tests.config.support import StackFiles, require_none
+from obsgate.bringup.oneoff import image_for
+from obsgate.checks import acceptance
+from obsgate.checks.acceptance import Acceptance, LokiStart
+from obsgate.checks.static.files import StackFiles, require_none
+from obsgate.gate.policy import Policy
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 
 
 def _accepted(result: Acceptance, gate: GateRecorder) -> None:

@@ -2,15 +2,15 @@
 
 import pytest
 
-from obsgate.plugin import GateRecorder
-from obsgate.staticcheck import YamlDoc
-from obsgate.staticcheck.base import shown
-from obsgate.staticcheck.prometheus import alert_coverage
-from tests.config.support import PROMTOOL_TESTS, StackFiles, require_none
+from obsgate.checks.static import YamlDoc
+from obsgate.checks.static.base import shown
+from obsgate.checks.static.files import StackFiles, require_none
+from obsgate.checks.static.prometheus import alert_coverage
+from obsgate.gate.recorder import GateRecorder
 
 
 @pytest.mark.gate(category="Configuration", weight=1)
 def test_alert_rules_each_have_firing_and_silent_tests(stack_files: StackFiles, gate: GateRecorder) -> None:
     """An alert never shown to fire may never fire; one never shown silent may page all night."""
-    tests = [YamlDoc.load(p, shown(p)) for p in sorted(PROMTOOL_TESTS.glob("*.test.yml"))]
+    tests = [YamlDoc.load(p, shown(p)) for p in sorted(stack_files.promtool_tests.glob("*.test.yml"))]
     require_none(alert_coverage(stack_files.alert_rule_files, tests), gate)

@@ -2,11 +2,11 @@
 
 import pytest
 
-from obsgate.plugin import GateRecorder
-from obsgate.staticcheck import YamlDoc, compose
-from obsgate.staticcheck.base import shown
-from obsgate.staticcheck.credentials import config_secrets, repo_config_files
-from tests.config.support import StackFiles, require_none
+from obsgate.checks.static import YamlDoc, compose
+from obsgate.checks.static.base import shown
+from obsgate.checks.static.credentials import config_secrets, repo_config_files
+from obsgate.checks.static.files import StackFiles, require_none
+from obsgate.gate.recorder import GateRecorder
 
 
 @pytest.mark.gate(category="Configuration", weight=2)

@@ -2,10 +2,10 @@
 
 import pytest
 
-from obsgate.plugin import GateRecorder
-from obsgate.policy import Policy
-from obsgate.staticcheck import loki
-from tests.config.support import StackFiles, measure, require_none
+from obsgate.checks.static import loki
+from obsgate.checks.static.files import StackFiles, measure, require_none
+from obsgate.gate.policy import Policy
+from obsgate.gate.recorder import GateRecorder
 
 
 @pytest.mark.gate(category="Configuration", weight=2)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from obsgate.plugin import GateRecorder
-from obsgate.staticcheck import nginx
-from tests.config.support import StackFiles, require_none
+from obsgate.checks.static import nginx
+from obsgate.checks.static.files import StackFiles, require_none
+from obsgate.gate.recorder import GateRecorder
 
 
 @pytest.mark.gate(category="Security", weight=2)

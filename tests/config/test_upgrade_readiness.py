@@ -6,14 +6,14 @@ update what the new version rejects or warns about, without blocking today's rel
 
 import pytest
 
-from obsgate.candidates import Candidate
+from obsgate.bringup.images import ImageChoice
+from obsgate.checks.acceptance import STEPS
+from obsgate.checks.static.files import StackFiles, require_none
 from obsgate.errors import NotEvaluated
-from obsgate.images import ImageChoice
-from obsgate.plugin import GateRecorder
-from obsgate.policy import Policy
-from obsgate.session import GateRun
-from tests.config.acceptance import STEPS
-from tests.config.support import StackFiles, require_none
+from obsgate.gate.candidates import Candidate
+from obsgate.gate.policy import Policy
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 
 
 @pytest.mark.gate(category="Upgrade readiness", weight=1)

@@ -6,9 +6,9 @@ Readiness is the compose healthcheck run inside the container, polled with a dea
 
 import pytest
 
+from obsgate.bringup.stack import Stack
 from obsgate.clients import LokiAPI
-from obsgate.plugin import GateRecorder
-from obsgate.stack import Stack
+from obsgate.gate.recorder import GateRecorder
 
 
 def _ready(stack: Stack, service: str, gate: GateRecorder) -> None:

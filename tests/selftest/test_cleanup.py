@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from obsgate.cleanup import LABEL_RUN, run_labels
+from obsgate.bringup.cleanup import LABEL_RUN, run_labels
 from obsgate.wait import poll
 from tests.selftest.conftest import ROOT
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from obsgate.secrets import generate
+from obsgate.bringup.secrets import generate
 from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, only, passed_or_skip, reasons
 
 EDGE = "tests/integration/edge"

@@ -3,8 +3,8 @@ re-creation, and a service is reached only the ways the compose file allows."""
 
 from __future__ import annotations
 
+from obsgate.bringup.stack import ServiceHandle
 from obsgate.clients import Gateway, PrometheusAPI
-from obsgate.stack import ServiceHandle
 
 
 def test_prometheus_client_follows_a_recreated_container(prometheus: ServiceHandle,

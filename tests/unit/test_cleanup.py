@@ -1,4 +1,4 @@
-"""obsgate.cleanup: removing a run's containers, networks and volumes by label."""
+"""obsgate.bringup.cleanup: removing a run's containers, networks and volumes by label."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from docker.errors import APIError, NotFound
 
-from obsgate.cleanup import LABEL_PROJECT, LABEL_RUN, Swept, run_labels, sweep
+from obsgate.bringup.cleanup import LABEL_PROJECT, LABEL_RUN, Swept, run_labels, sweep
 
 Log = list[tuple[str, str, dict[str, Any]]]
 

@@ -1,4 +1,4 @@
-"""obsgate.compose / obsgate.yamlio: the compose file read into typed specs, or one clear error."""
+"""obsgate.bringup.compose / obsgate.yamlio: the compose file read into typed specs, or one clear error."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from obsgate.compose import (
+from obsgate.bringup.compose import (
     ComposeProject,
     Dependency,
     Healthcheck,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from obsgate import grafana_checks as gc
-from obsgate.compose import Mount, ServiceSpec, load_compose
+from obsgate.bringup.compose import Mount, ServiceSpec, load_compose
+from obsgate.checks import grafana as gc
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grafana"
 ROOT = Path(__file__).resolve().parents[2]

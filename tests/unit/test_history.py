@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from obsgate.policy import Category, Policy
-from obsgate.report import Flip, Regression, RunComparison, new_run_dir, write_run_reports
-from obsgate.report.history import compare
-from obsgate.results import CheckResult, Measurement, Outcome
-from obsgate.scoring import score
+from obsgate.gate.policy import Category, Policy
+from obsgate.gate.report import Flip, Regression, RunComparison, new_run_dir, write_run_reports
+from obsgate.gate.report.history import compare
+from obsgate.gate.results import CheckResult, Measurement, Outcome
+from obsgate.gate.scoring import score
 
 POLICY = Policy(Path("gate.yml"), 80, 60, {"Performance": Category("Performance", 100, False, "")},
                 (), {})

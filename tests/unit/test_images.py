@@ -1,4 +1,4 @@
-"""obsgate.images: image overrides and whether each service's image can be had."""
+"""obsgate.bringup.images: image overrides and whether each service's image can be had."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from docker.errors import APIError, ImageNotFound
 
+from obsgate.bringup.images import ImageChoice, env_var, parse_overrides, resolve
 from obsgate.errors import InputError
-from obsgate.images import ImageChoice, env_var, parse_overrides, resolve
 
 SERVICES = ["loki", "grafana", "node-exporter"]
 

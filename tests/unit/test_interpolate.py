@@ -1,10 +1,10 @@
-"""obsgate.interpolate: compose-style variable substitution, stricter where a blank would hurt."""
+"""obsgate.bringup.interpolate: compose-style variable substitution, stricter where a blank would hurt."""
 
 from __future__ import annotations
 
 import pytest
 
-from obsgate.interpolate import InterpolationError, interpolate
+from obsgate.bringup.interpolate import InterpolationError, interpolate
 
 SET = {"NAME": "value"}
 EMPTY = {"NAME": ""}

@@ -7,8 +7,7 @@ import pytest
 import snappy
 from google.protobuf import descriptor_pool, timestamp_pb2
 
-from obsgate import logproto
-from obsgate.clients import Endpoint, LokiAPI
+from obsgate.clients import Endpoint, LokiAPI, logproto
 
 NS = 1_000_000_000
 

@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from obsgate import logproto
-from obsgate.clients import Endpoint, LokiAPI
-from obsgate.logs import (
+from obsgate.checks.logs import (
     MIB,
     RUN_LABEL,
     LogsClient,
@@ -27,6 +25,7 @@ from obsgate.logs import (
     push_burst,
     push_to_queryable_s,
 )
+from obsgate.clients import Endpoint, LokiAPI, logproto
 from obsgate.wait import WaitTimeout
 
 # What Loki 2.9.3 prints on /config for the stack's limits (excerpt, same formatting).

@@ -24,7 +24,7 @@ targets:
   latency_s: {value: 1.0, warn: 2.0, better: lower, unit: s, description: query latency}
 """
 COMPOSE = "services:\n  app:\n    image: obsgate-unit/never-started:1\n"
-CONFTEST = 'pytest_plugins = ("obsgate.plugin",)\n'
+CONFTEST = 'pytest_plugins = ("obsgate.gate.plugin",)\n'
 
 
 @pytest.fixture

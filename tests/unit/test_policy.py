@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from obsgate.errors import InputError
-from obsgate.policy import Target, format_number, load_policy
-from obsgate.results import Judgement
+from obsgate.gate.policy import Target, format_number, load_policy
+from obsgate.gate.results import Judgement
 
 FIXTURE = Path(__file__).parent / "fixtures" / "policy.yml"
 REPO_POLICY = Path(__file__).resolve().parents[2] / "gate.yml"

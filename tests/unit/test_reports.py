@@ -14,11 +14,11 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from obsgate.policy import Policy, load_policy
-from obsgate.report import console_summary, new_run_dir, write_run_reports
-from obsgate.report.document import build_gate_document, validate_gate_document
-from obsgate.results import CheckResult, Judgement, Measurement, Outcome
-from obsgate.scoring import GateScore, Verdict, score
+from obsgate.gate.policy import Policy, load_policy
+from obsgate.gate.report import console_summary, new_run_dir, write_run_reports
+from obsgate.gate.report.document import build_gate_document, validate_gate_document
+from obsgate.gate.results import CheckResult, Judgement, Measurement, Outcome
+from obsgate.gate.scoring import GateScore, Verdict, score
 
 FIXTURE = Path(__file__).parent / "fixtures" / "policy.yml"
 STARTED = datetime(2024, 5, 17, 9, 30, 5, tzinfo=UTC)

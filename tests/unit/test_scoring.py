@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from obsgate.errors import InputError
-from obsgate.policy import Category, Policy
-from obsgate.results import CheckResult, Outcome
-from obsgate.scoring import Verdict, earned, score
+from obsgate.gate.policy import Category, Policy
+from obsgate.gate.results import CheckResult, Outcome
+from obsgate.gate.scoring import Verdict, earned, score
 
 P, S, F, E, N = (Outcome.PASSED, Outcome.SOFT_MISS, Outcome.FAILED, Outcome.ERROR,
                  Outcome.NOT_EVALUATED)

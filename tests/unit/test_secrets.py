@@ -1,4 +1,4 @@
-"""obsgate.secrets: per-run TLS material, htpasswd files and passwords."""
+"""obsgate.bringup.secrets: per-run TLS material, htpasswd files and passwords."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from obsgate.secrets import RunSecrets, generate
+from obsgate.bringup.secrets import RunSecrets, generate
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,16 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from obsgate.candidates import Candidate, parse_candidates
+from obsgate.checks.stackfiles import flag_value
+from obsgate.checks.static import ConfigUnreadable, YamlDoc, compose, loki, nginx
+from obsgate.checks.static.base import image_repository, image_version
+from obsgate.checks.static.credentials import config_secrets
+from obsgate.checks.static.logs import rejections, startup_warnings
+from obsgate.checks.static.nginx import NginxConf, select_location
+from obsgate.checks.static.prometheus import alert_coverage
 from obsgate.errors import InputError
-from obsgate.policy import load_policy
-from obsgate.stackfiles import flag_value
-from obsgate.staticcheck import ConfigUnreadable, YamlDoc, compose, loki, nginx
-from obsgate.staticcheck.base import image_repository, image_version
-from obsgate.staticcheck.credentials import config_secrets
-from obsgate.staticcheck.logs import rejections, startup_warnings
-from obsgate.staticcheck.nginx import NginxConf, select_location
-from obsgate.staticcheck.prometheus import alert_coverage
+from obsgate.gate.candidates import Candidate, parse_candidates
+from obsgate.gate.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "config" / "fixtures"

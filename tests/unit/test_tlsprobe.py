@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from obsgate.secrets import RunSecrets, generate
-from obsgate.tlsprobe import VERSIONS, ProbeError, probe_context, probe_version, verify_chain
+from obsgate.bringup.secrets import RunSecrets, generate
+from obsgate.clients.tlsprobe import VERSIONS, ProbeError, probe_context, probe_version, verify_chain
 
 
 @dataclass

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from obsgate.plugin import RUN_KEY, GateRecorder
-from obsgate.session import GateRun
-from obsgate.stack import ServiceHandle
-from obsgate.stackfiles import PrometheusConfig
-
-from .alertpath import LokiOutage
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks.alerting.alertpath import LokiOutage
+from obsgate.checks.stackfiles import PrometheusConfig
+from obsgate.gate.plugin import RUN_KEY
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

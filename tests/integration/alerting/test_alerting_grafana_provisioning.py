@@ -3,7 +3,7 @@ uids the dashboards use, healthy, the dashboards in their folder, no provisionin
 a line this run pushed readable through Grafana's Loki datasource.
 
 Expectations are read from stack/grafana/provisioning and stack/grafana/dashboards as mounted;
-the judging is obsgate.grafana_checks (unit-tested with Grafana's documented answers).
+the judging is obsgate.checks.grafana (unit-tested with Grafana's documented answers).
 Not evaluated where Grafana cannot run.
 """
 
@@ -15,14 +15,14 @@ import uuid
 
 import pytest
 
-from obsgate import grafana_checks as gc
+from obsgate.bringup.secrets import RunSecrets
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks import grafana as gc
+from obsgate.checks.logs import RUN_LABEL, describe, new_run_label
 from obsgate.clients import Gateway, GrafanaAPI
-from obsgate.logproto import selector
-from obsgate.logs import RUN_LABEL, describe, new_run_label
-from obsgate.plugin import GateRecorder
-from obsgate.secrets import RunSecrets
-from obsgate.session import GateRun
-from obsgate.stack import ServiceHandle
+from obsgate.clients.logproto import selector
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 from obsgate.wait import poll
 
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from obsgate.bringup.stack import ServiceHandle, Stack, State
+from obsgate.checks.stackfiles import PrometheusConfig, ScrapeTarget, recording_and_alerting_rules
 from obsgate.clients import PrometheusAPI
 from obsgate.errors import NotEvaluated
-from obsgate.plugin import GateRecorder
-from obsgate.stack import ServiceHandle, Stack, State
-from obsgate.stackfiles import PrometheusConfig, ScrapeTarget, recording_and_alerting_rules
+from obsgate.gate.recorder import GateRecorder
 from obsgate.wait import poll
 
 SELF = ("localhost", "127.0.0.1")      # a target Prometheus scrapes on itself

@@ -16,15 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from obsgate.checks.alerting.alertpath import Delivered, LokiOutage, TestAlertPath, announces, payload_summary, rfc3339
+from obsgate.checks.stackfiles import PrometheusConfig
 from obsgate.clients import PrometheusAPI
-from obsgate.plugin import GateRecorder
-from obsgate.policy import Policy
-from obsgate.session import GateRun
-from obsgate.stackfiles import PrometheusConfig
+from obsgate.clients.webhook import WebhookReceiver
+from obsgate.gate.policy import Policy
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 from obsgate.wait import poll
-from obsgate.webhook import WebhookReceiver
-
-from .alertpath import Delivered, LokiOutage, TestAlertPath, announces, payload_summary, rfc3339
 
 LOKI_DOWN = "LokiDown"          # stack/prometheus/rules/loki.yml: Loki not scraped successfully
 

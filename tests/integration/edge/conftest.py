@@ -12,14 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from obsgate.bringup.overlay import overlay_stack
+from obsgate.bringup.secrets import RunSecrets
+from obsgate.checks.edge.browser import Browser, PageServer, browser_hosts, find_chromium
+from obsgate.checks.edge.probes import unlisted_origins
+from obsgate.checks.nginxconf import CorsAllowList, NginxConf
 from obsgate.clients import API, Gateway
-from obsgate.nginxconf import CorsAllowList, NginxConf
-from obsgate.overlay import overlay_stack
-from obsgate.secrets import RunSecrets
-from obsgate.session import GateRun
-
-from .browser import Browser, PageServer, browser_hosts, find_chromium
-from .probes import unlisted_origins
+from obsgate.run import GateRun
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import pytest
 
+from obsgate.bringup.secrets import BasicAuth, RunSecrets
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks.edge.probes import PUSH, push_body
+from obsgate.checks.logs import describe, new_run_label
 from obsgate.clients import API, Gateway
-from obsgate.logs import describe, new_run_label
-from obsgate.plugin import GateRecorder
-from obsgate.secrets import BasicAuth, RunSecrets
-from obsgate.session import GateRun
-from obsgate.stack import ServiceHandle
-
-from .probes import PUSH, push_body
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 
 LOKI_QUERY = ("/loki/api/v1/query_range", {"query": '{service="obs-gate-edge"}', "limit": "1"})
 PROMETHEUS_QUERY = ("/prometheus/api/v1/query", {"query": "up"})

@@ -11,15 +11,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from obsgate.clients import API, Gateway
-from obsgate.logs import describe, new_run_label
-from obsgate.nginxconf import CorsAllowList, NginxConf
-from obsgate.plugin import GateRecorder
-from obsgate.secrets import RunSecrets
-from obsgate.session import GateRun
-from obsgate.stack import ServiceHandle
-
-from .probes import (
+from obsgate.bringup.secrets import RunSecrets
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks.edge.probes import (
     PUSH,
     PUSH_LOCATION,
     burst,
@@ -31,6 +25,11 @@ from .probes import (
     shown,
     unlisted_origins,
 )
+from obsgate.checks.logs import describe, new_run_label
+from obsgate.checks.nginxconf import CorsAllowList, NginxConf
+from obsgate.clients import API, Gateway
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 
 
 @pytest.mark.gate(category="Security", weight=3)

@@ -15,18 +15,17 @@ from typing import Any
 
 import pytest
 
+from obsgate.bringup.secrets import BasicAuth, RunSecrets
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks.edge.browser import Browser, browser_hosts
+from obsgate.checks.edge.probes import PUSH, listed_origins, push_body, unlisted_origins
+from obsgate.checks.logs import RUN_LABEL, new_run_label
+from obsgate.checks.nginxconf import CorsAllowList
 from obsgate.clients import Gateway, LokiAPI
-from obsgate.logproto import selector
-from obsgate.logs import RUN_LABEL, new_run_label
-from obsgate.nginxconf import CorsAllowList
-from obsgate.plugin import GateRecorder
-from obsgate.secrets import BasicAuth, RunSecrets
-from obsgate.session import GateRun
-from obsgate.stack import ServiceHandle
+from obsgate.clients.logproto import selector
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 from obsgate.wait import poll
-
-from .browser import Browser, browser_hosts
-from .probes import PUSH, listed_origins, push_body, unlisted_origins
 
 
 def basic(auth: BasicAuth) -> str:

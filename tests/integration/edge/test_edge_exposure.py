@@ -13,9 +13,9 @@ from typing import Any
 import docker
 import pytest
 
-from obsgate.plugin import GateRecorder
-from obsgate.session import GateRun
-from obsgate.stack import ServiceHandle, Stack, State
+from obsgate.bringup.stack import ServiceHandle, Stack, State
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 
 EDGE = "nginx"
 LOOPBACK = ("127.0.0.1", "::1")

@@ -1,7 +1,7 @@
 """Grafana's own login, as users reach it through nginx: no anonymous access, no default or
 documented seed passwords, no self sign-up, and the deployment's generated admin password works.
 
-The judging is obsgate.grafana_checks (unit-tested with Grafana's documented answers);
+The judging is obsgate.checks.grafana (unit-tested with Grafana's documented answers);
 here it is fed live answers. Not evaluated where Grafana cannot run.
 """
 
@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from obsgate import grafana_checks as gc
+from obsgate.bringup.secrets import BasicAuth, RunSecrets
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks import grafana as gc
 from obsgate.clients import Gateway, GrafanaAPI
-from obsgate.plugin import GateRecorder
-from obsgate.secrets import BasicAuth, RunSecrets
-from obsgate.stack import ServiceHandle
+from obsgate.gate.recorder import GateRecorder
 
 # Grafana's built-in default and the passwords the seed's setup documents.
 KNOWN_PASSWORDS = ("admin", "admin123", "ChangeMe123!")

@@ -9,15 +9,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks.edge.probes import PUSH, PUSH_LOCATION, burst, push_body
+from obsgate.checks.logs import describe, new_run_label
+from obsgate.checks.nginxconf import NginxConf
 from obsgate.clients import API
-from obsgate.logs import describe, new_run_label
-from obsgate.nginxconf import NginxConf
-from obsgate.plugin import GateRecorder
-from obsgate.session import GateRun
-from obsgate.stack import ServiceHandle
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 from obsgate.wait import poll
-
-from .probes import PUSH, PUSH_LOCATION, burst, push_body
 
 
 @pytest.fixture

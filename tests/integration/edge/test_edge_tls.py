@@ -9,14 +9,13 @@ import re
 import httpx
 import pytest
 
+from obsgate.bringup.secrets import SERVER_NAMES, RunSecrets
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks.edge.probes import PUSH, SECURITY_HEADERS, preflight, shown, unlisted_origins
+from obsgate.checks.nginxconf import CorsAllowList
 from obsgate.clients import API, Gateway
-from obsgate.nginxconf import CorsAllowList
-from obsgate.plugin import GateRecorder
-from obsgate.secrets import SERVER_NAMES, RunSecrets
-from obsgate.stack import ServiceHandle
-from obsgate.tlsprobe import ProbeError, probe_version, verify_chain
-
-from .probes import PUSH, SECURITY_HEADERS, preflight, shown, unlisted_origins
+from obsgate.clients.tlsprobe import ProbeError, probe_version, verify_chain
+from obsgate.gate.recorder import GateRecorder
 
 LEGACY = ("TLSv1", "TLSv1.1")
 MODERN = ("TLSv1.2", "TLSv1.3")

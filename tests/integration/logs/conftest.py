@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from obsgate.bringup.secrets import RunSecrets
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks.logs import LogsClient, LokiLimits, new_run_label
 from obsgate.clients import Gateway, LokiAPI
-from obsgate.logs import LogsClient, LokiLimits, new_run_label
-from obsgate.plugin import GateRecorder
-from obsgate.secrets import RunSecrets
-from obsgate.session import GateRun
-from obsgate.stack import ServiceHandle
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 
 
 @pytest.fixture

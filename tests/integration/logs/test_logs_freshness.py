@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
+from obsgate.checks.logs import LogsClient, percentile, push_to_queryable_s
 from obsgate.clients import LokiAPI
-from obsgate.logs import LogsClient, percentile, push_to_queryable_s
-from obsgate.plugin import GateRecorder
-from obsgate.policy import Policy
+from obsgate.gate.policy import Policy
+from obsgate.gate.recorder import GateRecorder
 
 FRESHNESS_PROBES = 50
 

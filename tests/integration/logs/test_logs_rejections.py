@@ -21,9 +21,9 @@ import time
 import httpx
 import pytest
 
-from obsgate.logs import MIB, NS, Burst, Entry, LogsClient, LokiLimits, describe, push_burst
-from obsgate.plugin import GateRecorder
-from obsgate.policy import Policy
+from obsgate.checks.logs import MIB, NS, Burst, Entry, LogsClient, LokiLimits, describe, push_burst
+from obsgate.gate.policy import Policy
+from obsgate.gate.recorder import GateRecorder
 from obsgate.wait import poll
 
 QUERYABLE_TIMEOUT_S = 15.0

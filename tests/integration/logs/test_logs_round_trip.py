@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from obsgate.logs import Entry, LogsClient, PosEvent, PushFormat, Stream, backend_log, frontend_log
-from obsgate.plugin import GateRecorder
+from obsgate.checks.logs import Entry, LogsClient, PosEvent, PushFormat, Stream, backend_log, frontend_log
+from obsgate.gate.recorder import GateRecorder
 
 LARGE_LINE_BYTES = 64 * 1024
 QUERYABLE_TIMEOUT_S = 15.0

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from obsgate.logproto import quote
-from obsgate.logs import Entry, LogsClient, PosEvent, Stream, backend_log, frontend_log, new_run_label
-from obsgate.plugin import GateRecorder
-from obsgate.session import GateRun
+from obsgate.checks.logs import Entry, LogsClient, PosEvent, Stream, backend_log, frontend_log, new_run_label
+from obsgate.clients.logproto import quote
+from obsgate.gate.recorder import GateRecorder
+from obsgate.run import GateRun
 
 QUERYABLE_TIMEOUT_S = 15.0
 DECLINED, SYNC = "PaymentDeclinedError", "InventorySyncError"

@@ -13,9 +13,9 @@ import uuid
 
 import pytest
 
-from obsgate.logs import LogsClient, PosEvent, backend_log
-from obsgate.plugin import GateRecorder
-from obsgate.stack import ServiceHandle
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks.logs import LogsClient, PosEvent, backend_log
+from obsgate.gate.recorder import GateRecorder
 
 QUERYABLE_TIMEOUT_S = 15.0
 RECOVERED_TIMEOUT_S = 20.0   # covers nginx re-resolving Loki's new address (resolver valid=10s)

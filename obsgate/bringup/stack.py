@@ -1,0 +1,332 @@
+"""Bring the compose stack up with testcontainers, wait for it properly, tear it down.
+
+One run = one fresh network per compose network (service names as aliases), one
+labelled volume per compose volume, one container per service, every object
+labelled with the run id. Services start in parallel as soon as their
+``depends_on`` conditions hold; readiness runs the service's own compose
+healthcheck inside the container, polled with a deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
+from enum import Enum
+
+import docker
+from docker.errors import DockerException, NotFound
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
+
+from obsgate.bringup.cleanup import LABEL_SERVICE, Swept, run_labels, sweep
+from obsgate.bringup.compose import ComposeProject, ServiceSpec
+from obsgate.bringup.images import ImageChoice
+from obsgate.errors import NotEvaluated
+from obsgate.wait import WaitTimeout, poll
+
+LOG_TAIL_LINES = 60
+_NS = 1_000_000_000
+
+
+class State(str, Enum):
+    PENDING = "pending"
+    UNAVAILABLE = "unavailable"  # cannot run here (image, dependency): not evaluated
+    STARTED = "started"
+    READY = "ready"
+    FAILED = "failed"  # ran and broke: the stack is at fault
+
+
+def runtime_options(spec: ServiceSpec) -> dict[str, object]:
+    """Docker run options for the compose keys that constrain the process (memory, user, caps...)."""
+    optional = {
+        "mem_limit": spec.mem_limit,
+        "mem_reservation": spec.mem_reservation,
+        "user": spec.user,
+        "nano_cpus": int(spec.cpus * _NS) if spec.cpus else None,
+        "read_only": spec.read_only or None,
+        "cap_drop": list(spec.cap_drop) or None,
+        "cap_add": list(spec.cap_add) or None,
+        "security_opt": list(spec.security_opt) or None,
+    }
+    return {k: v for k, v in optional.items() if v is not None}
+
+
+class ServiceFailed(AssertionError):
+    """A service started but did not become ready (or a dependency did not)."""
+
+
+@dataclass
+class ServiceHandle:
+    """One running service: its container, addresses and lifecycle, as tests need them."""
+
+    spec: ServiceSpec
+    image: ImageChoice
+    stack: Stack
+    state: State = State.PENDING
+    reason: str = ""
+    ready_after_s: float | None = None
+    epoch: int = 0  # bumped on restart/re-create so clients re-resolve
+    _container: DockerContainer | None = field(default=None, repr=False)
+    _settled: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def require(self) -> ServiceHandle:
+        """Return self if usable; NotEvaluated if it cannot run here; ServiceFailed if broken."""
+        self._settled.wait()
+        if self.state is State.UNAVAILABLE:
+            raise NotEvaluated(f"{self.name}: {self.reason}")
+        if self.state is not State.READY:
+            raise ServiceFailed(f"{self.name}: {self.reason or self.state.value}")
+        return self
+
+    @property
+    def container(self) -> docker.models.containers.Container:
+        if self._container is None:
+            raise ServiceFailed(f"{self.name} has no container ({self.state.value}: {self.reason})")
+        container = self._container.get_wrapped_container()
+        container.reload()
+        return container
+
+    @property
+    def ip(self) -> str:
+        """The container's address on the run network (direct, in-network access)."""
+        networks = self.container.attrs["NetworkSettings"]["Networks"]
+        return str(networks[self.stack.network_name(self.spec.networks[0])]["IPAddress"])
+
+    def url(self, port: int, scheme: str = "http") -> str:
+        return f"{scheme}://{self.ip}:{port}"
+
+    def published(self, port: int, protocol: str = "tcp") -> tuple[str, int]:
+        """Host address of a port the compose file publishes (bound to 127.0.0.1 here)."""
+        bindings = self.container.attrs["NetworkSettings"]["Ports"].get(f"{port}/{protocol}") or []
+        if not bindings:
+            raise ServiceFailed(f"{self.name}: port {port}/{protocol} is not published")
+        return "127.0.0.1", int(bindings[0]["HostPort"])
+
+    def logs(self, tail: int = LOG_TAIL_LINES) -> str:
+        try:
+            return self.container.logs(tail=tail).decode("utf-8", "replace")
+        except (DockerException, ServiceFailed) as exc:
+            return f"(no logs: {exc})"
+
+    def log_tail(self, tail: int = LOG_TAIL_LINES) -> str:
+        return f"--- last {tail} log lines of {self.name} ---\n{self.logs(tail)}"
+
+    def exec(self, argv: list[str] | tuple[str, ...], timeout_s: float = 30.0) -> tuple[int, str]:
+        """Run ``argv`` in the container; returns (exit code, combined output)."""
+        future = self.stack.pool.submit(self.container.exec_run, list(argv), demux=False)
+        try:
+            result = future.result(timeout=timeout_s)
+        except FutureTimeout:
+            return 124, f"timed out after {timeout_s}s: {' '.join(argv)}"
+        return int(result.exit_code), (result.output or b"").decode("utf-8", "replace")
+
+    def probe(self) -> bool:
+        """One run of the compose healthcheck (or 'is running' when there is none)."""
+        container = self.container
+        state = container.attrs["State"]
+        if container.status in ("exited", "dead") or state.get("Restarting") or container.attrs.get("RestartCount"):
+            # Under a restart policy a crash shows as "restarting", not "exited".
+            raise ServiceFailed(
+                f"{self.name} exited with code {state.get('ExitCode')}"
+                f" (restarts so far: {container.attrs.get('RestartCount', 0)})"
+            )
+        hc = self.spec.healthcheck
+        if hc is None:
+            return bool(container.status == "running")
+        code, _ = self.exec(hc.test, timeout_s=hc.timeout_s)
+        return code == 0
+
+    def wait_ready(self, timeout_s: float | None = None) -> float:
+        """Poll the healthcheck until it passes; returns seconds waited. Raises with log tail."""
+        hc = self.spec.healthcheck
+        deadline = timeout_s if timeout_s is not None else (hc.deadline_s if hc else 30.0)
+        started = time.monotonic()
+
+        def ready() -> bool:
+            if self.stack.cancelled:
+                raise ServiceFailed("run interrupted")
+            return self.probe()
+
+        try:
+            poll(
+                ready,
+                timeout_s=deadline,
+                what=f"{self.name} healthcheck {' '.join(hc.test) if hc else '(running)'}",
+                interval_s=0.5,
+                evidence=self.log_tail,
+                fatal=(ServiceFailed,),
+            )
+        except ServiceFailed as exc:
+            raise ServiceFailed(f"{exc}\n{self.log_tail()}") from None
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        grace = self.spec.stop_grace_period_s
+        self.container.stop(timeout=int(grace) if grace is not None else 10)
+        self.epoch += 1
+
+    def start(self) -> float:
+        self.container.start()
+        self.epoch += 1
+        return self.wait_ready()
+
+    def restart(self) -> float:
+        self.container.restart()
+        self.epoch += 1
+        return self.wait_ready()
+
+    def recreate(self) -> float:
+        """Remove and create the container again (new IP, same volumes), as ``compose up`` would."""
+        if self._container is not None:
+            self._container.get_wrapped_container().remove(force=True)
+        self._container = self.stack.create_container(self.spec, self.image)
+        self.epoch += 1
+        return self.wait_ready()
+
+
+class Stack:
+    """The services of one compose project for one run."""
+
+    def __init__(
+        self,
+        project: ComposeProject,
+        run_id: str,
+        images: Mapping[str, ImageChoice],
+        client: docker.DockerClient,
+    ) -> None:
+        self.project, self.run_id, self.client = project, run_id, client
+        self.labels = run_labels(run_id, project.name)
+        self.services = {n: ServiceHandle(s, images[n], self) for n, s in project.services.items()}
+        self.pool = ThreadPoolExecutor(max_workers=max(4, 2 * len(self.services)), thread_name_prefix="obsgate")
+        self._networks: dict[str, Network] = {}
+        self._cancel = threading.Event()
+        self.up_s: float | None = None
+        self.before_services: list[Callable[[Stack], None]] = []  # run once networks exist
+
+    def __getitem__(self, service: str) -> ServiceHandle:
+        return self.services[service]
+
+    def __iter__(self) -> Iterator[ServiceHandle]:
+        return iter(self.services.values())
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def network_name(self, compose_network: str) -> str:
+        return f"obsgate-{self.run_id}-{compose_network}"
+
+    def gateway_ip(self, compose_network: str | None = None) -> str:
+        """This host's address on a run network: where containers reach harness-side servers."""
+        network = self._networks[compose_network or self.project.networks[0]]
+        return str(self.client.networks.get(network.id).attrs["IPAM"]["Config"][0]["Gateway"])
+
+    def volume_name(self, compose_volume: str) -> str:
+        return f"obsgate-{self.run_id}-{compose_volume}"
+
+    def create_container(self, spec: ServiceSpec, image: ImageChoice) -> DockerContainer:
+        """Create and start the container for ``spec`` (no waiting)."""
+        if self._cancel.is_set():
+            raise ServiceFailed("run interrupted")
+        c = DockerContainer(image.ref)
+        c.with_name(f"obsgate-{self.run_id}-{spec.name}")
+        c.with_network(self._networks[spec.networks[0]]).with_network_aliases(spec.name)
+        c.with_envs(**dict(spec.environment))
+        for mount in spec.mounts:
+            source = mount.source if mount.kind == "bind" else self.volume_name(mount.source)
+            c.with_volume_mapping(source, mount.target, "ro" if mount.read_only else "rw")
+        for port in spec.ports:
+            # Every published port goes to a random port on loopback only.
+            c.ports[f"{port.container_port}/{port.protocol}"] = ("127.0.0.1", None)  # type: ignore[assignment]
+        if spec.command is not None:
+            c.with_command(list(spec.command))
+        kwargs: dict[str, object] = {"labels": {**spec.labels, **self.labels, LABEL_SERVICE: spec.name}}
+        if spec.entrypoint is not None:
+            kwargs["entrypoint"] = list(spec.entrypoint)
+        if spec.healthcheck is not None:
+            hc = spec.healthcheck
+            kwargs["healthcheck"] = {
+                "test": ["CMD", *hc.test],
+                "interval": int(hc.interval_s * _NS),
+                "timeout": int(hc.timeout_s * _NS),
+                "retries": hc.retries,
+                "start_period": int(hc.start_period_s * _NS),
+            }
+        if spec.restart and spec.restart != "no":
+            name, _, count = spec.restart.partition(":")
+            kwargs["restart_policy"] = {"Name": name, **({"MaximumRetryCount": int(count)} if count else {})}
+        kwargs.update(runtime_options(spec))
+        for path in spec.tmpfs:
+            c.with_tmpfs_mount(path)
+        c.with_kwargs(**kwargs)
+        c.start()
+        for extra in spec.networks[1:]:
+            self._networks[extra].connect(c.get_wrapped_container().id, network_aliases=[spec.name])
+        return c
+
+    def _bring_up(self, handle: ServiceHandle) -> None:
+        """Start one service once its dependencies' conditions hold; settle its state."""
+        try:
+            for dep in handle.spec.depends_on:
+                other = self.services[dep.service]
+                other._settled.wait()
+                if other.state is State.UNAVAILABLE:
+                    handle.state, handle.reason = (
+                        State.UNAVAILABLE,
+                        f"depends on {other.name}, which cannot run here ({other.reason})",
+                    )
+                    return
+                if other.state is State.FAILED:
+                    handle.state, handle.reason = State.FAILED, f"dependency {other.name} failed: {other.reason.splitlines()[0]}"
+                    return
+            if not handle.image.available:
+                handle.state, handle.reason = State.UNAVAILABLE, handle.image.reason
+                return
+            handle._container = self.create_container(handle.spec, handle.image)
+            handle.state = State.STARTED
+            handle.ready_after_s = handle.wait_ready()
+            handle.state = State.READY
+        except (WaitTimeout, ServiceFailed, DockerException) as exc:
+            handle.state, handle.reason = State.FAILED, str(exc)
+        except Exception as exc:  # noqa: BLE001 - any other breakage still settles the service as failed
+            handle.state, handle.reason = State.FAILED, f"{type(exc).__name__}: {exc}"
+        finally:
+            handle._settled.set()
+
+    def up(self) -> None:
+        """Create networks and volumes, start every service in dependency order, in parallel."""
+        started = time.monotonic()
+        for net in self.project.networks:
+            network = Network(docker_network_kw={"labels": self.labels, "driver": "bridge"})
+            network.name = self.network_name(net)
+            self._networks[net] = network.create()
+        for vol in self.project.volumes:
+            self.client.volumes.create(self.volume_name(vol), labels=self.labels)
+        for hook in self.before_services:
+            hook(self)
+        futures: list[Future[None]] = [self.pool.submit(self._bring_up, h) for h in self.services.values()]
+        try:
+            while not all(f.done() for f in futures):
+                wait_futures(futures, timeout=0.5)
+        except BaseException:
+            self._cancel.set()  # Ctrl-C: stop creating; down() removes what exists
+            raise
+        self.up_s = time.monotonic() - started
+
+    def down(self) -> Swept:
+        """Remove everything labelled with this run, whatever state it is in. Idempotent."""
+        self._cancel.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            return sweep(self.client, self.run_id)
+        except NotFound:
+            return Swept()

@@ -1,0 +1,359 @@
+"""Each service's config put to the real program, inside the service's image (obsgate.bringup.oneoff).
+
+A step returns an ``Acceptance``: findings (empty = accepted) and the evidence a reader
+needs (command, exit code, output). The pinned checks call single steps; the upgrade
+readiness check runs every step of a service (``STEPS``) against a candidate image.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from obsgate.bringup.images import ImageChoice
+from obsgate.bringup.oneoff import Completed, OneOff, run_command, started
+from obsgate.checks.grafana import provisioning_errors
+from obsgate.checks.static import ConfigUnreadable, Finding, YamlDoc
+from obsgate.checks.static import loki as loki_policy
+from obsgate.checks.static.base import image_version, shown
+from obsgate.checks.static.files import StackFiles
+from obsgate.checks.static.logs import problem_lines, rejections, startup_warnings
+from obsgate.errors import NotEvaluated
+from obsgate.gate.policy import Policy
+from obsgate.run import GateRun
+from obsgate.wait import WaitTimeout, poll
+
+MAX_OUTPUT = 3000
+LOKI_BINARY = ["/usr/bin/loki"]
+PROMTOOL = ["/bin/promtool"]
+AMTOOL = ["/bin/amtool"]
+PROMTOOL_TESTS_AT = "/obsgate/promtool-tests"
+SAFE_GLOB = re.compile(r"^[\w./*?\[\]-]+$")
+# The routing contract: which receiver each alert severity must reach.
+ROUTING = {"critical": "slack-critical", "warning": "slack-warnings"}
+ROUTE_MARK = "@@obsgate-route"
+
+
+@dataclass
+class Acceptance:
+    """What one acceptance step found (empty = the program accepted the config)."""
+
+    step: str
+    findings: list[Finding] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def _completed(step: str, done: Completed, file: str, program: str) -> Acceptance:
+    evidence = {"command": done.describe(), "output": done.output[-MAX_OUTPUT:]}
+    return Acceptance(step, [] if done.ok else rejections(done.output, file, program), evidence)
+
+
+def _unreadable(step: str, exc: ConfigUnreadable) -> Acceptance:
+    return Acceptance(step, [exc.finding])
+
+
+# --- Loki ---------------------------------------------------------------------------------
+
+
+def loki_verify_config(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+    """``loki -verify-config`` with the service's own flags."""
+    try:
+        container, host = files.config("loki")
+    except ConfigUnreadable as exc:
+        return _unreadable("verify-config", exc)
+    command = list(files.spec("loki").command or [f"-config.file={container}"])
+    done = run_command(run, "loki", ["-verify-config", *command], image=image, entrypoint=LOKI_BINARY)
+    return _completed("verify-config", done, shown(host), "loki -verify-config")
+
+
+@dataclass
+class LokiStart:
+    """One real start of Loki with the config: readiness, start-up log, effective config."""
+
+    image: str
+    ready_after_s: float | None
+    failure: str
+    log: str
+    effective_config: str | None
+
+
+def _answers(one: OneOff, program: str, url: str) -> bool:
+    """One readiness probe from inside the container; the program exiting ends the wait."""
+    code = one.exit_code()
+    if code is not None:
+        raise WaitTimeout(f"{program} exited with code {code} before {url} answered 200")
+    return one.exec(["wget", "-q", "-T", "5", "-O", "/dev/null", url])[0] == 0
+
+
+def loki_start(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> LokiStart:
+    """Start Loki as compose would; wait (bounded by service_ready_s) until GET /ready is 200."""
+    port = int(files.loki.get("server.http_listen_port", 3100))
+    deadline = policy.target("service_ready_s").value
+    with started(run, "loki", image=image, entrypoint=LOKI_BINARY) as one:
+        began = time.monotonic()
+        try:
+            poll(
+                lambda: _answers(one, "loki", f"http://127.0.0.1:{port}/ready"),
+                timeout_s=deadline,
+                what=f"loki GET /ready on :{port}",
+                interval_s=0.5,
+                fatal=(WaitTimeout,),
+            )
+        except WaitTimeout as exc:
+            return LokiStart(one.image, None, str(exc), one.logs(), None)
+        ready_after = time.monotonic() - began
+        code, config = one.exec(["wget", "-q", "-T", "5", "-O", "-", f"http://127.0.0.1:{port}/config"])
+        return LokiStart(one.image, ready_after, "", one.logs(), config if code == 0 else None)
+
+
+def loki_ready(start: LokiStart, files: StackFiles) -> Acceptance:
+    evidence = {"image": start.image, "ready_after_s": start.ready_after_s, "log_tail": start.log[-MAX_OUTPUT:]}
+    if start.ready_after_s is not None:
+        return Acceptance("start until /ready", [], evidence)
+    host = shown(files.config("loki")[1])
+    errors = [line for line in problem_lines(start.log) if line.startswith("level=error")]
+    said = errors[-1].split("\\n", 1)[0][:400] if errors else start.log[-400:]
+    finding = Finding(host, "(start)", None, f"{start.failure}: {said}", "fix what Loki logs at start-up")
+    return Acceptance("start until /ready", [finding], evidence)
+
+
+def loki_startup_log(start: LokiStart) -> Acceptance:
+    """Errors and deprecation / behaviour-change warnings Loki logged while starting."""
+    findings = startup_warnings(start.log, f"loki start-up log ({start.image})")
+    return Acceptance("start-up log", findings, {"warn_and_error_lines": problem_lines(start.log)})
+
+
+def loki_effective_config(start: LokiStart, files: StackFiles, policy: Policy) -> Acceptance:
+    """GET /config: the values that matter took effect and meet the policy."""
+    if start.effective_config is None:
+        raise NotEvaluated(f"Loki ({start.image}) never became ready, so GET /config could not be read")
+    effective = YamlDoc.parse(start.effective_config, f"GET /config of {start.image}")
+    persistent = files.persistent("loki")
+    lines, line_bytes = policy.target("ingest_lines_per_s").value, policy.target("avg_line_bytes").value
+    findings = [
+        *loki_policy.took_effect(files.loki, effective),
+        *loki_policy.schema(effective),
+        *loki_policy.compactor(effective, persistent, image_version(start.image)),
+        *loki_policy.old_samples(effective),
+        *loki_policy.query_limits(effective),
+        *loki_policy.judged(
+            effective, loki_policy.retention(effective), policy.target("retention_h"), "raise limits_config.retention_period"
+        ),
+        *loki_policy.judged(
+            effective,
+            loki_policy.ingestion_rate(effective, line_bytes),
+            policy.target("ingest_lines_per_s"),
+            "raise limits_config.ingestion_rate_mb",
+        ),
+        *loki_policy.judged(
+            effective,
+            loki_policy.ingestion_burst(effective, lines, line_bytes),
+            policy.target("ingest_burst_factor"),
+            "raise limits_config.ingestion_burst_size_mb",
+        ),
+    ]
+    values = {k: effective.get(k) for k in loki_policy.POLICY_KEYS}
+    return Acceptance("effective config", findings, {"effective": values})
+
+
+def loki_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
+    try:
+        files.loki  # noqa: B018 - parsed here so an unreadable config stops before any start
+    except ConfigUnreadable as exc:
+        return [_unreadable("read config", exc)]
+    verify = loki_verify_config(run, image, files)
+    start = loki_start(run, image, files, policy)
+    steps = [verify, loki_ready(start, files), loki_startup_log(start)]
+    if start.effective_config is not None:
+        steps.append(loki_effective_config(start, files, policy))
+    return steps
+
+
+# --- Prometheus -----------------------------------------------------------------------------
+
+
+def promtool_check_config(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+    try:
+        container, host = files.config("prometheus")
+    except ConfigUnreadable as exc:
+        return _unreadable("promtool check config", exc)
+    done = run_command(run, "prometheus", ["check", "config", container], image=image, entrypoint=PROMTOOL)
+    return _completed("promtool check config", done, shown(host), "promtool check config")
+
+
+def promtool_check_rules(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+    """``promtool check rules`` on every file the config's rule_files select (globbed in the container)."""
+    try:
+        container, host = files.config("prometheus")
+    except ConfigUnreadable as exc:
+        return _unreadable("promtool check rules", exc)
+    patterns = [str(p) for p in files.prometheus.doc.get("rule_files") or []]
+    if not patterns:
+        return Acceptance(
+            "promtool check rules",
+            [Finding(shown(host), "rule_files", None, "no rule files: nothing alerts", "list the rule files under rule_files")],
+        )
+    unsafe = [p for p in patterns if not SAFE_GLOB.match(p)]
+    if unsafe:
+        return Acceptance(
+            "promtool check rules",
+            [Finding(shown(host), "rule_files", None, f"unusual pattern {unsafe[0]!r}", "use plain paths and * globs")],
+        )
+    config_dir = container.rpartition("/")[0] or "/"
+    script = f"cd {shlex.quote(config_dir)} && exec {PROMTOOL[0]} check rules {' '.join(patterns)}"
+    done = run_command(run, "prometheus", ["-c", script], image=image, entrypoint=["/bin/sh"])
+    rules = ", ".join(shown(p) for p in files.prometheus.rule_files()) or "rule files"
+    return _completed("promtool check rules", done, rules, "promtool check rules")
+
+
+def promtool_test_rules(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+    """The repository's promtool unit tests (synthetic series) against the mounted rule files."""
+    tests = sorted(files.promtool_tests.glob("*.test.yml"))
+    if not tests:
+        return Acceptance(
+            "promtool test rules",
+            [Finding(shown(files.promtool_tests), "*.test.yml", None, "no rule unit tests", "add promtool test files")],
+        )
+    argv = ["test", "rules", *(f"{PROMTOOL_TESTS_AT}/{t.name}" for t in tests)]
+    done = run_command(
+        run, "prometheus", argv, image=image, entrypoint=PROMTOOL, extra_binds=[(files.promtool_tests, PROMTOOL_TESTS_AT)]
+    )
+    return _completed("promtool test rules", done, shown(files.promtool_tests), "promtool test rules")
+
+
+def prometheus_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
+    return [
+        promtool_check_config(run, image, files),
+        promtool_check_rules(run, image, files),
+        promtool_test_rules(run, image, files),
+    ]
+
+
+# --- Alertmanager ---------------------------------------------------------------------------
+
+
+def amtool_check_config(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+    try:
+        container, host = files.config("alertmanager")
+    except ConfigUnreadable as exc:
+        return _unreadable("amtool check-config", exc)
+    done = run_command(run, "alertmanager", ["check-config", container], image=image, entrypoint=AMTOOL)
+    return _completed("amtool check-config", done, shown(host), "amtool check-config")
+
+
+def _route_probes(files: StackFiles) -> list[dict[str, str]]:
+    """Label sets to route: one synthetic alert per severity, then every alert rule's own labels."""
+    probes = [{"alertname": "ObsGateRoutingProbe", "severity": s} for s in ROUTING]
+    for rule in files.prometheus.alert_rules():
+        static = {k: v for k, v in rule.labels.items() if "{{" not in v}
+        probes.append({"alertname": rule.name, **static})
+    return probes
+
+
+def amtool_routes(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+    """``amtool config routes test``: each severity reaches its receiver in ROUTING."""
+    try:
+        container, host = files.config("alertmanager")
+    except ConfigUnreadable as exc:
+        return _unreadable("amtool config routes test", exc)
+    probes = _route_probes(files)
+    commands = [
+        f"echo {ROUTE_MARK} {i}; {AMTOOL[0]} config routes test --config.file={shlex.quote(container)} "
+        + " ".join(shlex.quote(f"{k}={v}") for k, v in labels.items())
+        + " 2>/dev/null"
+        for i, labels in enumerate(probes)
+    ]
+    done = run_command(run, "alertmanager", ["-c", "; ".join(commands)], image=image, entrypoint=["/bin/sh"])
+    routed: dict[int, str] = {}
+    for chunk in done.output.split(ROUTE_MARK)[1:]:
+        index, _, rest = chunk.strip().partition("\n")
+        routed[int(index.split()[0])] = rest.strip()
+    findings = []
+    for i, labels in enumerate(probes):
+        severity = labels.get("severity", "")
+        expected = ROUTING.get(severity)
+        got = routed.get(i, "(no answer)")
+        if expected is None:
+            problem = f"alert {labels['alertname']} has severity {severity!r}, which no receiver is meant for"
+            findings.append(Finding(shown(host), "route", None, problem, f"label it one of {', '.join(ROUTING)}"))
+        elif got != expected:
+            problem = f"{' '.join(f'{k}={v}' for k, v in labels.items())} reaches {got!r}, not {expected!r}"
+            findings.append(Finding(shown(host), "route", None, problem, f"route severity={severity} to {expected}"))
+    return Acceptance(
+        "amtool config routes test",
+        findings,
+        {
+            "command": done.describe(),
+            "routed": {probes[i]["alertname"] + f" ({probes[i].get('severity', '')})": r for i, r in routed.items()},
+        },
+    )
+
+
+def alertmanager_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
+    return [amtool_check_config(run, image, files), amtool_routes(run, image, files)]
+
+
+# --- nginx ----------------------------------------------------------------------------------
+
+
+def nginx_test(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+    """``nginx -t`` with the run's certificates and htpasswd files mounted as compose says."""
+    try:
+        container, host = files.config("nginx")
+    except ConfigUnreadable as exc:
+        return _unreadable("nginx -t", exc)
+    done = run_command(run, "nginx", ["nginx", "-t", "-c", container], image=image)
+    return _completed("nginx -t", done, shown(host), "nginx -t")
+
+
+def nginx_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
+    return [nginx_test(run, image, files)]
+
+
+# --- Grafana --------------------------------------------------------------------------------
+
+
+def grafana_provisioning(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> Acceptance:
+    """Start Grafana with its provisioning; no level=error from provisioning by the time it is healthy."""
+    spec = files.spec("grafana")
+    port = spec.expose[0] if spec.expose else 3000
+    with started(run, "grafana", image=image) as one:
+        try:
+            poll(
+                lambda: _answers(one, "grafana", f"http://127.0.0.1:{port}/api/health"),
+                timeout_s=policy.target("service_ready_s").value,
+                what="grafana /api/health",
+                interval_s=0.5,
+                fatal=(WaitTimeout,),
+            )
+            failure = ""
+        except WaitTimeout as exc:
+            failure = str(exc)
+        log = one.logs()
+    errors = provisioning_errors(log)
+    findings = [
+        Finding("grafana provisioning log", "logger=provisioning", None, e[:400], "fix the provisioning file the message names")
+        for e in errors
+    ]
+    if failure:
+        findings.append(
+            Finding("grafana start", "(start)", None, f"{failure}; log: {log[-600:]}", "fix what Grafana logs at start-up")
+        )
+    return Acceptance("provisioning log", findings, {"log_tail": log[-MAX_OUTPUT:]})
+
+
+def grafana_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
+    return [grafana_provisioning(run, image, files, policy)]
+
+
+STEPS: dict[str, Callable[[GateRun, ImageChoice, StackFiles, Policy], list[Acceptance]]] = {
+    "loki": loki_steps,
+    "prometheus": prometheus_steps,
+    "alertmanager": alertmanager_steps,
+    "nginx": nginx_steps,
+    "grafana": grafana_steps,
+}

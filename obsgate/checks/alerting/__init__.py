@@ -1,0 +1,1 @@
+"""The alert path rule -> Prometheus -> Alertmanager -> receiver, and the Loki-down outage."""

@@ -1,0 +1,185 @@
+"""Grafana provisioning and access judged from its HTTP API answers (shapes as Grafana documents them).
+
+Pure functions over status codes and parsed JSON, so they are unit-tested with
+recorded responses; the gate checks feed them live answers. Expectations come
+from the provisioning files the compose file mounts, never repeated here.
+Each judging function returns the problems it found (empty = fine).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from obsgate.bringup.compose import ServiceSpec
+from obsgate.checks.stackfiles import mounted_path
+from obsgate.yamlio import load_yaml
+
+PROVISIONING = "/etc/grafana/provisioning"
+_LOGFMT_LEVEL = re.compile(r"\b(?:level|lvl)=(error|eror|crit)\b")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer reduced to what the judges need."""
+
+    status: int
+    body: Any
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> Reply:
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        return cls(response.status_code, body)
+
+    def short(self) -> str:
+        text = self.body if isinstance(self.body, str) else json.dumps(self.body)
+        return f"{self.status} {text[:300]}"
+
+
+@dataclass(frozen=True)
+class Datasource:
+    name: str
+    uid: str
+    type: str
+
+
+@dataclass(frozen=True)
+class DashboardFolder:
+    folder: str
+    dashboards: dict[str, str]      # uid -> title
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
+
+
+def provisioned_datasources(spec: ServiceSpec) -> list[Datasource]:
+    """The datasources Grafana's mounted provisioning files declare."""
+    directory = mounted_path(spec, f"{PROVISIONING}/datasources")
+    return [Datasource(str(d["name"]), str(d.get("uid", "")), str(d["type"]))
+            for path in _yaml_files(directory)
+            for d in (load_yaml(path, "Grafana datasource provisioning") or {}).get("datasources") or []]
+
+
+def provisioned_dashboards(spec: ServiceSpec) -> list[DashboardFolder]:
+    """Per file provider: its folder and the dashboards (uid -> title) in the directory it reads."""
+    directory = mounted_path(spec, f"{PROVISIONING}/dashboards")
+    folders = []
+    for path in _yaml_files(directory):
+        for provider in (load_yaml(path, "Grafana dashboard provisioning") or {}).get("providers") or []:
+            if provider.get("type", "file") != "file":
+                continue
+            source = mounted_path(spec, str((provider.get("options") or {})["path"]))
+            boards = {}
+            for board in sorted(source.rglob("*.json")):
+                doc = json.loads(board.read_text(encoding="utf-8"))
+                boards[str(doc.get("uid", ""))] = str(doc.get("title", board.stem))
+            folders.append(DashboardFolder(str(provider.get("folder", "")), boards))
+    return folders
+
+
+def health_problems(reply: Reply) -> list[str]:
+    """``GET /api/health``: 200 and ``database: ok``."""
+    if reply.status != 200 or not isinstance(reply.body, dict):
+        return [f"/api/health answered {reply.short()}"]
+    if reply.body.get("database") != "ok":
+        return [f"/api/health reports database {reply.body.get('database')!r}"]
+    return []
+
+
+def datasource_problems(expected: list[Datasource], listed: Any) -> list[str]:
+    """``GET /api/datasources``: every provisioned datasource present with its uid, name and type."""
+    if not isinstance(listed, list):
+        return [f"/api/datasources did not answer a list: {str(listed)[:200]}"]
+    by_uid = {str(d.get("uid")): d for d in listed if isinstance(d, dict)}
+    problems = []
+    for want in expected:
+        got = by_uid.get(want.uid)
+        if got is None:
+            problems.append(f"datasource uid {want.uid!r} ({want.name}, {want.type}) missing; "
+                            f"Grafana has uids {sorted(by_uid)}")
+        elif (got.get("type"), got.get("name")) != (want.type, want.name):
+            problems.append(f"datasource uid {want.uid!r} is {got.get('name')!r} of type {got.get('type')!r}, "
+                            f"provisioned as {want.name!r} of type {want.type!r}")
+    return problems
+
+
+def datasource_health_problems(uid: str, reply: Reply) -> list[str]:
+    """``GET /api/datasources/uid/:uid/health``: 200 with ``status: OK``."""
+    status = reply.body.get("status") if isinstance(reply.body, dict) else None
+    if reply.status != 200 or status != "OK":
+        return [f"datasource {uid!r} health: {reply.short()}"]
+    return []
+
+
+def dashboard_problems(expected: list[DashboardFolder], hits: Any) -> list[str]:
+    """``GET /api/search?type=dash-db``: every provisioned dashboard present, in its provider's folder."""
+    if not isinstance(hits, list):
+        return [f"/api/search did not answer a list: {str(hits)[:200]}"]
+    boards = {str(h.get("uid")): h for h in hits if isinstance(h, dict) and h.get("type") == "dash-db"}
+    problems = []
+    for folder in expected:
+        for uid, title in folder.dashboards.items():
+            hit = boards.get(uid)
+            if hit is None:
+                problems.append(f"dashboard {title!r} (uid {uid!r}) missing; Grafana has {sorted(boards)}")
+            elif folder.folder and hit.get("folderTitle") != folder.folder:
+                problems.append(f"dashboard {title!r} is in folder {hit.get('folderTitle', '(General)')!r}, "
+                                f"provisioned into {folder.folder!r}")
+    return problems
+
+
+def provisioning_errors(log: str) -> list[str]:
+    """Error lines of Grafana's provisioning loggers in its (logfmt) log."""
+    errors = []
+    for line in log.splitlines():
+        if not _LOGFMT_LEVEL.search(line):
+            continue
+        try:
+            fields = dict(f.split("=", 1) for f in shlex.split(line) if "=" in f)
+        except ValueError:
+            fields = {}
+        if fields.get("logger", "").startswith("provisioning") or "provision" in fields.get("msg", "").lower():
+            errors.append(line.strip())
+    return errors
+
+
+def auth_refused_problems(what: str, reply: Reply) -> list[str]:
+    """Anything but 401 means the request was not refused as unauthenticated."""
+    return [] if reply.status == 401 else [f"{what}: expected 401, got {reply.short()}"]
+
+
+def admin_user_problems(login: str, reply: Reply) -> list[str]:
+    """``GET /api/user`` with the admin credentials: 200 as that user, a Grafana admin."""
+    if reply.status != 200 or not isinstance(reply.body, dict):
+        return [f"admin credentials: GET /api/user answered {reply.short()}"]
+    if reply.body.get("login") != login or reply.body.get("isGrafanaAdmin") is not True:
+        return [f"admin credentials signed in as {reply.body.get('login')!r} "
+                f"(isGrafanaAdmin={reply.body.get('isGrafanaAdmin')!r}), expected {login!r} as Grafana admin"]
+    return []
+
+
+def signup_problems(reply: Reply) -> list[str]:
+    """``POST /api/user/signup`` must be refused (Grafana answers 401 "User signup is disabled")."""
+    if reply.status in (401, 403):
+        return []
+    return [f"self sign-up is open: POST /api/user/signup answered {reply.short()}"]
+
+
+def loki_lines(reply: Reply) -> list[str]:
+    """The log lines in a Loki ``query_range`` answer (streams), as proxied by Grafana."""
+    if reply.status != 200 or not isinstance(reply.body, dict):
+        return []
+    data = reply.body.get("data") or {}
+    if data.get("resultType") != "streams":
+        return []
+    return [str(value[1]) for stream in data.get("result") or [] for value in stream.get("values") or []]

@@ -1,0 +1,401 @@
+"""nginx.conf policy (parsed with crossplane): HTTPS only, TLS >= 1.2, headers, CORS, auth, rate limit.
+
+Directive inheritance follows nginx: an array directive such as ``add_header`` or a
+scalar such as ``auth_basic`` comes from the innermost block that sets it at all, so a
+location with one ``add_header`` of its own drops every header of its server. The
+location serving a URI is chosen as nginx does (exact, longest prefix, ``^~``, regex).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import crossplane
+
+from obsgate.checks.static.base import ConfigUnreadable, Finding
+
+Directive = dict[str, Any]
+Chain = list[Directive]
+
+CONFIG_FLAGS = ("-c",)
+DEFAULT_CONFIG = "/etc/nginx/nginx.conf"
+PUSH_PATH = "/loki/api/v1/push"
+PROTECTED_PATHS = (PUSH_PATH, "/loki/api/v1/query", "/loki/api/v1/query_range", "/prometheus/api/v1/query")
+MODERN_TLS = ("TLSv1.2", "TLSv1.3")
+LOOPBACK = ("127.0.0.1", "[::1]", "localhost")
+REDIRECT_CODES = ("301", "302", "307", "308")
+HSTS, NOSNIFF = "strict-transport-security", "x-content-type-options"
+
+
+def _children(block: Directive, name: str) -> list[Directive]:
+    return [d for d in block.get("block", []) if d["directive"] == name]
+
+
+def effective(chain: Sequence[Directive], name: str) -> list[Directive]:
+    """``name`` as nginx applies it at the end of ``chain``: the innermost block that sets it."""
+    for block in reversed(chain):
+        found = _children(block, name)
+        if found:
+            return found
+    return []
+
+
+def _listen(server: Directive) -> list[tuple[str, bool]]:
+    """(host, ssl) per listen; a server without listen is on *:80."""
+    out = []
+    for d in _children(server, "listen") or [{"args": ["80"]}]:
+        address = d["args"][0]
+        host = address.rpartition(":")[0] if ":" in address and not address.startswith("unix:") else "*"
+        out.append((host or "*", "ssl" in d["args"][1:]))
+    return out
+
+
+def _public(server: Directive) -> bool:
+    return any(host not in LOOPBACK for host, _ in _listen(server))
+
+
+def _https(server: Directive) -> bool:
+    return any(ssl for _, ssl in _listen(server)) or any(d["args"] == ["on"] for d in _children(server, "ssl"))
+
+
+def _describe(server: Directive) -> str:
+    return "server(" + ", ".join(" ".join(d["args"]) for d in _children(server, "listen")) + ")"
+
+
+def _location_key(chain: Chain) -> str:
+    return " > ".join(f"location {' '.join(d['args'])}" for d in chain if d["directive"] == "location")
+
+
+def _regex_match(loc: Directive, uri: str) -> bool:
+    modifier, pattern = loc["args"][0], loc["args"][-1]
+    try:
+        return re.search(pattern, uri, re.I if modifier == "~*" else 0) is not None
+    except re.error:
+        return False
+
+
+def select_location(block: Directive, uri: str) -> Chain:
+    """The location chain nginx picks for ``uri`` under ``block`` (server or location)."""
+    locations = [d for d in _children(block, "location") if not d["args"][-1].startswith("@")]
+    for loc in locations:
+        if loc["args"][0] == "=" and loc["args"][1] == uri:
+            return [loc]
+    prefixes = [d for d in locations if len(d["args"]) == 1 or d["args"][0] == "^~"]
+    matching = [d for d in prefixes if uri.startswith(d["args"][-1])]
+    longest = max(matching, key=lambda d: len(d["args"][-1]), default=None)
+    if longest is not None and longest["args"][0] == "^~":
+        return [longest, *select_location(longest, uri)]
+    for loc in locations:
+        if loc["args"][0] in ("~", "~*") and _regex_match(loc, uri):
+            return [loc, *select_location(loc, uri)]
+    return [longest, *select_location(longest, uri)] if longest is not None else []
+
+
+def _walk_blocks(block: Directive, chain: Chain) -> Iterator[Chain]:
+    """Every location and ``if`` block below ``block``, as chains from http down."""
+    for child in block.get("block", []):
+        if child["directive"] in ("location", "if"):
+            yield [*chain, child]
+            yield from _walk_blocks(child, [*chain, child])
+
+
+@dataclass(frozen=True)
+class NginxConf:
+    name: str
+    http: Directive
+
+    @classmethod
+    def load(cls, path: Path, name: str) -> NginxConf:
+        """Parse one nginx.conf (includes are not followed: nginx -t judges those)."""
+        payload = crossplane.parse(str(path), single=True, comments=False, check_ctx=True, check_args=False)
+        if payload["errors"]:
+            error = payload["errors"][0]
+            raise ConfigUnreadable(
+                Finding(
+                    name,
+                    "(document)",
+                    error.get("line"),
+                    f"cannot parse: {error['error']}",
+                    "fix the syntax (nginx -t shows the same)",
+                )
+            )
+        http = [d for d in payload["config"][0]["parsed"] if d["directive"] == "http"]
+        if not http:
+            raise ConfigUnreadable(Finding(name, "http", None, "no http block", "add the http { ... } block"))
+        return cls(name, http[0])
+
+    @property
+    def servers(self) -> list[Directive]:
+        return _children(self.http, "server")
+
+    def public_https(self) -> list[Directive]:
+        return [s for s in self.servers if _public(s) and _https(s)]
+
+    def finding(self, at: Directive | None, key: str, problem: str, fix: str) -> Finding:
+        return Finding(self.name, key, at["line"] if at else None, problem, fix)
+
+    def route(self, server: Directive, uri: str) -> Chain:
+        return [self.http, server, *select_location(server, uri)]
+
+
+def _redirects_to_https(block: Directive) -> bool:
+    return any(
+        len(d["args"]) >= 2 and d["args"][0] in REDIRECT_CODES and d["args"][1].startswith("https://")
+        for d in _children(block, "return")
+    )
+
+
+def https_redirect(conf: NginxConf) -> list[Finding]:
+    """Every public plain-HTTP server answers only with a redirect to HTTPS."""
+    plain = [s for s in conf.servers if _public(s) and not _https(s)]
+    if not conf.public_https():
+        return [conf.finding(conf.http, "http", "no public HTTPS server", "add a server with listen 443 ssl")]
+    if not plain:
+        return [
+            conf.finding(
+                conf.http,
+                "http",
+                "no plain-HTTP server: http:// clients get no redirect to HTTPS",
+                "add server { listen 80; return 301 https://$host$request_uri; }",
+            )
+        ]
+    out = []
+    for server in plain:
+        chain = select_location(server, "/")
+        if _redirects_to_https(server) or (chain and _redirects_to_https(chain[-1])):
+            continue
+        out.append(
+            conf.finding(
+                server,
+                _describe(server),
+                "plain HTTP is served, not redirected to HTTPS",
+                "return 301 https://$host$request_uri; in this server",
+            )
+        )
+    return out
+
+
+def tls_protocols(conf: NginxConf) -> list[Finding]:
+    """HTTPS servers allow TLS 1.2 and 1.3 only, explicitly (defaults differ between versions)."""
+    out = []
+    for server in conf.public_https():
+        found = effective([conf.http, server], "ssl_protocols")
+        if not found:
+            out.append(
+                conf.finding(
+                    server,
+                    f"{_describe(server)}.ssl_protocols",
+                    "not set: nginx 1.22's default still enables TLSv1 and TLSv1.1",
+                    "ssl_protocols TLSv1.2 TLSv1.3;",
+                )
+            )
+            continue
+        old = [p for p in found[-1]["args"] if p not in MODERN_TLS]
+        if old:
+            out.append(
+                conf.finding(
+                    found[-1], f"{_describe(server)}.ssl_protocols", f"allows {', '.join(old)}", "ssl_protocols TLSv1.2 TLSv1.3;"
+                )
+            )
+    return out
+
+
+def _headers(chain: Chain) -> dict[str, Directive]:
+    return {d["args"][0].lower(): d for d in effective(chain, "add_header") if d["args"]}
+
+
+def security_headers(conf: NginxConf) -> list[Finding]:
+    """Every HTTPS response carries HSTS and nosniff, also where a location sets headers of its own."""
+    out = []
+    for server in conf.public_https():
+        chains = [[conf.http, server]] + [c for c in _walk_blocks(server, [conf.http, server]) if _children(c[-1], "add_header")]
+        for chain in chains:
+            headers = _headers(chain)
+            missing = [
+                h
+                for h in (HSTS, NOSNIFF)
+                if h not in headers
+                or headers[h]["args"][-1] != "always"
+                or (h == NOSNIFF and headers[h]["args"][1].lower() != "nosniff")
+            ]
+            if missing:
+                where = _location_key(chain) or "server"
+                out.append(
+                    conf.finding(
+                        chain[-1],
+                        f"{_describe(server)} > {where}.add_header",
+                        f"responses here lack {' and '.join(missing)} (with always): "
+                        "a block with its own add_header inherits none from its server",
+                        "repeat add_header Strict-Transport-Security ... always; and "
+                        "add_header X-Content-Type-Options nosniff always; in this block",
+                    )
+                )
+    return out
+
+
+def _all_headers(conf: NginxConf, name: str) -> Iterator[Directive]:
+    blocks = [conf.http] + [b for s in conf.servers for b in [s, *(c[-1] for c in _walk_blocks(s, [s]))]]
+    for block in blocks:
+        yield from (d for d in _children(block, "add_header") if d["args"] and d["args"][0].lower() == name)
+
+
+def _origin_maps(conf: NginxConf) -> dict[str, Directive]:
+    return {d["args"][1]: d for d in _children(conf.http, "map") if len(d["args"]) == 2 and d["args"][0] == "$http_origin"}
+
+
+def cors_allow_list(conf: NginxConf) -> list[Finding]:
+    """Access-Control-Allow-Origin is an echo of listed origins only: never *, never any origin."""
+    out = []
+    maps = _origin_maps(conf)
+    fix = 'map $http_origin $cors_origin { default ""; "https://app.example" $http_origin; } and send $cors_origin'
+    for header in _all_headers(conf, "access-control-allow-origin"):
+        origin = header["args"][1] if len(header["args"]) > 1 else ""
+        key = "add_header Access-Control-Allow-Origin"
+        if origin.strip("'\"") == "*":
+            out.append(conf.finding(header, key, "allows every origin (*) instead of an allow-list", fix))
+        elif origin == "$http_origin":
+            out.append(conf.finding(header, key, "echoes any Origin: every site may read the responses", fix))
+        elif origin in maps:
+            for entry in maps[origin]["block"]:
+                echoes = entry["args"] == ["$http_origin"]
+                pattern = entry["directive"]
+                if echoes and pattern == "default":
+                    out.append(conf.finding(entry, f"map {origin}.default", "echoes any Origin by default", fix))
+                elif echoes and pattern.startswith("~") and not (pattern.lstrip("~*").startswith("^") and pattern.endswith("$")):
+                    out.append(
+                        conf.finding(
+                            entry,
+                            f"map {origin}.{pattern}",
+                            "unanchored regex also admits look-alike origins (https://x.example.evil.com)",
+                            "list exact origins or anchor ^...$",
+                        )
+                    )
+    return out
+
+
+def cors_always(conf: NginxConf) -> list[Finding]:
+    """CORS headers carry ``always``: errors (401, 413, 429, 5xx) must reach browser code too."""
+    return [
+        conf.finding(
+            d,
+            f"add_header {d['args'][0]}",
+            "without always: error responses lose it and the browser hides the real status",
+            f"add_header {d['args'][0]} ... always;",
+        )
+        for name in (
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "access-control-allow-methods",
+            "access-control-allow-headers",
+        )
+        for d in _all_headers(conf, name)
+        if d["args"][-1] != "always"
+    ]
+
+
+def cors_authorization(conf: NginxConf) -> list[Finding]:
+    """Where push answers CORS, the preflight allows the Authorization header push requires."""
+    out = []
+    for server in conf.public_https():
+        chain = conf.route(server, PUSH_PATH)
+        own = [c for c in _walk_blocks(chain[-1], chain) if _children(c[-1], "add_header")]
+        blocks = [chain, *own] if len(chain) > 2 else []
+        for block_chain in blocks:
+            headers = _headers(block_chain)
+            if "access-control-allow-origin" not in headers:
+                continue
+            allowed = headers.get("access-control-allow-headers")
+            names = [] if allowed is None else [h.strip().lower() for h in allowed["args"][1].split(",")]
+            if "authorization" not in names:
+                out.append(
+                    conf.finding(
+                        allowed or block_chain[-1],
+                        f"{_describe(server)} > {_location_key(block_chain)}.Access-Control-Allow-Headers",
+                        "preflight does not allow Authorization: browsers cannot send the push credential",
+                        "add Authorization to Access-Control-Allow-Headers",
+                    )
+                )
+    return out
+
+
+def _refused(chain: Chain) -> bool:
+    last = chain[-1]
+    return last["directive"] == "location" and any(
+        d["args"] and d["args"][0].isdigit() and int(d["args"][0]) >= 400 for d in _children(last, "return")
+    )
+
+
+def auth(conf: NginxConf, paths: Sequence[str] = PROTECTED_PATHS) -> list[Finding]:
+    """Push, query and Prometheus need credentials (basic auth or auth_request) on every public server."""
+    out = []
+    for server in conf.public_https():
+        for path in paths:
+            chain = conf.route(server, path)
+            if len(chain) == 2 or _refused(chain):
+                continue  # not served at all
+            early = [d for d in _children(chain[-1], "return") if d["args"] and not d["args"][0].startswith(("4", "5"))]
+            if early:
+                out.append(
+                    conf.finding(
+                        early[0],
+                        f"{_describe(server)} > {_location_key(chain)}",
+                        f"{path} is answered by `return {' '.join(early[0]['args'])}` in the rewrite "
+                        "phase, before authentication runs",
+                        "authenticate before answering, or answer only inside if ($request_method = OPTIONS)",
+                    )
+                )
+                continue
+            basic = effective(chain, "auth_basic")
+            has_basic = bool(basic) and basic[-1]["args"] != ["off"] and bool(effective(chain, "auth_basic_user_file"))
+            if has_basic or effective(chain, "auth_request"):
+                continue
+            out.append(
+                conf.finding(
+                    chain[-1],
+                    f"{_describe(server)} > {_location_key(chain)}",
+                    f"{path} is served without authentication",
+                    'auth_basic "..."; auth_basic_user_file /etc/nginx/secrets/htpasswd-...; in this location',
+                )
+            )
+    return out
+
+
+def push_rate_limit(conf: NginxConf) -> list[Finding]:
+    """The push location is rate-limited with a zone that exists."""
+    zones = {
+        a.split("=", 1)[1].split(":")[0]
+        for d in _children(conf.http, "limit_req_zone")
+        for a in d["args"]
+        if a.startswith("zone=")
+    }
+    out = []
+    for server in conf.public_https():
+        chain = conf.route(server, PUSH_PATH)
+        where = f"{_describe(server)} > {_location_key(chain) or 'server'}"
+        limits = effective(chain, "limit_req")
+        used = {a.split("=", 1)[1] for d in limits for a in d["args"] if a.startswith("zone=")}
+        if len(chain) == 2:
+            out.append(conf.finding(server, where, f"no location serves {PUSH_PATH}", f"add location = {PUSH_PATH}"))
+        elif not used:
+            out.append(
+                conf.finding(
+                    chain[-1],
+                    f"{where}.limit_req",
+                    "push is not rate-limited: one client in an error loop can flood Loki",
+                    "limit_req zone=loki_push burst=... nodelay; with a limit_req_zone in http",
+                )
+            )
+        elif used - zones:
+            out.append(
+                conf.finding(
+                    limits[0],
+                    f"{where}.limit_req",
+                    f"zone {', '.join(sorted(used - zones))} is not defined",
+                    "declare it with limit_req_zone in http",
+                )
+            )
+    return out

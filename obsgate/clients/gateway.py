@@ -1,0 +1,43 @@
+"""The nginx front door as clients reach it: HTTPS on the published port, verified against the run's CA."""
+
+from __future__ import annotations
+
+import ssl
+
+from obsgate.bringup.secrets import BasicAuth, RunSecrets
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.clients.grafana import GrafanaAPI
+from obsgate.clients.http import API, Endpoint
+from obsgate.clients.loki import LokiAPI
+from obsgate.clients.prometheus import PrometheusAPI
+
+
+class Gateway:
+    """The nginx front door: HTTPS on the published 443 (verified against the run's CA), HTTP on 80."""
+
+    def __init__(self, handle: ServiceHandle, secrets: RunSecrets) -> None:
+        self.handle, self.secrets = handle, secrets
+        self.tls = ssl.create_default_context(cafile=str(secrets.ca_cert))
+
+    def https_url(self) -> str:
+        host, port = self.handle.published(443)
+        return f"https://{host}:{port}"
+
+    def http_url(self) -> str:
+        host, port = self.handle.published(80)
+        return f"http://{host}:{port}"
+
+    def endpoint(self, path: str = "", auth: BasicAuth | None = None, **headers: str) -> Endpoint:
+        return Endpoint(lambda: self.https_url() + path, lambda: self.handle.epoch, auth, self.tls, headers)
+
+    def api(self, auth: BasicAuth | None = None) -> API:
+        return API(self.endpoint(auth=auth))
+
+    def loki(self, auth: BasicAuth | None = None) -> LokiAPI:
+        return LokiAPI(self.endpoint(auth=auth))
+
+    def prometheus(self, auth: BasicAuth | None = None) -> PrometheusAPI:
+        return PrometheusAPI(self.endpoint("/prometheus", auth))
+
+    def grafana(self) -> GrafanaAPI:
+        return GrafanaAPI(self.endpoint())

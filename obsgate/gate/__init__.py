@@ -1,0 +1,1 @@
+"""Turning check outcomes into a verdict: policy, results, scoring, reports, and the pytest plugin."""

@@ -1,0 +1,28 @@
+"""What a gate check records: measurements judged against gate.yml targets, and evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from obsgate.gate.policy import Policy
+from obsgate.gate.results import Judgement, Measurement
+
+
+@dataclass
+class GateRecorder:
+    """What a check measured and saw; judged against the policy's targets."""
+
+    policy: Policy
+    measurements: list[Measurement] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def measure(self, target_key: str, value: float, name: str | None = None) -> Judgement:
+        """Record ``value`` against target ``target_key``; a miss fails the check with the arithmetic."""
+        target = self.policy.target(target_key)
+        judgement = target.judge(value)
+        self.measurements.append(Measurement(name or target_key, value, target.unit, target_key,
+                                             target.value, target.warn, target.better, judgement))
+        if judgement is Judgement.MISSED:
+            raise AssertionError(f"{name or target_key}: {target.explain(value)}")
+        return judgement

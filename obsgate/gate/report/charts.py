@@ -1,0 +1,131 @@
+"""Inline SVG charts, so report.html needs nothing but itself to display."""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+from obsgate.gate.policy import format_number
+from obsgate.gate.report.views import Timeseries
+from obsgate.gate.scoring import CategoryScore
+
+PASS_COLOUR, COND_COLOUR, FAIL_COLOUR, ADVISORY_COLOUR = "#1f7a3a", "#a86500", "#b42318", "#64748b"
+GRID, INK, MUTED = "#d9dee5", "#1c2430", "#5b6675"
+
+
+def score_colour(score: float, pass_threshold: float, warn_threshold: float) -> str:
+    if score >= pass_threshold:
+        return PASS_COLOUR
+    return COND_COLOUR if score >= warn_threshold else FAIL_COLOUR
+
+
+def category_bars(categories: list[CategoryScore], total: float,
+                  pass_threshold: float, warn_threshold: float) -> str:
+    """One horizontal bar per category plus the total, with the thresholds marked."""
+    label_w, bar_x, bar_w, row_h, top = 230, 242, 560, 30, 26
+    rows = [(c.name + (" (advisory)" if c.advisory else ""), c.score,
+             ADVISORY_COLOUR if c.advisory else
+             score_colour(c.score, pass_threshold, warn_threshold), False)
+            for c in categories]
+    rows.append(("Total", total, score_colour(total, pass_threshold, warn_threshold), True))
+    height = top + row_h * len(rows) + 6
+    width = bar_x + bar_w + 70
+    parts = [f"{_svg_open(width, height)}<title>Score per category</title>"]
+    for i, (label, value, colour, bold) in enumerate(rows):
+        y = top + i * row_h
+        weight = ' font-weight="700"' if bold else ""
+        filled = bar_w * max(0.0, min(value, 100.0)) / 100.0
+        parts.append(
+            f'<text x="{label_w}" y="{y + 17}" text-anchor="end" font-size="13" '
+            f'fill="{INK}"{weight}>{escape(label)}</text>'
+            f'<rect x="{bar_x}" y="{y + 5}" width="{bar_w}" height="16" rx="3" fill="#eef1f5"/>'
+            f'<rect x="{bar_x}" y="{y + 5}" width="{filled:.1f}" height="16" rx="3" '
+            f'fill="{colour}"/>'
+            f'<text x="{bar_x + bar_w + 8}" y="{y + 17}" font-size="13" fill="{INK}"'
+            f'{weight}>{value:.1f}%</text>'
+        )
+    for name, threshold in (("warn", warn_threshold), ("pass", pass_threshold)):
+        x = bar_x + bar_w * threshold / 100.0
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{height - 4}" stroke="{INK}" '
+            'stroke-width="1" stroke-dasharray="3 3" opacity="0.55"/>'
+            f'<text x="{x:.1f}" y="{top - 9}" text-anchor="middle" font-size="11" '
+            f'fill="{MUTED}">{name} {escape(format_number(threshold))}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def line_chart(series: Timeseries, target: float | None = None) -> str:
+    """A time series (e.g. throughput during a load run), with its target if it has one."""
+    width, height = 1000, 300
+    left, right, top, bottom = 76, 24, 28, 46
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs = [p[0] for p in series.points]
+    ys = [p[1] for p in series.points] + ([target] if target is not None else [])
+    x0, x1 = min(xs), max(xs)
+    y_ticks = _ticks(min(0.0, min(ys)), max(ys))
+    y0, y1 = y_ticks[0], y_ticks[-1]
+
+    def px(t: float) -> float:
+        return left + plot_w * (t - x0) / ((x1 - x0) or 1.0)
+
+    def py(v: float) -> float:
+        return top + plot_h * (1 - (v - y0) / ((y1 - y0) or 1.0))
+
+    title = f"{series.name} ({series.unit})" if series.unit else series.name
+    parts = [(f"{_svg_open(width, height)}<title>{escape(title)}</title>"
+              f'<text x="{left}" y="16" font-size="13" font-weight="600" fill="{INK}">'
+              f"{escape(title)}</text>")]
+    for v in y_ticks:
+        y = py(v)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
+                     f'stroke="{GRID}" stroke-width="1"/>'
+                     f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
+                     f'fill="{MUTED}">{escape(format_number(v))}</text>')
+    for t in _ticks(x0, x1, lower_bound=x0):
+        if x0 <= t <= x1:
+            x = px(t)
+            parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+                         f'font-size="11" fill="{MUTED}">{escape(format_number(t))}</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" '
+                 f'font-size="11" fill="{MUTED}">time (s)</text>'
+                 f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" '
+                 f'y2="{top + plot_h}" stroke="{INK}" stroke-width="1"/>')
+    if target is not None:
+        y = py(target)
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
+                     f'stroke="{FAIL_COLOUR}" stroke-width="1.5" stroke-dasharray="6 4"/>'
+                     f'<text x="{width - right}" y="{y - 5:.1f}" text-anchor="end" '
+                     f'font-size="11" fill="{FAIL_COLOUR}">target '
+                     f"{escape(format_number(target))}</text>")
+    points = " ".join(f"{px(t):.1f},{py(v):.1f}" for t, v in series.points)
+    parts.append(f'<polyline points="{points}" fill="none" stroke="#2563eb" '
+                 'stroke-width="2" stroke-linejoin="round"/></svg>')
+    return "".join(parts)
+
+
+def _svg_open(width: int, height: int) -> str:
+    """Scales with the page (text included) up to its natural size."""
+    return (f'<svg role="img" viewBox="0 0 {width} {height}" preserveAspectRatio="xMinYMin meet" '
+            f'style="width:100%;max-width:{width}px;height:auto">')
+
+
+def _ticks(low: float, high: float, count: int = 5, lower_bound: float | None = None
+           ) -> list[float]:
+    """Round tick values covering low..high (from lower_bound, when given, upward)."""
+    if high <= low:
+        high = low + 1.0
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    start = math.floor(low / step) * step if lower_bound is None else \
+        math.ceil(lower_bound / step) * step
+    ticks = []
+    value = start
+    while value < high + step * 1e-9:
+        ticks.append(round(value, 10))
+        value += step
+    if lower_bound is None and ticks[-1] < high:
+        ticks.append(round(value, 10))
+    return ticks

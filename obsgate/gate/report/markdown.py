@@ -1,0 +1,80 @@
+"""summary.md: the decision and its causes, readable in a CI job summary or a PR comment."""
+
+from __future__ import annotations
+
+import re
+
+from obsgate.gate.policy import format_number
+from obsgate.gate.report.history import RunComparison
+from obsgate.gate.report.views import (
+    OUTCOME_LABELS,
+    category_cells,
+    cause,
+    delta_text,
+    measurement_text,
+    regression_text,
+    verdict_line,
+)
+from obsgate.gate.results import CheckResult
+from obsgate.gate.scoring import GateScore, one_line
+
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def md(text: str) -> str:
+    """Text safe in a Markdown table cell or list item: one line, no pipes, no live HTML."""
+    return _TAG_START.sub("&lt;", one_line(text, limit=300)).replace("|", "\\|")
+
+
+def render_summary(gate: GateScore, comparison: RunComparison | None) -> str:
+    lines = [f"# obs-gate: {gate.verdict.value}", "", f"**{md(verdict_line(gate))}**", ""]
+    lines += ["## Decision matrix", "",
+              "| Category | Weight | Score | Weighted |", "| --- | ---: | ---: | ---: |"]
+    for c in gate.categories:
+        weight, score, weighted = category_cells(c)
+        lines.append(f"| {md(c.name)} | {weight} | {score} | {weighted} |")
+    scored = sum(c.weight for c in gate.categories if not c.advisory)
+    lines += [f"| **Total** | {format_number(scored)} | | **{gate.total:.1f}** |", ""]
+    lines += ["## Verdict", "", f"**{gate.verdict.value}** because:", ""]
+    lines += [f"- {md(reason)}" for reason in gate.reasons]
+    lines.append("")
+    lines += _check_section("Failing checks", gate.failing, with_outcome=True)
+    lines += _check_section("Not evaluated", gate.not_evaluated, with_outcome=False)
+    if gate.soft_misses:
+        lines += ["## Soft misses (half weight)", ""]
+        for r in gate.soft_misses:
+            shown = [measurement_text(m) for m in r.measurements if m.target is not None]
+            lines.append(f"- `{md(r.nodeid)}`: {md('; '.join(shown) or cause(r))}")
+        lines.append("")
+    lines += _comparison_section(comparison)
+    return "\n".join(lines)
+
+
+def _check_section(title: str, results: list[CheckResult], with_outcome: bool) -> list[str]:
+    if not results:
+        return []
+    lines = [f"## {title} ({len(results)})", ""]
+    for r in results:
+        flag = " **(blocker)**" if r.blocker else ""
+        outcome = f" [{OUTCOME_LABELS[r.outcome]}]" if with_outcome else ""
+        lines.append(f"- `{md(r.nodeid)}`{flag}{outcome}: {md(cause(r))}")
+    return lines + [""]
+
+
+def _comparison_section(comparison: RunComparison | None) -> list[str]:
+    lines = ["## Compared with the previous run", ""]
+    if comparison is None:
+        return lines + ["No previous run of this stack in history.jsonl.", ""]
+    lines += [f"- Score: {md(delta_text(comparison))}"]
+    if comparison.flips:
+        lines += ["", "| Check | Before | After |", "| --- | --- | --- |"]
+        lines += [f"| `{md(f.nodeid)}` | {md(f.before)} | {md(f.after)} |"
+                  for f in comparison.flips]
+    else:
+        lines.append("- No check changed outcome.")
+    if comparison.regressions:
+        lines += ["", "Regressed by more than 10%:", ""]
+        lines += [f"- `{md(r.nodeid)}`: {md(regression_text(r))}" for r in comparison.regressions]
+    else:
+        lines.append("- No measured value regressed by more than 10%.")
+    return lines + [""]

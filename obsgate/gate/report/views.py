@@ -1,0 +1,97 @@
+"""Wording shared by every report, so console, Markdown and HTML say the same thing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from obsgate.gate.policy import Target, format_number
+from obsgate.gate.report.history import Regression, RunComparison
+from obsgate.gate.results import CheckResult, Measurement, Outcome
+from obsgate.gate.scoring import CategoryScore, GateScore, Verdict, one_line
+
+OUTCOME_LABELS = {
+    Outcome.PASSED: "passed",
+    Outcome.SOFT_MISS: "soft miss",
+    Outcome.FAILED: "failed",
+    Outcome.ERROR: "error",
+    Outcome.NOT_EVALUATED: "not evaluated",
+}
+
+
+def measurement_text(m: Measurement) -> str:
+    """`name: value vs target` when judged against a target, else just the value."""
+    if m.target is not None and math.isfinite(m.value) and m.better in ("higher", "lower"):
+        better = cast(Literal["higher", "lower"], m.better)
+        target = Target(m.target_key or m.name, m.target, m.warn, better, m.unit, "")
+        return f"{m.name}: {target.explain(m.value)}"
+    return f"{m.name}: {format_number(m.value)} {m.unit}".rstrip()
+
+
+def cause(result: CheckResult) -> str:
+    """A one-line cause: the reason, else the first judged measurement, else the outcome."""
+    if result.reason.strip():
+        return one_line(result.reason)
+    judged = [m for m in result.measurements if m.target is not None]
+    if judged:
+        return measurement_text(judged[0])
+    return OUTCOME_LABELS[result.outcome]
+
+
+def category_cells(c: CategoryScore) -> tuple[str, str, str]:
+    """Weight, score and weighted columns of the decision matrix."""
+    if c.advisory:
+        return "advisory", f"{c.score:.1f}", "—"
+    return format_number(c.weight), f"{c.score:.1f}", f"{c.weighted:.1f}"
+
+
+def verdict_line(gate: GateScore) -> str:
+    """The last word of every report: verdict, total, thresholds and the decisive reason."""
+    policy = gate.policy
+    line = (f"{gate.verdict.value} — total {gate.total:.1f}% "
+            f"(pass {format_number(policy.pass_threshold)}%, "
+            f"warn {format_number(policy.warn_threshold)}%)")
+    if gate.verdict is not Verdict.PASS and gate.reasons:
+        line += f" — {gate.reasons[0]}"
+    return line
+
+
+def delta_text(comparison: RunComparison) -> str:
+    return (f"{comparison.score_delta:+.1f} points vs run {comparison.previous_run_id[:8]} "
+            f"({comparison.previous_time}, {comparison.previous_total:.1f}% "
+            f"{comparison.previous_verdict})")
+
+
+def regression_text(r: Regression) -> str:
+    worse = "n/a (was 0)" if r.change_pct is None else f"{r.change_pct:.1f}% worse"
+    unit = f" {r.unit}" if r.unit else ""
+    return (f"{r.name}: {format_number(r.before)}{unit} → {format_number(r.after)}{unit} "
+            f"({worse}, {r.better} is better)")
+
+
+@dataclass(frozen=True)
+class Timeseries:
+    """A check's evidence["timeseries"], checked for shape so a bad one is skipped."""
+
+    name: str
+    unit: str
+    points: tuple[tuple[float, float], ...]
+
+
+def timeseries_of(evidence: dict[str, Any]) -> Timeseries | None:
+    raw = evidence.get("timeseries")
+    if not isinstance(raw, dict):
+        return None
+    name, unit, points = raw.get("name"), raw.get("unit"), raw.get("points")
+    if not isinstance(name, str) or not isinstance(unit, str) or not isinstance(points, list):
+        return None
+    clean = []
+    for p in points:
+        if (isinstance(p, (list, tuple)) and len(p) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and math.isfinite(v) for v in p)):
+            clean.append((float(p[0]), float(p[1])))
+    if len(clean) < 2:
+        return None
+    return Timeseries(name, unit, tuple(sorted(clean)))

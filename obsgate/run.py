@@ -1,0 +1,166 @@
+"""One gate run: inputs validated up front, the stack brought up on demand, torn down always."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import DockerException
+
+from obsgate.bringup.compose import ComposeProject, load_compose
+from obsgate.bringup.images import ImageChoice, parse_overrides, resolve
+from obsgate.bringup.secrets import RunSecrets, generate
+from obsgate.bringup.stack import Stack
+from obsgate.clients.webhook import WebhookReceiver
+from obsgate.errors import InputError, NotEvaluated
+from obsgate.gate.policy import Policy, load_policy
+from obsgate.gate.results import CheckResult
+
+# How the run's own clients name the stack: nginx's certificate is issued for it.
+PUBLIC_URL = "https://localhost"
+
+
+@dataclass
+class RunOptions:
+    compose: Path
+    policy: Path
+    reports: Path
+    images: Sequence[str] = ()
+    pull: str = "missing"
+
+
+def _git(path: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+@dataclass
+class GateRun:
+    """Everything one run owns. Built before any container starts, so bad input stops it early."""
+
+    options: RunOptions
+    policy: Policy
+    project: ComposeProject
+    secrets: RunSecrets
+    overrides: dict[str, str]
+    run_id: str
+    started: dt.datetime
+    results: list[CheckResult] = field(default_factory=list)
+    images: dict[str, ImageChoice] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)   # seconds: bring_up, ready per service, teardown
+    _stack: Stack | None = None
+    _unavailable: str | None = None
+    _client: docker.DockerClient | None = None
+    webhook: WebhookReceiver | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def prepare(cls, options: RunOptions) -> GateRun:
+        """Validate policy, secrets, compose file and overrides; raises InputError on bad input."""
+        run_id = os.environ.get("OBSGATE_RUN_ID") or uuid.uuid4().hex[:12]
+        if not re.fullmatch(r"[a-z0-9]{4,32}", run_id):
+            raise InputError("OBSGATE_RUN_ID", run_id, "invalid run id", "use 4-32 lowercase letters and digits")
+        policy = load_policy(options.policy)
+        secrets = generate(run_id)
+        try:
+            env = {**os.environ, **secrets.env, "OBS_PUBLIC_URL": PUBLIC_URL}
+            project = load_compose(options.compose, env)
+            overrides = parse_overrides(options.images, list(project.services))
+        except BaseException:
+            secrets.remove()
+            raise
+        return cls(options, policy, project, secrets, overrides, run_id, dt.datetime.now(dt.UTC))
+
+    def docker(self) -> docker.DockerClient:
+        """A live Docker client; NotEvaluated (remembered for the run) when there is no engine."""
+        if self._unavailable is not None:
+            raise NotEvaluated(self._unavailable)
+        if self._client is None:
+            try:
+                client = docker.from_env()
+                client.ping()
+            except DockerException as exc:
+                self._unavailable = f"Docker engine unavailable: {str(exc).splitlines()[0][:200]}"
+                raise NotEvaluated(self._unavailable) from None
+            self._client = client
+        return self._client
+
+    def image_choices(self) -> dict[str, ImageChoice]:
+        """Each service's image (pin or override) and whether it can be had; resolved once."""
+        if not self.images:
+            pins = {n: s.image for n, s in self.project.services.items()}
+            self.images = resolve(self.docker(), pins, self.overrides, self.options.pull)
+        return self.images
+
+    def stack(self) -> Stack:
+        """The running stack, brought up on first use; NotEvaluated when Docker is unusable."""
+        with self._lock:
+            if self._stack is None:
+                self._stack = Stack(self.project, self.run_id, self.image_choices(), self.docker())
+                self._stack.before_services.append(self._start_webhook)
+                self._stack.up()
+            return self._stack
+
+    def _start_webhook(self, stack: Stack) -> None:
+        """Receive Alertmanager's Slack posts on the run network (Slack itself is never called)."""
+        self.webhook = WebhookReceiver(stack.gateway_ip())
+        self.secrets.set_slack_webhook_url(self.webhook.url(f"/slack/{uuid.uuid4().hex}"))
+
+    def teardown(self) -> None:
+        """Remove every container, network and volume of this run, and its secrets. Idempotent."""
+        with self._lock:
+            if self._stack is not None:
+                self.timings["bring_up"] = self._stack.up_s
+                self.timings["ready"] = {h.name: h.ready_after_s for h in self._stack}
+                started = time.monotonic()
+                swept = self._stack.down()
+                self.timings["teardown"] = time.monotonic() - started
+                if swept.errors:
+                    print(f"obs-gate teardown: {swept}", file=sys.stderr)
+                self._stack = None
+            if self.webhook is not None:
+                self.webhook.close()
+                self.webhook = None
+            self.secrets.remove()
+
+    def metadata(self, mode: str) -> dict[str, Any]:
+        finished = dt.datetime.now(dt.UTC)
+        stack_dir = self.project.path.parent
+        status = _git(stack_dir, "status", "--porcelain", "--", ".")
+        versions = {p: version(p) for p in ("pytest", "testcontainers", "httpx", "docker")}
+        return {
+            "run_id": self.run_id,
+            "mode": mode,
+            "started": self.started.isoformat(),
+            "finished": finished.isoformat(),
+            "duration_s": round((finished - self.started).total_seconds(), 3),
+            "host": platform.node(),
+            "python": platform.python_version(),
+            "versions": versions,
+            "stack_id": f"{self.project.name}:{self.project.path}",
+            "compose_file": str(self.project.path),
+            "policy_file": str(self.options.policy),
+            "stack_commit": _git(stack_dir, "rev-parse", "HEAD"),
+            "stack_dirty": None if status is None else bool(status),
+            "images": {s: {"ref": c.ref, "pinned": c.pinned, "digest": c.digest, "override": c.override,
+                           "available": c.available, "reason": c.reason} for s, c in self.images.items()},
+            "overrides": dict(self.overrides),
+            "pull": self.options.pull,
+            "timings_s": {"bring_up": None, "teardown": None, **self.timings},
+        }
