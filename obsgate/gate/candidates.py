@@ -1,6 +1,6 @@
 """``--candidate SERVICE=IMAGE``: check today's configs against an upgrade candidate image.
 
-A pytest plugin (listed in the root conftest's ``pytest_plugins``). Each candidate
+A pytest plugin (in obsgate.gate.plugin's ``pytest_plugins``). Each candidate
 parametrizes every test that takes a ``candidate`` argument, so the upgrade-readiness
 checks run once per candidate, in their own advisory category; without any candidate
 they are reported as not evaluated, saying how to ask for one.
@@ -69,9 +69,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "candidate" not in metafunc.fixturenames:
-        return
-    candidates = metafunc.config.stash.get(CANDIDATES_KEY, ())
+    if "candidate" not in metafunc.fixturenames or CANDIDATES_KEY not in metafunc.config.stash:
+        return   # not a gate run: another project's "candidate" argument is none of ours
+    candidates = metafunc.config.stash[CANDIDATES_KEY]
     if candidates:
         metafunc.parametrize("candidate", candidates, ids=[c.id for c in candidates])
     else:

@@ -1,9 +1,16 @@
 """The pytest plugin: options, gate-check collection rules, fixtures, scoring and the verdict.
 
-A gate check is a test under tests/config, tests/integration or tests/load carrying
-``@pytest.mark.gate(category=..., weight=...)``. Each one's outcome becomes a
-CheckResult; skips and xfails are "not evaluated", never passes. In gate mode
-(``pytest -m gate``) the exit code is the verdict's; otherwise it is the tests'.
+Registered through the ``pytest11`` entry point (``pip install -e .``), so its options exist
+whatever the rootdir and whichever conftests load (obsgate.gate.rootdir corrects a rootdir
+pytest chose from an option's value). It is inert unless the run uses the gate: active when
+``--compose`` or ``--policy`` is given or ``<rootdir>/gate.yml`` exists; otherwise no run,
+no secrets, no fixtures, no reports (only the ``gate`` marker is registered).
+
+A gate check is a test under tests/config, tests/integration or tests/load (relative to the
+rootdir: the checks belong to the project, wherever ``--compose`` points) carrying
+``@pytest.mark.gate(category=..., weight=...)``. Each one's outcome becomes a CheckResult;
+skips and xfails are "not evaluated", never passes, and show as such in pytest's summary.
+In gate mode (``pytest -m gate``) the exit code is the verdict's; otherwise it is the tests'.
 """
 
 from __future__ import annotations
@@ -20,14 +27,17 @@ import pytest
 
 from obsgate.bringup.images import PULL_POLICIES
 from obsgate.errors import InputError, NotEvaluated
+from obsgate.gate.causes import Cause, diagnose
 from obsgate.gate.policy import Policy
 from obsgate.gate.recorder import GateRecorder
 from obsgate.gate.report import console_summary, new_run_dir, write_run_reports
 from obsgate.gate.results import CheckResult, Judgement, Outcome
 from obsgate.gate.scoring import GateScore, Verdict, score
+from obsgate.gate.text import one_line
 from obsgate.run import GateRun, RunOptions
 
-pytest_plugins = ("obsgate.gate.fixtures", "obsgate.gate.candidates")
+pytest_plugins = ("obsgate.gate.rootdir", "obsgate.gate.candidates")   # needed before the command line is parsed
+FIXTURES_PLUGIN = "obsgate.gate.fixtures"   # registered only in a run that uses the gate
 
 GATE_DIRS = ("tests/config", "tests/integration", "tests/load")
 RUN_KEY = pytest.StashKey[GateRun]()
@@ -35,6 +45,9 @@ RECORDER_KEY = pytest.StashKey[GateRecorder]()
 RUN_DIR_KEY = pytest.StashKey[Path]()
 SCORE_KEY = pytest.StashKey[tuple[GateScore, Any, Path]]()
 PHASES_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+DIAGNOSES_KEY = pytest.StashKey[dict[str, tuple[str, Cause]]]()   # per phase: short reason, cause
+NOT_EVALUATED = "not evaluated"     # pytest's summary category (and -v word) of a not-evaluated gate check
+NOT_EVALUATED_ATTR = "gate_not_evaluated"
 MAX_REASON = 300
 MAX_FAILURE_TEXT = 4000
 
@@ -68,15 +81,24 @@ def _sigterm_to_interrupt() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+def _uses_gate(config: pytest.Config) -> bool:
+    """The run is a gate run: an input was named, or the rootdir holds a gate policy."""
+    given = config.getoption("compose") or config.getoption("policy")
+    return bool(given) or (Path(config.rootpath) / "gate.yml").is_file()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "gate(category, weight): a release-gate check (see gate.yml)")
-    if config.option.help:
+    if config.option.help or not _uses_gate(config):
         return
     root = Path(config.rootpath)
+    policy = config.getoption("policy")
+    if policy is None and not (root / "gate.yml").is_file():
+        raise pytest.UsageError(f"obs-gate: no gate policy: {root / 'gate.yml'} does not exist (pass --policy FILE)")
     options = RunOptions(
         compose=Path(config.getoption("compose") or root / "stack" / "docker-compose.yml"),
-        policy=Path(config.getoption("policy") or root / "gate.yml"),
+        policy=Path(policy or root / "gate.yml"),
         reports=Path(config.getoption("reports_dir") or root / "reports"),
         images=config.getoption("image"),
         pull=config.getoption("pull"),
@@ -86,6 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except InputError as exc:
         raise pytest.UsageError(f"obs-gate: {exc}") from None
     config.stash[RUN_KEY] = run
+    config.pluginmanager.import_plugin(FIXTURES_PLUGIN)
     _sigterm_to_interrupt()
     if config.option.collectonly:
         return   # inputs validated, nothing will run: no run directory, no report
@@ -159,6 +182,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def _reason(report: pytest.TestReport) -> str:
+    """The first line of why the phase did not pass, whole (bounded where it is shown)."""
     if report.skipped and isinstance(report.longrepr, tuple):
         text = str(report.longrepr[2]).removeprefix("Skipped: ").removeprefix("not evaluated: ")
     elif hasattr(report, "wasxfail"):
@@ -166,21 +190,34 @@ def _reason(report: pytest.TestReport) -> str:
     else:
         crash = getattr(report.longrepr, "reprcrash", None)
         text = crash.message if crash is not None else str(report.longrepr)
-    first = text.strip().splitlines()[0] if text.strip() else "no reason given"
-    return first[:MAX_REASON]
+    return text.strip().splitlines()[0] if text.strip() else "no reason given"
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """NotEvaluated becomes a skip; a gate check's skip keeps its short reason, the raw error its cause."""
     report = yield
     if call.excinfo is not None and call.excinfo.errisinstance(NotEvaluated):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"not evaluated: {call.excinfo.value}")
     if _MARK_KEY in item.stash:
+        if report.skipped and isinstance(report.longrepr, tuple) and not hasattr(report, "wasxfail"):
+            reason, cause = diagnose(_reason(report))
+            item.stash.setdefault(DIAGNOSES_KEY, {})[report.when] = (reason, cause)
+            report.longrepr = (*report.longrepr[:2], f"not evaluated: {reason}")
+            setattr(report, NOT_EVALUATED_ATTR, True)
         item.stash.setdefault(PHASES_KEY, {})[report.when] = report
     return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """A not-evaluated gate check is counted as such ("3 not evaluated"), not as a skip; its
+    reasons are in the obs-gate summary, grouped by cause, instead of one SKIPPED line each."""
+    if getattr(report, NOT_EVALUATED_ATTR, False):
+        return NOT_EVALUATED, "s", NOT_EVALUATED.upper()
+    return None
 
 
 def _check_result(item: pytest.Item, run: GateRun) -> CheckResult:
@@ -188,21 +225,23 @@ def _check_result(item: pytest.Item, run: GateRun) -> CheckResult:
     recorder = item.stash.get(RECORDER_KEY, None)
     measurements = recorder.measurements if recorder else []
     evidence = dict(recorder.evidence) if recorder else {}
-    outcome, reason = Outcome.PASSED, ""
+    outcome, reason, cause = Outcome.PASSED, "", None
     for when in ("setup", "call", "teardown"):
         rep = phases.get(when)
         if rep is None or rep.passed:
             continue
         if rep.skipped or hasattr(rep, "wasxfail"):
-            outcome, reason = Outcome.NOT_EVALUATED, _reason(rep)
+            outcome = Outcome.NOT_EVALUATED
+            reason, cause = item.stash.get(DIAGNOSES_KEY, {}).get(when) or diagnose(_reason(rep))
         else:
             outcome = Outcome.FAILED if when == "call" else Outcome.ERROR
-            reason = _reason(rep)
+            reason = one_line(_reason(rep), MAX_REASON)
             evidence["failure"] = rep.longreprtext[-MAX_FAILURE_TEXT:]
         break
     else:
         if "call" not in phases:
-            outcome, reason = Outcome.NOT_EVALUATED, "did not run"
+            outcome = Outcome.NOT_EVALUATED
+            reason, cause = diagnose("did not run")
         elif any(m.judgement is Judgement.SOFT for m in measurements):
             outcome = Outcome.SOFT_MISS
             reason = "; ".join(f"{m.name}: {run.policy.target(m.target_key).explain(m.value)}"
@@ -211,7 +250,7 @@ def _check_result(item: pytest.Item, run: GateRun) -> CheckResult:
     check_id = item.name
     blocker = check_id in run.policy.blockers or getattr(item, "originalname", check_id) in run.policy.blockers
     return CheckResult(check_id, item.nodeid, mark.category, mark.weight, outcome, reason, round(duration, 3),
-                       blocker, measurements, evidence)
+                       blocker, measurements, evidence, cause)
 
 
 def _collect(session: pytest.Session, run: GateRun) -> list[CheckResult]:
@@ -242,7 +281,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> Generator[None, None, None]:
+    """The obs-gate section goes last, after pytest's short summary: the verdict is what stays on screen."""
+    yield
     entry = config.stash.get(SCORE_KEY, None)
     if entry is None:
         return

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from obsgate.gate.causes import Cause
+
 
 class Outcome(str, Enum):
     PASSED = "passed"
@@ -49,3 +51,4 @@ class CheckResult:
     blocker: bool = False
     measurements: list[Measurement] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
+    cause: Cause | None = None       # not evaluated: why, shared with every check it hit (raw error kept there)

@@ -6,17 +6,19 @@ nothing in it, earns nothing, so the gate never claims what it did not observe.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from obsgate.gate.causes import CauseGroup, group_causes
 from obsgate.gate.policy import Policy, format_number, function_name
 from obsgate.gate.results import CheckResult, Outcome
+from obsgate.gate.text import one_line
 
 BAD_OUTCOMES = (Outcome.FAILED, Outcome.ERROR, Outcome.NOT_EVALUATED)
 EARNED_FRACTION = {Outcome.PASSED: 1.0, Outcome.SOFT_MISS: 0.5}
-REASON_EXAMPLES = 2  # how many distinct not-evaluated causes a reason line quotes
+REASON_EXAMPLES = 2  # how many not-evaluated causes a reason line names
+BLOCKERS_NAMED = 3   # how many blockers a reason line names before "and N more"
 
 
 class Verdict(str, Enum):
@@ -61,6 +63,11 @@ class GateScore:
         return [r for r in self.results if r.outcome is Outcome.NOT_EVALUATED]
 
     @property
+    def causes(self) -> list[CauseGroup]:
+        """Why the not-evaluated checks could not run: one entry per cause, biggest first."""
+        return group_causes(self.not_evaluated)
+
+    @property
     def failing(self) -> list[CheckResult]:
         return [r for r in self.results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
 
@@ -76,12 +83,6 @@ class GateScore:
 def earned(result: CheckResult) -> float:
     """A check's points: full weight for a pass, half for a soft miss, else nothing."""
     return result.weight * EARNED_FRACTION.get(result.outcome, 0.0)
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """The first line of a cause, bounded, for tables and reason lists."""
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def score(results: Sequence[CheckResult], policy: Policy) -> GateScore:
@@ -126,7 +127,10 @@ def _decide(
     missing_blockers: tuple[str, ...],
     policy: Policy,
 ) -> tuple[Verdict, list[str]]:
-    reasons = [_blocker_reason(r) for r in results if r.blocker and r.outcome in BAD_OUTCOMES]
+    blockers = [r for r in results if r.blocker and r.outcome in BAD_OUTCOMES]
+    reasons = [_blocker_reason(r) for r in blockers if r.outcome is not Outcome.NOT_EVALUATED]
+    reasons += [_blockers_not_evaluated(g)
+                for g in group_causes(r for r in blockers if r.outcome is Outcome.NOT_EVALUATED)]
     reasons += [f"blocker {b} has no result: it was deselected or not run"
                 for b in missing_blockers]
     blocked = bool(reasons)
@@ -170,10 +174,25 @@ def _blocker_reason(result: CheckResult) -> str:
     return f"blocker {result.check_id} {state}" + (f": {cause}" if cause else "")
 
 
+def _blockers_not_evaluated(group: CauseGroup) -> str:
+    """Blockers one cause kept from running, on one line."""
+    if group.count == 1:
+        return _blocker_reason(group.results[0])
+    ids = [r.check_id for r in group.results]
+    more = f" and {len(ids) - BLOCKERS_NAMED} more" if len(ids) > BLOCKERS_NAMED else ""
+    return (f"{group.count} blockers not evaluated ({', '.join(ids[:BLOCKERS_NAMED])}{more}): "
+            f"{group.cause.text}")
+
+
 def _common_causes(results: list[CheckResult]) -> str:
-    counts = Counter(one_line(r.reason) or "no reason given" for r in results)
-    quoted = ", ".join(f'"{cause}"' for cause, _ in counts.most_common(REASON_EXAMPLES))
-    return f"e.g. {quoted}"
+    """The biggest causes with their counts, e.g. `31: grafana/loki:2.9.3 not present …; 2 more causes`."""
+    groups = group_causes(results)
+    named = [f"{g.count}: {g.cause.text}" if len(groups) > 1 else g.cause.text
+             for g in groups[:REASON_EXAMPLES]]
+    rest = len(groups) - REASON_EXAMPLES
+    if rest > 0:
+        named.append(f"{rest} more cause" + ("" if rest == 1 else "s"))
+    return "; ".join(named)
 
 
 def _count(n: int) -> str:

@@ -24,7 +24,6 @@ targets:
   latency_s: {value: 1.0, warn: 2.0, better: lower, unit: s, description: query latency}
 """
 COMPOSE = "services:\n  app:\n    image: obsgate-unit/never-started:1\n"
-CONFTEST = 'pytest_plugins = ("obsgate.gate.plugin",)\n'
 
 
 @pytest.fixture
@@ -32,7 +31,6 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makefile(".yml", gate=POLICY)
     (pytester.path / "stack").mkdir()
     (pytester.path / "stack" / "docker-compose.yml").write_text(COMPOSE)
-    pytester.makeconftest(CONFTEST)
     (pytester.path / "tests" / "integration").mkdir(parents=True)
     return pytester
 
@@ -206,3 +204,74 @@ def test_leaky(run_secrets, gate):
     text = "".join(p.read_text(errors="replace") for p in run_dir.iterdir() if p.is_file())
     assert "password was ***" in text
     assert Path(project.path / "reports" / "history.jsonl").is_file()
+
+
+def test_not_evaluated_checks_are_counted_as_such_and_keep_the_raw_error_once(project: pytest.Pytester) -> None:
+    raw = "500 Server Error: dial tcp: lookup registry-1.docker.io: no such host"
+    checks(project, PASSING + f"""
+@pytest.mark.gate(category="Security", weight=5)
+@pytest.mark.parametrize("n", range(3))
+def test_needs_app(n):
+    raise NotEvaluated("app: image unavailable: obsgate-unit/never-started:1 is not present locally "
+                       "and could not be pulled ({raw})")
+""")
+    result = project.runpytest_subprocess()
+    result.stdout.fnmatch_lines([
+        "*3 checks (app): obsgate-unit/never-started:1 not present locally and no registry reachable"
+        " — pass --image app=REF",
+        "*2 passed, 3 not evaluated in*"])
+    assert "SKIPPED" not in result.stdout.str()   # no per-check skip lines: the causes above say it once
+    document = gate_json(project)
+    reasons = {c["reason"] for c in document["checks"] if c["outcome"] == "not_evaluated"}
+    assert reasons == {"app: image unavailable: obsgate-unit/never-started:1 not present locally and no registry reachable"}
+    assert [(c["count"], c["detail"]) for c in document["not_evaluated_causes"]] == [(3, raw)]
+    junit = (project.path / "reports" / "latest" / "junit.xml").read_text()
+    assert raw not in junit and "no registry reachable" in junit
+
+
+def test_compose_file_elsewhere_keeps_the_project_rootdir(project: pytest.Pytester,
+                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    """pytest picks the rootdir before plugins load, taking --compose's value for a test path."""
+    checks(project, PASSING)
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "docker-compose.yml"
+    elsewhere.write_text(COMPOSE)
+    result = project.runpytest_subprocess("-m", "gate", "--compose", str(elsewhere))
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines([f"rootdir: {project.path}", "*obs-gate verdict: PASS*"])
+    assert gate_json(project)["metadata"]["compose_file"] == str(elsewhere)
+
+
+def test_compose_elsewhere_without_a_policy_names_the_option(pytester: pytest.Pytester,
+                                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "docker-compose.yml"
+    elsewhere.write_text(COMPOSE)
+    result = pytester.runpytest_subprocess("--compose", str(elsewhere))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*no gate policy: {pytester.path / 'gate.yml'} does not exist (pass --policy FILE)*"])
+
+
+def test_plugin_is_inert_in_a_project_without_a_gate(pytester: pytest.Pytester) -> None:
+    """Installed plugins load in every pytest run: another project must not notice this one."""
+    pytester.makepyfile(test_other="""
+        import pytest
+
+        @pytest.fixture(params=["a", "b"])
+        def candidate(request):
+            return request.param
+
+        @pytest.mark.gate
+        def test_uses_its_own_candidate(candidate):
+            assert candidate in ("a", "b")
+
+        def test_has_no_gate_fixtures(request):
+            for name in ("stack", "gate_run", "gate"):
+                with pytest.raises(pytest.FixtureLookupError):
+                    request.getfixturevalue(name)
+
+        def test_skips_as_usual():
+            pytest.skip("not here")
+    """)
+    result = pytester.runpytest_subprocess("-m", "gate or not gate", "-W", "error::pytest.PytestUnknownMarkWarning")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=3, skipped=1)
+    assert "obs-gate verdict" not in result.stdout.str() and not (pytester.path / "reports").exists()

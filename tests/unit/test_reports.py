@@ -130,7 +130,7 @@ def test_writes_the_three_reports_and_history(tmp_path: Path) -> None:
 def test_gate_json_validates_and_carries_everything(tmp_path: Path) -> None:
     doc = json.loads((write_sample(tmp_path) / "gate.json").read_text())
     validate_gate_document(doc)
-    assert doc["schema_version"] == "1"
+    assert doc["schema_version"] == "2"
     assert doc["metadata"] == metadata()
     assert doc["verdict"] == "FAIL" and doc["total"] == sample_gate().total
     assert doc["policy"]["pass_threshold"] == 80 and doc["policy"]["blockers"] == [
@@ -146,6 +146,10 @@ def test_gate_json_validates_and_carries_everything(tmp_path: Path) -> None:
         "better": "higher", "judgement": "soft"}
     assert ingest["evidence"]["timeseries"]["unit"] == "lines/s"
     assert doc["comparison"] is None
+    grafana = next(c for c in doc["checks"] if c["check_id"] == "test_grafana_provisioning")
+    assert [c["key"] for c in doc["not_evaluated_causes"]] == [grafana["cause"]]
+    assert doc["not_evaluated_causes"][0]["checks"] == [grafana["nodeid"]]
+    assert ingest["cause"] is None
 
 
 def test_broken_document_does_not_validate() -> None:
@@ -160,6 +164,8 @@ def test_broken_document_does_not_validate() -> None:
         lambda d: d["checks"][0]["measurements"].append({"name": "x"}),
         lambda d: d["categories"][0].update(score=120),
         lambda d: d.update(surprise=True),
+        lambda d: d.pop("not_evaluated_causes"),
+        lambda d: d["not_evaluated_causes"].append({"key": "docker", "count": 0}),
     ]
     for breakage in breakages:
         broken = copy.deepcopy(doc)
@@ -208,10 +214,10 @@ def test_summary_md(tmp_path: Path) -> None:
     assert "| Upgrade readiness | advisory | 0.0 | — |" in text
     assert re.search(r"\| \*\*Total\*\* \| 100 \| \| \*\*\d+\.\d\*\* \|", text)
     assert "**FAIL** because:" in text
-    assert "## Failing checks (4)" in text and "## Not evaluated (1)" in text
+    assert "## Failing checks (4)" in text and "## Not evaluated (1), by cause" in text
     assert "`tests/integration/test_resilience.py::test_loki_restart_keeps_data` [error]: " \
            "fixture 'loki' failed: container exited (137)" in text
-    assert ("image grafana/grafana:11.0.0 unavailable: manifest unknown" in text)
+    assert "- 1 check (test_grafana_provisioning): image grafana/grafana:11.0.0 unavailable: manifest unknown" in text
     assert "8,200 lines/s < target 10,000 lines/s (soft-miss band >= 8,000)" in text
     assert "No previous run of this stack" in text
     assert "<script>" not in text and "&lt;script>" in text  # no live HTML in a CI summary
@@ -227,7 +233,7 @@ def test_console_summary() -> None:
     widths = {len(line) for line in lines[:10] if line.startswith(("Config", "Security",
                                                                    "Functionality"))}
     assert len(widths) == 1  # fixed width
-    assert "Not evaluated (1):" in text and "Failing (4):" in text
+    assert "Not evaluated (1), by cause (1):" in text and "Failing (4):" in text
     assert lines[-1] == (f"obs-gate verdict: FAIL — total {gate.total:.1f}% (pass 80%, warn 60%)"
                          f" — {gate.reasons[0]}")
 

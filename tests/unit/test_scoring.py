@@ -72,7 +72,7 @@ def test_not_evaluated_counts_in_the_denominator_and_is_reported() -> None:
     assert gate.categories[1].score == 50 and gate.total == 80
     assert gate.verdict is Verdict.PASS
     assert [r.check_id for r in gate.not_evaluated] == ["test_b2"]
-    assert '1 check not evaluated (e.g. "Docker engine unavailable")' in gate.reasons
+    assert "1 check not evaluated (Docker engine unavailable)" in gate.reasons
 
 
 def test_everything_not_evaluated_fails_with_the_common_reason() -> None:
@@ -82,8 +82,8 @@ def test_everything_not_evaluated_fails_with_the_common_reason() -> None:
     gate = score(results, policy())
     assert gate.verdict is Verdict.FAIL and gate.total == 0
     nothing = [r for r in gate.reasons if r.startswith("nothing could be evaluated")]
-    assert nothing == [('nothing could be evaluated: all 4 checks not evaluated '
-                        '(e.g. "Docker engine unavailable", "image grafana:11 unavailable")')]
+    assert nothing == [("nothing could be evaluated: all 4 checks not evaluated "
+                        "(3: Docker engine unavailable; 1: image grafana:11 unavailable)")]
 
 
 def test_no_results_at_all_fails() -> None:
@@ -201,3 +201,17 @@ def test_result_in_unknown_category_is_an_input_error() -> None:
     with pytest.raises(InputError) as caught:
         score([check("test_a", P, "Securty")], policy())
     assert caught.value.key == "categories.Securty"
+
+
+def test_blockers_kept_from_running_by_one_cause_are_one_reason() -> None:
+    missing = ("loki: image unavailable: grafana/loki:2.9.3 is not present locally and could not be pulled "
+               "(500 Server Error: dial tcp: lookup registry-1.docker.io: no such host)")
+    blockers = ("test_loki_is_ready", "test_grafana_is_ready", "test_push_works", "test_query_works")
+    results = full("A") + full("B") + [check(b, N, "A", reason=missing) for b in blockers]
+    results.append(check("test_tls", F, "B", reason="bad cert", blocker=True))
+    gate = score(results, policy(blockers=blockers))
+    assert gate.reasons[:2] == [
+        "blocker test_tls failed: bad cert",
+        "4 blockers not evaluated (test_loki_is_ready, test_grafana_is_ready, test_push_works and 1 more): "
+        "grafana/loki:2.9.3 not present locally and no registry reachable"]
+    assert "4 checks not evaluated (grafana/loki:2.9.3 not present locally and no registry reachable)" in gate.reasons

@@ -8,6 +8,7 @@ from obsgate.gate.report.views import (
     OUTCOME_LABELS,
     category_cells,
     cause,
+    cause_line,
     delta_text,
     regression_text,
     verdict_line,
@@ -32,8 +33,9 @@ def console_summary(gate: GateScore, comparison: RunComparison | None) -> str:
     rule = "  ".join("-" * w for w in widths)
     lines = [row(HEADER), rule, *(row(r) for r in rows), rule, row(total)]
     if gate.not_evaluated:
-        lines += ["", f"Not evaluated ({len(gate.not_evaluated)}):"]
-        lines += [f"  - {r.nodeid}: {cause(r)}" for r in gate.not_evaluated]
+        causes = gate.causes
+        lines += ["", f"Not evaluated ({len(gate.not_evaluated)}), by cause ({len(causes)}):"]
+        lines += [f"  - {cause_line(g)}" for g in causes]
     if gate.failing:
         lines += ["", f"Failing ({len(gate.failing)}):"]
         lines += [f"  - {r.nodeid} [{OUTCOME_LABELS[r.outcome]}]: {cause(r)}"

@@ -11,12 +11,13 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 
+from obsgate.gate.causes import CauseGroup, cause_of
 from obsgate.gate.policy import Policy
 from obsgate.gate.report.history import RunComparison
 from obsgate.gate.results import CheckResult, Measurement, Outcome
 from obsgate.gate.scoring import GateScore, earned
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: not_evaluated_causes, and each check's cause
 SCHEMA_FILE = "gate.schema.json"
 
 
@@ -50,6 +51,7 @@ def build_gate_document(gate: GateScore, metadata: Mapping[str, Any],
         "counts": {o.value: sum(r.outcome is o for r in gate.results) for o in Outcome},
         "categories": [asdict(c) for c in gate.categories],
         "checks": [_check(r) for r in gate.results],
+        "not_evaluated_causes": [_cause(g) for g in gate.causes],
         "comparison": asdict(comparison) if comparison else None,
     }
     plain: dict[str, Any] = json.loads(json.dumps(_finite(document), default=str))
@@ -80,6 +82,21 @@ def _check(r: CheckResult) -> dict[str, Any]:
         "duration_s": r.duration_s,
         "measurements": [_measurement(m) for m in r.measurements],
         "evidence": r.evidence,
+        "cause": cause_of(r).key if r.outcome is Outcome.NOT_EVALUATED else None,
+    }
+
+
+def _cause(group: CauseGroup) -> dict[str, Any]:
+    """One cause with the checks it hit; its raw error is recorded here once, not per check."""
+    cause = group.cause
+    return {
+        "key": cause.key,
+        "count": group.count,
+        "text": cause.text,
+        "hint": cause.hint,
+        "services": list(cause.services),
+        "checks": [r.nodeid for r in group.results],
+        "detail": cause.detail,
     }
 
 

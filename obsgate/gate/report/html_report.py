@@ -20,7 +20,9 @@ from obsgate.gate.report.views import (
     OUTCOME_LABELS,
     category_cells,
     cause,
+    checks_text,
     delta_text,
+    hit_text,
     measurement_text,
     regression_text,
     timeseries_of,
@@ -43,6 +45,7 @@ def render_html(gate: GateScore, metadata: Mapping[str, Any],
     content = "\n".join([
         _banner(gate),
         _matrix(gate),
+        _causes(gate),
         _checks(gate),
         _charts(gate),
         _comparison(comparison),
@@ -81,6 +84,24 @@ def _matrix(gate: GateScore) -> str:
             '<th class="num">Weight</th><th class="num">Score</th><th class="num">Weighted</th>'
             '<th class="num">Evaluated</th></tr></thead><tbody>'
             + "".join(rows) + f'</tbody></table><div class="chart">{bars}</div></section>')
+
+
+def _causes(gate: GateScore) -> str:
+    """Not-evaluated checks by cause: one row each, its checks and raw error folded away."""
+    if not gate.not_evaluated:
+        return ""
+    rows = []
+    for g in gate.causes:
+        checks = "".join(f"<li>{escape(r.nodeid)}</li>" for r in g.results)
+        details = f"<details><summary>{escape(checks_text(g.count))}</summary><ul>{checks}</ul></details>"
+        if g.cause.detail:
+            details += (f"<details><summary>raw error</summary><pre>{escape(g.cause.detail)}</pre>"
+                        "</details>")
+        rows.append(f'<tr><td class="num">{g.count}</td><td>{escape(g.cause.text)}{details}</td>'
+                    f"<td>{escape(hit_text(g))}</td><td>{escape(g.cause.hint)}</td></tr>")
+    return (f"<section><h2>Not evaluated ({len(gate.not_evaluated)}), by cause</h2><table><thead><tr>"
+            '<th class="num">Checks</th><th>Cause</th><th>Hit</th><th>Fix</th></tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table></section>")
 
 
 def _checks(gate: GateScore) -> str:

@@ -10,20 +10,22 @@ from obsgate.gate.report.views import (
     OUTCOME_LABELS,
     category_cells,
     cause,
+    cause_line,
     delta_text,
     measurement_text,
     regression_text,
     verdict_line,
 )
 from obsgate.gate.results import CheckResult
-from obsgate.gate.scoring import GateScore, one_line
+from obsgate.gate.scoring import GateScore
+from obsgate.gate.text import one_line
 
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 
 
-def md(text: str) -> str:
+def md(text: str, limit: int = 300) -> str:
     """Text safe in a Markdown table cell or list item: one line, no pipes, no live HTML."""
-    return _TAG_START.sub("&lt;", one_line(text, limit=300)).replace("|", "\\|")
+    return _TAG_START.sub("&lt;", one_line(text, limit)).replace("|", "\\|")
 
 
 def render_summary(gate: GateScore, comparison: RunComparison | None) -> str:
@@ -38,8 +40,8 @@ def render_summary(gate: GateScore, comparison: RunComparison | None) -> str:
     lines += ["## Verdict", "", f"**{gate.verdict.value}** because:", ""]
     lines += [f"- {md(reason)}" for reason in gate.reasons]
     lines.append("")
-    lines += _check_section("Failing checks", gate.failing, with_outcome=True)
-    lines += _check_section("Not evaluated", gate.not_evaluated, with_outcome=False)
+    lines += _failing_section(gate.failing)
+    lines += _causes_section(gate)
     if gate.soft_misses:
         lines += ["## Soft misses (half weight)", ""]
         for r in gate.soft_misses:
@@ -50,14 +52,22 @@ def render_summary(gate: GateScore, comparison: RunComparison | None) -> str:
     return "\n".join(lines)
 
 
-def _check_section(title: str, results: list[CheckResult], with_outcome: bool) -> list[str]:
+def _failing_section(results: list[CheckResult]) -> list[str]:
     if not results:
         return []
-    lines = [f"## {title} ({len(results)})", ""]
+    lines = [f"## Failing checks ({len(results)})", ""]
     for r in results:
         flag = " **(blocker)**" if r.blocker else ""
-        outcome = f" [{OUTCOME_LABELS[r.outcome]}]" if with_outcome else ""
-        lines.append(f"- `{md(r.nodeid)}`{flag}{outcome}: {md(cause(r))}")
+        lines.append(f"- `{md(r.nodeid)}`{flag} [{OUTCOME_LABELS[r.outcome]}]: {md(cause(r))}")
+    return lines + [""]
+
+
+def _causes_section(gate: GateScore) -> list[str]:
+    """Not-evaluated checks, one line per cause (each check's own reason is in gate.json)."""
+    if not gate.not_evaluated:
+        return []
+    lines = [f"## Not evaluated ({len(gate.not_evaluated)}), by cause", ""]
+    lines += [f"- {md(cause_line(g), limit=500)}" for g in gate.causes]
     return lines + [""]
 
 

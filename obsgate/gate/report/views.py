@@ -6,10 +6,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from obsgate.gate.causes import CauseGroup
 from obsgate.gate.policy import Target, format_number
 from obsgate.gate.report.history import Regression, RunComparison
 from obsgate.gate.results import CheckResult, Measurement, Outcome
-from obsgate.gate.scoring import CategoryScore, GateScore, Verdict, one_line
+from obsgate.gate.scoring import CategoryScore, GateScore, Verdict
+from obsgate.gate.text import one_line
+
+CHECKS_NAMED = 3  # a cause hitting no particular service names up to this many checks
 
 OUTCOME_LABELS = {
     Outcome.PASSED: "passed",
@@ -37,6 +41,25 @@ def cause(result: CheckResult) -> str:
     if judged:
         return measurement_text(judged[0])
     return OUTCOME_LABELS[result.outcome]
+
+
+def checks_text(n: int) -> str:
+    return f"{n} check" + ("" if n == 1 else "s")
+
+
+def hit_text(group: CauseGroup) -> str:
+    """What a cause hit: its services, else the first few check ids."""
+    if group.cause.services:
+        return ", ".join(group.cause.services)
+    ids = [r.check_id for r in group.results]
+    more = len(ids) - CHECKS_NAMED
+    return ", ".join(ids[:CHECKS_NAMED]) + (f" and {more} more" if more > 0 else "")
+
+
+def cause_line(group: CauseGroup) -> str:
+    """One line per cause: `31 checks (loki, grafana): grafana/loki:2.9.3 not present … — pass --image loki=REF`."""
+    hint = f" — {group.cause.hint}" if group.cause.hint else ""
+    return f"{checks_text(group.count)} ({hit_text(group)}): {group.cause.text}{hint}"
 
 
 def category_cells(c: CategoryScore) -> tuple[str, str, str]:
