@@ -12,16 +12,14 @@ import json
 import re
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from obsgate.bringup.compose import ServiceSpec
-from obsgate.checks.stackfiles import mounted_path
-from obsgate.yamlio import load_yaml
+from obsgate.checks.grafanaconf import IMAGE_ENV, GrafanaConf, provider_path, strict
 
-PROVISIONING = "/etc/grafana/provisioning"
+PROVISIONING = IMAGE_ENV["GF_PATHS_PROVISIONING"]
 _LOGFMT_LEVEL = re.compile(r"\b(?:level|lvl)=(error|eror|crit)\b")
 
 
@@ -58,32 +56,24 @@ class DashboardFolder:
     dashboards: dict[str, str]      # uid -> title
 
 
-def _yaml_files(directory: Path) -> list[Path]:
-    return sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
-
-
 def provisioned_datasources(spec: ServiceSpec) -> list[Datasource]:
     """The datasources Grafana's mounted provisioning files declare."""
-    directory = mounted_path(spec, f"{PROVISIONING}/datasources")
-    return [Datasource(str(d["name"]), str(d.get("uid", "")), str(d["type"]))
-            for path in _yaml_files(directory)
-            for d in (load_yaml(path, "Grafana datasource provisioning") or {}).get("datasources") or []]
+    conf = GrafanaConf(spec)
+    strict(conf.datasource_files)
+    return [Datasource(str(d["name"]), str(d.get("uid", "")), str(d["type"])) for _, _, d in conf.datasources()]
 
 
 def provisioned_dashboards(spec: ServiceSpec) -> list[DashboardFolder]:
     """Per file provider: its folder and the dashboards (uid -> title) in the directory it reads."""
-    directory = mounted_path(spec, f"{PROVISIONING}/dashboards")
+    conf = GrafanaConf(spec)
+    strict(conf.dashboard_provider_files)
     folders = []
-    for path in _yaml_files(directory):
-        for provider in (load_yaml(path, "Grafana dashboard provisioning") or {}).get("providers") or []:
-            if provider.get("type", "file") != "file":
-                continue
-            source = mounted_path(spec, str((provider.get("options") or {})["path"]))
-            boards = {}
-            for board in sorted(source.rglob("*.json")):
-                doc = json.loads(board.read_text(encoding="utf-8"))
-                boards[str(doc.get("uid", ""))] = str(doc.get("title", board.stem))
-            folders.append(DashboardFolder(str(provider.get("folder", "")), boards))
+    for _, _, provider in conf.file_providers():
+        boards = {}
+        for board in strict(conf.dashboards(provider_path(provider) or "")):
+            assert board.doc is not None
+            boards[str(board.doc.get("uid", ""))] = str(board.doc.get("title", board.host.stem))
+        folders.append(DashboardFolder(str(provider.get("folder", "")), boards))
     return folders
 
 

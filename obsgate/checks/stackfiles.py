@@ -98,6 +98,18 @@ def _directory_entries(spec: ServiceSpec, directory: str) -> dict[str, Path]:
     return {name: path for name, path in entries.items() if path.exists()}
 
 
+def mounted_entries(spec: ServiceSpec, directory: str) -> dict[str, Path]:
+    """What ``spec`` sees in container ``directory`` (see _directory_entries), for any service's files."""
+    return _directory_entries(spec, directory)
+
+
+def mounted_glob(spec: ServiceSpec, pattern: str) -> list[Path]:
+    """The host files a container glob (wildcards in its last element only) matches, as Go's filepath.Glob would."""
+    directory, name = posixpath.split(posixpath.normpath(pattern))
+    entries = _directory_entries(spec, directory)
+    return [entries[n] for n in sorted(entries) if _glob_match(n, name)]
+
+
 def _glob_match(name: str, pattern: str) -> bool:
     """Go's filepath.Match for one path element (``[^...]`` negates as ``[!...]`` does)."""
     return fnmatch.fnmatchcase(name, pattern.replace("[^", "[!"))

@@ -7,13 +7,16 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from obsgate.bringup.compose import ServiceSpec
+from obsgate.checks.grafanaconf import GrafanaConf
 from obsgate.checks.stackfiles import PrometheusConfig
-from obsgate.checks.static import Finding, YamlDoc, loki, nginx
-from obsgate.checks.static.base import image_version, persistent_dirs, service_config, shown
+from obsgate.checks.static import Finding, YamlDoc, loki, nginx, wiring
+from obsgate.checks.static import references as refs
+from obsgate.checks.static.base import image_repository, image_version, persistent_dirs, service_config, shown
+from obsgate.checks.static.compose import EDGE_SERVICE
 from obsgate.checks.static.loki import Measured
 from obsgate.checks.static.nginx import NginxConf
 from obsgate.gate.recorder import GateRecorder
-from obsgate.run import GateRun
+from obsgate.run import PUBLIC_URL, GateRun
 
 # Where each program reads its config: the command-line flags that name it, and the image default.
 CONFIG_LOCATIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -22,6 +25,9 @@ CONFIG_LOCATIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "alertmanager": (("--config.file",), "/etc/alertmanager/alertmanager.yml"),
     "nginx": (nginx.CONFIG_FLAGS, nginx.DEFAULT_CONFIG),
 }
+
+# The YAML configs: service -> the StackFiles attribute holding it with line numbers.
+YAML_CONFIGS = {"loki": "loki", "prometheus": "prometheus_doc", "alertmanager": "alertmanager"}
 
 
 class StackFiles:
@@ -71,6 +77,80 @@ class StackFiles:
     @cached_property
     def alert_rule_files(self) -> list[YamlDoc]:
         return [YamlDoc.load(path, shown(path)) for path in self.prometheus.rule_files()]
+
+    def _doc(self, service: str) -> YamlDoc:
+        host = self.config(service)[1]
+        return YamlDoc.load(host, shown(host))
+
+    @cached_property
+    def prometheus_doc(self) -> YamlDoc:
+        """prometheus.yml with line numbers (``prometheus`` has the facts Prometheus derives from it)."""
+        return self._doc("prometheus")
+
+    @cached_property
+    def alertmanager(self) -> YamlDoc:
+        return self._doc("alertmanager")
+
+    @cached_property
+    def grafana(self) -> GrafanaConf:
+        return GrafanaConf(self.spec("grafana"), self.compose)
+
+    @property
+    def public_url(self) -> str:
+        """The stack's public base URL this run gives OBS_PUBLIC_URL (what nginx serves)."""
+        return PUBLIC_URL
+
+    # --- the links between the files (see checks/static/wiring.py) ---------------------
+
+    @cached_property
+    def addresses(self) -> list[refs.Address]:
+        """Every address a service's config or healthcheck connects to."""
+        has = self.project.services
+        out = [a for spec in has.values() for a in refs.healthcheck_addresses(spec, self.compose)]
+        out += refs.grafana_addresses(self.grafana) if "grafana" in has else []
+        out += refs.prometheus_addresses(self.prometheus_doc, "prometheus") if "prometheus" in has else []
+        out += refs.alertmanager_addresses(self.alertmanager, "alertmanager") if "alertmanager" in has else []
+        out += refs.loki_addresses(self.loki, "loki") if "loki" in has else []
+        out += refs.nginx_addresses(self.nginx, "nginx") if "nginx" in has else []
+        return out
+
+    def served_by_proxy(self, service: str) -> list[refs.Address]:
+        """The edge proxy's addresses to ``service`` (each with the location it serves)."""
+        return [a for a in self.addresses if a.client == EDGE_SERVICE and a.host == service]
+
+    @cached_property
+    def listeners(self) -> dict[str, list[wiring.Listener]]:
+        """What each service listens on, from its own config or command line (else compose's expose)."""
+        readers = {"loki": lambda: wiring.loki_listeners(self.loki), "nginx": lambda: wiring.nginx_listeners(self.nginx),
+                   "grafana": lambda: wiring.grafana_listeners(self.grafana)}
+        out = {}
+        for name, spec in self.project.services.items():
+            if name in readers:
+                out[name] = readers[name]()
+            elif image_repository(spec.image) in wiring.LISTEN_FLAGS:
+                out[name] = wiring.flag_listeners(spec, self.compose)
+            else:
+                out[name] = wiring.compose_listeners(spec, self.compose)
+        return out
+
+    @cached_property
+    def file_refs(self) -> list[refs.FileRef]:
+        """Every file a service's config opens: rule files, templates, secrets, certificates."""
+        has = self.project.services
+        out = [ref for service, attribute in YAML_CONFIGS.items() if service in has
+               for ref in refs.config_file_refs(getattr(self, attribute), service, self.config(service)[0])]
+        out += refs.nginx_file_refs(self.nginx, "nginx") if "nginx" in has else []
+        out += refs.grafana_file_refs(self.grafana) if "grafana" in has else []
+        return out
+
+    @cached_property
+    def written_dirs(self) -> list[refs.WrittenDir]:
+        """Every directory a service writes its state to."""
+        has = self.project.services
+        out = [d for spec in has.values() for d in refs.flag_writes(spec, self.compose)]
+        out += refs.loki_writes(self.loki, "loki") if "loki" in has else []
+        out += refs.grafana_writes(self.grafana) if "grafana" in has else []
+        return out
 
 
 def require_none(findings: Sequence[Finding], gate: GateRecorder) -> None:
