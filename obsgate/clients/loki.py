@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from obsgate.clients.logproto import CONTENT_TYPE, encode
 from obsgate.clients.http import API, data
+from obsgate.clients.logproto import CONTENT_TYPE, encode
 
 Labels = Mapping[str, str]
 
