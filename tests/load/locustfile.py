@@ -1,0 +1,8 @@
+"""Loki push load, POS-shaped: ``locust -f tests/load/locustfile.py --host https://127.0.0.1:PORT``.
+
+Everything lives in ``obsgate.load``; this file only names what Locust should find. See the
+README's "Load" section (``python -m obsgate up`` prints the target and credentials).
+"""
+
+from obsgate.load.locust_shapes import PosShape, ProfileShape, SoakShape, StepShape  # noqa: F401  (PosShape first: the default)
+from obsgate.load.user import LokiPushUser, LokiQueryUser  # noqa: F401
