@@ -1,0 +1,109 @@
+"""``python -m obsgate up``: the gate's stack for a person (Locust's web UI, Grafana, curl) until Ctrl-C.
+
+Brought up exactly as a gate run does (``GateRun``: same compose file, ``--image`` overrides,
+pull policy and per-run secrets), then the gateway URL, the CA file and the push/read
+credentials are printed -- as ``export`` lines for Locust and ``tests/load/locustfile.py``.
+On Ctrl-C (or SIGTERM) everything the run created is removed: containers, networks, volumes,
+the secrets directory and the env file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from obsgate.bringup.images import PULL_POLICIES
+from obsgate.bringup.stack import ServiceHandle, State
+from obsgate.clients import Gateway
+from obsgate.errors import InputError, NotEvaluated
+from obsgate.run import GateRun, RunOptions
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compose", type=Path, default=Path("stack/docker-compose.yml"), help="compose file")
+    parser.add_argument("--policy", type=Path, default=Path("gate.yml"), help="gate policy (validated as the gate does)")
+    parser.add_argument("--image", action="append", default=[], metavar="SERVICE=REF",
+                        help="run SERVICE from image REF instead of the compose pin (repeatable); "
+                             "also OBSGATE_IMAGE_<SERVICE>")
+    parser.add_argument("--pull", choices=PULL_POLICIES, default="missing", help="pull absent images, or never")
+    parser.add_argument("--env-file", type=Path, default=None,
+                        help="also write the export lines to this file (mode 0600; removed at teardown)")
+
+
+def env_lines(gateway_url: str, ca_file: Path, push: tuple[str, str], read: tuple[str, str]) -> list[str]:
+    """What Locust (``LOCUST_HOST``) and the obs-gate load options read from the environment."""
+    values = {"LOCUST_HOST": gateway_url, "OBSGATE_CA_FILE": str(ca_file),
+              "OBSGATE_PUSH_USER": push[0], "OBSGATE_PUSH_PASSWORD": push[1],
+              "OBSGATE_READ_USER": read[0], "OBSGATE_READ_PASSWORD": read[1]}
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+
+
+def _state(handle: ServiceHandle) -> str:
+    if handle.state is State.READY:
+        return f"ready after {handle.ready_after_s:.1f}s" if handle.ready_after_s is not None else "ready"
+    return f"{handle.state.value}: {handle.reason.splitlines()[0] if handle.reason else ''}"
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    """Bring the stack up, print how to reach it, wait for Ctrl-C (or ``stop``), tear down."""
+    options = RunOptions(compose=args.compose, policy=args.policy, reports=Path("reports"),
+                         images=tuple(args.image), pull=args.pull)
+    try:
+        run = GateRun.prepare(options)
+    except InputError as exc:
+        print(f"obs-gate up: {exc}", file=sys.stderr)
+        return 2
+    # Ctrl-C and SIGTERM both tear down (SIGINT explicitly: a shell may start us with it ignored).
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    env_file: Path | None = args.env_file
+    try:
+        print(f"obs-gate up: run {run.run_id}: starting {', '.join(run.project.services)} ...", flush=True)
+        stack = run.stack()
+        for handle in stack:
+            print(f"  {handle.name:<14} {handle.image.ref:<40} {_state(handle)}")
+        nginx = stack["nginx"].require()
+        gateway = Gateway(nginx, run.secrets)
+        secrets = run.secrets
+        lines = env_lines(gateway.https_url(), secrets.ca_cert, secrets.push.pair, secrets.read.pair)
+        print(f"\ngateway  {gateway.https_url()}  (TLS: verify with the CA file below; "
+              f"HTTP {gateway.http_url()} redirects)")
+        print(f"CA file  {secrets.ca_cert}")
+        print(f"push     {secrets.push.user} / {secrets.push.password}   (POST /loki/api/v1/push)")
+        print(f"read     {secrets.read.user} / {secrets.read.password}   (/loki/api/v1/query*, /prometheus/)")
+        loki = stack["loki"]
+        if loki.state is State.READY:
+            print(f"loki     {loki.url(3100)}  (directly on the run network, no auth)")
+        print("\nfor Locust (tests/load/locustfile.py), in another shell:")
+        for line in lines:
+            print(f"  {line}")
+        if env_file is not None:
+            env_file.write_text("\n".join(lines) + "\n")
+            env_file.chmod(0o600)
+            print(f"  (also in {env_file}: . {shlex.quote(str(env_file))})")
+        print("\nrunning; Ctrl-C tears everything down", flush=True)
+        (stop or threading.Event()).wait()
+        return 0
+    except KeyboardInterrupt:
+        print("\nobs-gate up: interrupted", flush=True)
+        return 0
+    except (NotEvaluated, AssertionError) as exc:
+        print(f"obs-gate up: the stack is not usable: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print(f"obs-gate up: tearing down run {run.run_id} ...", flush=True)
+        run.teardown()
+        if env_file is not None:
+            env_file.unlink(missing_ok=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        print("obs-gate up: nothing left", flush=True)
