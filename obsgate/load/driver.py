@@ -32,10 +32,8 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter, st
 
 from obsgate.load import counters, shapes
 from obsgate.load.options import from_namespace
-from obsgate.load.plan import DriverPlan, percentile
+from obsgate.load.plan import STOP_GRACE_S, DriverPlan, percentile
 from obsgate.load.user import TALLY, LokiPushUser, LokiQueryUser
-
-STOP_GRACE_S = 30.0       # beyond the hard cap: in-flight pushes finish, then the run is cut regardless
 
 
 def _cpu_s() -> float:

@@ -17,7 +17,9 @@ from obsgate.checks.logs import percentile
 from obsgate.load import shapes
 from obsgate.load.payloads import Cardinality, LineSizes, PayloadOptions
 
-__all__ = ["DriverPlan", "percentile"]
+__all__ = ["STOP_GRACE_S", "DriverPlan", "percentile"]
+
+STOP_GRACE_S = 30.0       # beyond the hard cap: in-flight pushes finish, then the run is cut regardless
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,170 @@
+"""A gate load run, from the pytest process: plan from the policy, driver process, Docker stats,
+and afterwards the completeness count in Loki.
+
+The profile comes from gate.yml: the target rate (``ingest_lines_per_s``) at the policy's line
+size (``avg_line_bytes``) in pushes of ``load_lines_per_push`` lines, ramped for ``load_ramp_s``,
+then held for the measured ``load_steady_s`` while a simple LogQL query runs every
+``load_query_interval_s``. It pushes through nginx (TLS against the run's CA, the push
+credential), as the POS clients do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from obsgate.bringup.secrets import RunSecrets
+from obsgate.bringup.stack import ServiceHandle, Stack, State
+from obsgate.checks.logs import RUN_LABEL, new_run_label
+from obsgate.clients import Endpoint, LokiAPI
+from obsgate.clients.logproto import quote
+from obsgate.gate.policy import Policy
+from obsgate.gate.recorder import GateRecorder
+from obsgate.load import shapes, verdict
+from obsgate.load.payloads import LineSizes, PayloadOptions
+from obsgate.load.plan import STOP_GRACE_S, DriverPlan
+from obsgate.load.resources import ResourceFigures, StatsSampler
+from obsgate.wait import WaitTimeout, poll
+
+STEADY = "steady"                # the gate profile's measured phase (shapes.gate_profile)
+LOKI_PORT = 3100
+USER_RPS = 1.0                   # each push user: one push a second, like an agent's batch interval
+COUNT_TIMEOUT_S = 60.0           # acknowledged lines not queryable by then are lost
+COUNT_QUERY_TIMEOUT_S = 60.0     # one count over a whole run scans every line of it
+DRIVER_OVERHEAD_S = 120.0        # driver process start, payload layout, report writing
+
+
+@dataclass(frozen=True)
+class GateProfile:
+    """The policy's load profile, in the generator's terms."""
+
+    target_lines_per_s: float
+    lines_per_push: int
+    line_bytes: int
+    ramp_s: float
+    steady_s: float
+    query_interval_s: float
+    max_generator_cpu: float
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> GateProfile:
+        def value(key: str) -> float:
+            return policy.target(key).value
+        return cls(value("ingest_lines_per_s"), int(value("load_lines_per_push")), int(value("avg_line_bytes")),
+                   value("load_ramp_s"), value("load_steady_s"), value("load_query_interval_s"),
+                   value("generator_cpu_share"))
+
+    @property
+    def pushes_per_s(self) -> float:
+        return self.target_lines_per_s / self.lines_per_push
+
+    def payload(self) -> PayloadOptions:
+        """Pushes of ``lines_per_push`` lines in 10 streams, line sizes 200 B-2 KiB around the policy's mean."""
+        sizes = LineSizes(low=min(200, self.line_bytes), high=max(2048, self.line_bytes), mean=self.line_bytes)
+        streams = max(10, math.ceil(self.lines_per_push / 1000))
+        return replace(PayloadOptions(), lines_per_request=self.lines_per_push, streams_per_request=streams, sizes=sizes)
+
+    def plan(self) -> shapes.Plan:
+        return shapes.gate_profile(self.pushes_per_s, self.ramp_s, self.steady_s)
+
+
+@dataclass
+class LoadRun:
+    """Everything a gate load run produced, for the checks to judge."""
+
+    plan: DriverPlan
+    result: dict[str, Any]
+    samples: StatsSampler
+    stored_lines: int | None = None
+    count_error: str | None = None
+    report_dir: Path | None = None
+
+    def steady(self, policy: Policy, gate: GateRecorder) -> verdict.Window:
+        """The steady window, conclusive (see ``verdict.conclusive``), with the run's evidence recorded."""
+        gate.evidence["run_tag"] = self.plan.run_tag
+        if self.report_dir is not None:
+            gate.evidence["locust_reports"] = str(self.report_dir)
+        w = verdict.conclusive(self.result, STEADY, policy.target("generator_cpu_share").value)
+        gate.evidence["steady"] = w.evidence()
+        return w
+
+    def resources(self, phase: str) -> ResourceFigures:
+        for w in self.result["windows"]:
+            if w["phase"] == phase:
+                return self.samples.summary(w["start"]["wall"], w["end"]["wall"])
+        raise AssertionError(f"no {phase} window was measured")
+
+
+def _credentials_env(secrets: RunSecrets) -> dict[str, str]:
+    return {"OBSGATE_PUSH_USER": secrets.push.user, "OBSGATE_PUSH_PASSWORD": secrets.push.password,
+            "OBSGATE_READ_USER": secrets.read.user, "OBSGATE_READ_PASSWORD": secrets.read.password}
+
+
+def drive(plan: DriverPlan, env: Mapping[str, str], workdir: Path) -> dict[str, Any]:
+    """Run the driver process to completion (bounded by the plan's hard cap) and read its result."""
+    plan_file, result_file = workdir / "plan.json", workdir / "result.json"
+    plan.dump(plan_file)
+    timeout = plan.plan.hard_cap_s + STOP_GRACE_S + DRIVER_OVERHEAD_S
+    proc = subprocess.run([sys.executable, "-m", "obsgate.load.driver", str(plan_file), str(result_file)],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0 or not result_file.exists():
+        raise AssertionError(f"the load driver failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+    result["log_tail"] = proc.stderr[-3000:]
+    return result
+
+
+def count_stored(api: LokiAPI, run_tag: str, since_s: float, expected: int, timeout_s: float = COUNT_TIMEOUT_S) -> int:
+    """Lines Loki returns for the run's tag, polled until they equal ``expected`` (or the timeout: last count)."""
+    query_range = max(1, math.ceil(time.time() - since_s) + 30)
+    selector = "{" + f"{RUN_LABEL}={quote(run_tag)}" + "}"
+    query = f"sum(count_over_time({selector}[{query_range}s]))"
+    seen: list[int] = []
+
+    def count() -> int | None:
+        data = api.query(query, time_ns=time.time_ns() + 5 * 10**9)
+        seen.append(int(float(data["result"][0]["value"][1])) if data["result"] else 0)
+        return seen[-1] if seen[-1] == expected else None
+
+    try:
+        return poll(count, timeout_s=timeout_s, what=f"{expected} acknowledged lines counted by {query}",
+                    interval_s=1.0)
+    except WaitTimeout:
+        if not seen:
+            raise
+        return seen[-1]
+
+
+def run_gate_profile(policy: Policy, stack: Stack, loki: ServiceHandle, gateway_url: str, secrets: RunSecrets,
+                     run_id: str, report_dir: Path | None) -> LoadRun:
+    """The gate's load run against its own stack through nginx, with resources sampled throughout."""
+    profile = GateProfile.from_policy(policy)
+    plan = DriverPlan(host=gateway_url, plan=profile.plan(), payload=profile.payload(), run_tag=new_run_label(run_id),
+                      ca_file=secrets.ca_cert, user_rps=USER_RPS, query_interval_s=profile.query_interval_s,
+                      loki_metrics_url=loki.url(LOKI_PORT) + "/metrics", report_dir=report_dir)
+    containers = {h.name: h.container for h in stack if h.state is State.READY}
+    sampler = StatsSampler(containers).start()
+    started = time.time()
+    try:
+        with tempfile.TemporaryDirectory(prefix="obsgate-load-") as tmp:
+            result = drive(plan, _credentials_env(secrets), Path(tmp))
+    finally:
+        sampler.stop()
+    run = LoadRun(plan, result, sampler, report_dir=report_dir)
+    api = LokiAPI(Endpoint.direct(loki, LOKI_PORT), timeout_s=COUNT_QUERY_TIMEOUT_S)
+    try:
+        run.stored_lines = count_stored(api, plan.run_tag, started, result["totals"]["lines"])
+    except (WaitTimeout, OSError, KeyError, ValueError) as exc:
+        run.count_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+    finally:
+        api.close()
+    return run

@@ -1,0 +1,223 @@
+"""What a gate load run measured, window by window, and which limit tripped when it fell short.
+
+Built from the driver's result (``driver.run``): client-side figures from the users' tally and
+their recorded latencies, server-side ones from Loki's counters read at the same moments.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from obsgate.errors import NotEvaluated
+from obsgate.gate.recorder import GateRecorder
+from obsgate.load.counters import LokiCounters
+from obsgate.load.plan import percentile
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Window:
+    """One measured phase window: what the client saw, what Loki counted, what the generator spent."""
+
+    phase: str
+    seconds: float
+    pushes_ok: int
+    lines_ok: int
+    line_bytes_ok: int
+    failures: dict[str, int]
+    server: LokiCounters | None
+    server_error: str | None
+    cpu_share: float                         # of one core
+    push_latencies: tuple[float, ...]        # seconds, every push answered inside the window
+    query_latencies: tuple[float, ...]
+    queries_failed: int
+    broke: str | None = None                 # saturation: why the run stopped after this window
+
+    @property
+    def pushes_failed(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def error_rate(self) -> float:
+        total = self.pushes_ok + self.pushes_failed
+        return self.pushes_failed / total if total else 0.0
+
+    @property
+    def client_lines_per_s(self) -> float:
+        return self.lines_ok / self.seconds
+
+    @property
+    def client_mib_per_s(self) -> float:
+        return self.line_bytes_ok / self.seconds / MIB
+
+    @property
+    def server_lines_per_s(self) -> float:
+        if self.server is None:
+            raise NotEvaluated(f"Loki's counters could not be read: {self.server_error}")
+        return self.server.accepted_lines / self.seconds
+
+    @property
+    def server_mib_per_s(self) -> float:
+        assert self.server is not None
+        return self.server.accepted_bytes / self.seconds / MIB
+
+    def push_p(self, q: float) -> float:
+        if not self.push_latencies:
+            raise AssertionError(f"no push was answered during the {self.phase} window ({self.seconds:.0f}s)")
+        return percentile(self.push_latencies, q)
+
+    def query_p(self, q: float) -> float:
+        if not self.query_latencies:
+            raise AssertionError(f"no LogQL query was answered during the {self.phase} window")
+        return percentile(self.query_latencies, q)
+
+    def evidence(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "phase": self.phase, "seconds": round(self.seconds, 3), "pushes_ok": self.pushes_ok,
+            "pushes_failed": self.pushes_failed, "failures": self.failures, "lines_acknowledged": self.lines_ok,
+            "client_lines_per_s": round(self.client_lines_per_s, 1),
+            "client_MiB_per_s": round(self.client_mib_per_s, 3), "generator_cpu_share": round(self.cpu_share, 3),
+            "push_latency_s": _spread(self.push_latencies), "query_latency_s": _spread(self.query_latencies),
+            "queries_failed": self.queries_failed}
+        if self.server is not None:
+            out["loki"] = {"lines_received": self.server.lines_received, "discarded": dict(self.server.discarded_lines),
+                           "accepted_lines_per_s": round(self.server_lines_per_s, 1),
+                           "accepted_MiB_per_s": round(self.server_mib_per_s, 3)}
+        else:
+            out["loki"] = {"error": self.server_error}
+        if self.broke:
+            out["broke"] = self.broke
+        return out
+
+
+def _spread(values: Sequence[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {"n": len(values), "p50": round(percentile(values, 50), 4), "p95": round(percentile(values, 95), 4),
+            "p99": round(percentile(values, 99), 4), "max": round(max(values), 4)}
+
+
+def _delta(end: Mapping[str, int], start: Mapping[str, int]) -> dict[str, int]:
+    return {k: v - start.get(k, 0) for k, v in end.items() if v - start.get(k, 0)}
+
+
+def windows(result: Mapping[str, Any]) -> list[Window]:
+    """Every measured window of a driver result, in phase order."""
+    out = []
+    for w in result["windows"]:
+        start, end = w["start"], w["end"]
+        t0, t1 = start["wall"], end["wall"]
+        c0, c1 = start["client"], end["client"]
+        server, error = None, None
+        if isinstance(start["server"], dict) and isinstance(end["server"], dict) \
+                and "error" not in start["server"] and "error" not in end["server"]:
+            server = LokiCounters.from_dict(end["server"]) - LokiCounters.from_dict(start["server"])
+        else:
+            error = next((s["error"] for s in (start["server"], end["server"]) if isinstance(s, dict) and "error" in s),
+                         "no Loki metrics URL")
+        pushes = [(t, s, ok) for t, s, ok, _ in result["push_latencies"] if t0 <= t <= t1]
+        queries = [(t, s, ok) for t, s, ok, _ in result["query_latencies"] if t0 <= t <= t1]
+        out.append(Window(
+            phase=w["phase"], seconds=t1 - t0, pushes_ok=c1["pushes"] - c0["pushes"], lines_ok=c1["lines"] - c0["lines"],
+            line_bytes_ok=c1["line_bytes"] - c0["line_bytes"], failures=_delta(c1["failures"], c0["failures"]),
+            server=server, server_error=error, cpu_share=(end["cpu_s"] - start["cpu_s"]) / (t1 - t0),
+            push_latencies=tuple(s for _, s, ok in pushes if ok), query_latencies=tuple(s for _, s, ok in queries if ok),
+            queries_failed=sum(not ok for _, _, ok in queries), broke=w.get("broke")))
+    return out
+
+
+def window(result: Mapping[str, Any], phase: str) -> Window:
+    """The window of ``phase``; a run that never got there (aborted, cut) fails with its reason."""
+    for w in windows(result):
+        if w.phase == phase:
+            return w
+    why = f"the run stopped: {result['aborted']}" if result.get("aborted") else "the run ended before it"
+    raise AssertionError(f"no {phase} window was measured: {why}")
+
+
+def tripped(w: Window, p99_budget_s: float | None = None) -> str:
+    """The limits that pushed back during the window, biggest first: Loki's discard reasons, then what
+    the client was answered (nginx 429/413/502, Loki 429...), then latency over its budget."""
+    parts = []
+    if w.server is not None and w.server.discarded_lines:
+        parts += [f"Loki discarded {n:,.0f} lines as {reason}" for reason, n in
+                  sorted(w.server.discarded_lines.items(), key=lambda kv: -kv[1])]
+    parts += [f"{n} x {name}" for name, n in Counter(w.failures).most_common()]
+    if p99_budget_s is not None and w.push_latencies and w.push_p(99) > p99_budget_s:
+        parts.append(f"push latency p99 {w.push_p(99):.3f}s over its {p99_budget_s:g}s budget")
+    return "; ".join(parts) if parts else "no limit pushed back"
+
+
+def require_conclusive(w: Window, max_cpu_share: float) -> None:
+    """NotEvaluated when the generator itself was the bottleneck: then the figures say nothing about Loki."""
+    if w.cpu_share > max_cpu_share:
+        raise NotEvaluated(f"inconclusive — generator bound: the load generator used {w.cpu_share:.0%} of a core "
+                           f"during the {w.phase} window (limit {max_cpu_share:.0%})")
+
+
+def mismatch_reason(w: Window) -> str:
+    """Why client- and server-side counts of a window can differ, from what the window shows."""
+    assert w.server is not None
+    reasons = []
+    if w.server.discarded_lines:
+        reasons.append(f"Loki received lines it then discarded ({dict(w.server.discarded_lines)})")
+    if w.failures:
+        reasons.append(f"failed pushes Loki may have partly stored ({w.failures})")
+    if w.server.accepted_lines > w.lines_ok:
+        reasons.append("Loki counted lines whose 204 the client did not see in the window (pushes in flight at its "
+                       "edges, or pushes from someone else)")
+    else:
+        reasons.append("the client counted 204s for lines Loki's distributor did not count in the window")
+    return "; ".join(reasons)
+
+
+def measure_all(gate: GateRecorder, figures: Sequence[tuple[str, float, str]]) -> None:
+    """Record every figure (target key, value, name) before failing on any: a report shows them all."""
+    misses = []
+    for key, value, name in figures:
+        try:
+            gate.measure(key, value, name=name)
+        except AssertionError as exc:
+            misses.append(str(exc))
+    if misses:
+        raise AssertionError("; ".join(misses))
+
+
+def series(result: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Per-second figures over the whole run, for charts: lines acknowledged, failed pushes, push p50/p99, query."""
+    started = result["started"]
+    seconds = max(1, int(result["ended"] - started) + 1)
+    lines, failed = [0] * seconds, [0] * seconds
+    latencies: list[list[float]] = [[] for _ in range(seconds)]
+    queries: list[list[float]] = [[] for _ in range(seconds)]
+    for t, s, ok, n in result["push_latencies"]:
+        i = min(seconds - 1, max(0, int(t - started)))
+        if ok:
+            lines[i] += n
+            latencies[i].append(s)
+        else:
+            failed[i] += 1
+    for t, s, ok, _ in result["query_latencies"]:
+        if ok:
+            queries[min(seconds - 1, max(0, int(t - started)))].append(s)
+
+    def p(values: list[float], q: float) -> float | None:
+        return round(percentile(values, q), 4) if values else None
+
+    return {"t_s": list(range(seconds)), "lines_per_s": lines, "failed_pushes": failed,
+            "push_p50_s": [p(v, 50) for v in latencies], "push_p99_s": [p(v, 99) for v in latencies],
+            "query_s": [p(v, 50) for v in queries]}
+
+
+def conclusive(result: Mapping[str, Any], phase: str, max_cpu_share: float) -> Window:
+    """The ``phase`` window, provided it says something about the stack: the run was not stopped on bad
+    input (that fails) and the generator was not its bottleneck (that is not evaluated)."""
+    if result.get("aborted"):
+        raise AssertionError(f"the load run stopped on its first pushes: {result['aborted']}")
+    w = window(result, phase)
+    require_conclusive(w, max_cpu_share)
+    return w

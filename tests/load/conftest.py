@@ -1,0 +1,27 @@
+"""The gate's load run, once per session, shared by every load check (each judges one figure of it).
+
+It needs Loki (``loki``: where Loki cannot run, as in CI, every load check is not evaluated)
+and nginx (it pushes through the gateway, with the run's CA and push credential).
+Locust's CSV files and HTML report go to ``<run dir>/load/``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from obsgate.bringup.secrets import RunSecrets
+from obsgate.bringup.stack import ServiceHandle, Stack
+from obsgate.clients import Gateway
+from obsgate.gate.plugin import RUN_DIR_KEY
+from obsgate.gate.policy import Policy
+from obsgate.load.session import LoadRun, run_gate_profile
+from obsgate.run import GateRun
+
+
+@pytest.fixture(scope="session")
+def load_run(pytestconfig: pytest.Config, policy: Policy, stack: Stack, loki: ServiceHandle, nginx: ServiceHandle,
+             gateway: Gateway, run_secrets: RunSecrets, gate_run: GateRun) -> LoadRun:
+    """The policy's short profile (ramp, steady window at the target rate) through nginx, run once."""
+    run_dir = pytestconfig.stash.get(RUN_DIR_KEY, None)
+    return run_gate_profile(policy, stack, loki, gateway.https_url(), run_secrets, gate_run.run_id,
+                            run_dir / "load" if run_dir is not None else None)

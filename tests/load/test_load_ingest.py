@@ -1,0 +1,96 @@
+"""Ingestion under the policy's load profile: the seed's headline numbers, measured.
+
+One run (``load_run``: ramp, then a steady window at ``ingest_lines_per_s`` through nginx,
+POS-shaped JSON and protobuf+snappy pushes, a simple LogQL query every few seconds); each
+check judges one figure of its steady window. A run whose generator was CPU-bound is
+inconclusive (not evaluated), never a Loki failure.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from obsgate.gate.policy import Policy
+from obsgate.gate.recorder import GateRecorder
+from obsgate.load import verdict
+from obsgate.load.session import STEADY, LoadRun
+
+
+@pytest.mark.gate(category="Performance", weight=6)
+def test_load_sustains_target_ingest_rate(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
+    """Loki accepts ingest_lines_per_s over the steady window, by its own counters; a miss names the limit."""
+    w = load_run.steady(policy, gate)
+    gate.evidence["series"] = verdict.series(load_run.result)
+    gate.evidence["accepted_MiB_per_s"] = round(w.server_mib_per_s, 3)
+    limit = verdict.tripped(w, policy.target("push_p99_s").value)
+    gate.evidence["limits"] = limit
+    try:
+        gate.measure("ingest_lines_per_s", w.server_lines_per_s, name="accepted_lines_per_s")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; what pushed back: {limit}") from None
+
+
+@pytest.mark.gate(category="Performance", weight=1)
+def test_load_client_and_loki_counts_agree(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
+    """Lines the client saw acknowledged and lines Loki counts as accepted agree over the steady window."""
+    w = load_run.steady(policy, gate)
+    accepted = w.server_lines_per_s * w.seconds
+    mismatch = abs(accepted - w.lines_ok) / max(1, w.lines_ok)
+    gate.evidence["counts"] = {"client_acknowledged": w.lines_ok, "loki_accepted": accepted}
+    try:
+        gate.measure("load_count_mismatch", mismatch)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: client {w.lines_ok:,} vs Loki {accepted:,.0f} lines; "
+                             f"{verdict.mismatch_reason(w)}") from None
+
+
+@pytest.mark.gate(category="Functionality", weight=3)
+def test_load_acknowledged_lines_all_stored_once(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
+    """After the run, LogQL counts exactly the lines Loki acknowledged with 204: none lost, none duplicated."""
+    load_run.steady(policy, gate)
+    acknowledged = load_run.result["totals"]["lines"]
+    assert load_run.stored_lines is not None, f"the run's lines could not be counted: {load_run.count_error}"
+    gate.evidence["completeness"] = {"acknowledged": acknowledged, "stored": load_run.stored_lines,
+                                     "failed_pushes": load_run.result["totals"]["failures"]}
+    try:
+        gate.measure("load_lines_missing", abs(load_run.stored_lines - acknowledged))
+    except AssertionError as exc:
+        what = "lost" if load_run.stored_lines < acknowledged else "stored beyond the acknowledged (duplicated?)"
+        raise AssertionError(f"{exc}: {acknowledged:,} acknowledged, {load_run.stored_lines:,} counted — "
+                             f"{abs(load_run.stored_lines - acknowledged):,} {what}") from None
+
+
+@pytest.mark.gate(category="Performance", weight=2)
+def test_load_push_error_rate_below_target(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
+    """Under the sustained target rate fewer than error_rate of the pushes fail; a miss names the refusals."""
+    w = load_run.steady(policy, gate)
+    try:
+        gate.measure("error_rate", w.error_rate, name="push_error_rate")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; refusals: {verdict.tripped(w)}") from None
+
+
+@pytest.mark.gate(category="Performance", weight=2)
+def test_load_push_p99_within_budget(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
+    """Pushes are answered within push_p99_s at the 99th percentile under the sustained target rate."""
+    w = load_run.steady(policy, gate)
+    gate.measure("push_p99_s", w.push_p(99))
+
+
+@pytest.mark.gate(category="Performance", weight=3)
+def test_load_simple_query_p95_under_ingest(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
+    """A simple LogQL search, every few seconds while ingesting at the target rate, answers with p95 < query_latency_s."""
+    w = load_run.steady(policy, gate)
+    assert w.queries_failed == 0, f"{w.queries_failed} LogQL queries failed during the steady window"
+    gate.measure("query_latency_s", w.query_p(95), name="query_p95_s")
+
+
+@pytest.mark.gate(category="Performance", weight=1)
+def test_load_stack_resources_within_seed_budgets(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
+    """Memory and CPU of all services during the steady window, against the seed's budgets (warnings)."""
+    load_run.steady(policy, gate)
+    figures = load_run.resources(STEADY)
+    gate.evidence["resources"] = figures.evidence()
+    assert figures.services, f"no Docker stats samples in the steady window: {load_run.samples.errors}"
+    verdict.measure_all(gate, [("stack_memory_bytes", figures.memory_bytes, "stack_memory_bytes"),
+                               ("stack_cpu_cores", figures.cpu_cores, "stack_cpu_cores")])
