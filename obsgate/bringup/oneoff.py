@@ -3,8 +3,10 @@
 The container gets the service's environment, bind mounts (the reviewed configs and the
 run's secrets) and runtime options (user, memory, capabilities...), fresh labelled
 volumes in place of the service's named volumes, and its own internal network (an
-interface, as under compose, but no route out); the compose service names resolve to
-127.0.0.1 so a config naming ``loki:3100`` still loads. Container, network and volumes
+interface, as under compose, but no route out; the host still reaches the container's
+address on it, which is how readiness is probed without a shell or wget in the image:
+obsgate.bringup.probe); the compose service names resolve to 127.0.0.1 so a config naming
+``loki:3100`` still loads. Container, network and volumes
 carry the run's labels and are always removed; after a crash ``python -m obsgate sweep``
 finds them by those labels.
 """
@@ -13,23 +15,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
-from docker.errors import DockerException, NotFound
+from docker.errors import APIError, DockerException, NotFound
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 from testcontainers.core.container import DockerContainer
 
 from obsgate.bringup.cleanup import LABEL_SERVICE, run_labels
 from obsgate.bringup.images import ImageChoice
+from obsgate.bringup.probe import cannot_run
 from obsgate.bringup.stack import runtime_options
 from obsgate.errors import NotEvaluated
 from obsgate.run import GateRun
 
 TIMEOUT_EXIT = 124
+_EXECS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="obsgate-oneoff-exec")
 
 
 @dataclass(frozen=True)
@@ -51,23 +57,37 @@ class Completed:
 
 @dataclass
 class OneOff:
-    """A running one-off container: exec into it, read its log, see whether it exited."""
+    """A running one-off container: exec into it, probe its address, read its log, see whether it exited."""
 
     container: docker.models.containers.Container
     image: str
+    service: str
+    network: str
 
-    def exec(self, argv: Sequence[str]) -> tuple[int, str]:
-        result = self.container.exec_run(list(argv), demux=False)
+    def exec(self, argv: Sequence[str], timeout_s: float = 30.0) -> tuple[int, str]:
+        """Run ``argv`` in the container; (exit code, combined output), 124 when it outlasts ``timeout_s``."""
+        future = _EXECS.submit(self.container.exec_run, list(argv), demux=False)
+        try:
+            result = future.result(timeout=timeout_s)
+        except FutureTimeout:
+            return TIMEOUT_EXIT, f"timed out after {timeout_s}s: {' '.join(argv)}"
         return int(result.exit_code), (result.output or b"").decode("utf-8", "replace")
+
+    @property
+    def ip(self) -> str | None:
+        """The container's address on its one-off network (the host reaches it there)."""
+        self.container.reload()
+        network = self.container.attrs["NetworkSettings"]["Networks"].get(self.network) or {}
+        return network.get("IPAddress") or None
 
     def logs(self) -> str:
         return bytes(self.container.logs()).decode("utf-8", "replace")
 
-    def exit_code(self) -> int | None:
-        """The exit code once the program has stopped, else None."""
+    def stopped(self) -> str | None:
+        """Why the program stopped ("<service> exited with code N"), or None while it runs."""
         self.container.reload()
         state = self.container.attrs["State"]
-        return None if state.get("Running") else int(state.get("ExitCode", -1))
+        return None if state.get("Running") else f"{self.service} exited with code {state.get('ExitCode', -1)}"
 
 
 def image_for(run: GateRun, service: str, image: ImageChoice | None = None) -> ImageChoice:
@@ -122,10 +142,23 @@ def started(
                 client.volumes.create(source, labels=labels)
                 volumes.append(source)
             container.with_volume_mapping(source, mount.target, "ro" if mount.read_only else "rw")
-        container.start()
-        yield OneOff(container.get_wrapped_container(), choice.ref)
+        try:
+            container.start()
+        except APIError as exc:
+            _harness_program_missing(entrypoint, choice.ref, service, exc)
+            raise
+        yield OneOff(container.get_wrapped_container(), choice.ref, service, name)
     finally:
         _remove(client, name, volumes)
+
+
+def _harness_program_missing(entrypoint: Sequence[str] | None, image: str, service: str, exc: APIError) -> None:
+    """NotEvaluated when a program the harness chose (not the image's own) cannot start in the image."""
+    if not entrypoint:
+        return
+    why = cannot_run(list(entrypoint), 127, str(exc))
+    if why:
+        raise NotEvaluated(f"{service}: the harness runs `{entrypoint[0]}` in {image}, but: {why}") from None
 
 
 def _remove(client: docker.DockerClient, name: str, volumes: Sequence[str]) -> None:

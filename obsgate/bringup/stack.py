@@ -3,15 +3,15 @@
 One run = one fresh network per compose network (service names as aliases), one
 labelled volume per compose volume, one container per service, every object
 labelled with the run id. Services start in parallel as soon as their
-``depends_on`` conditions hold; readiness runs the service's own compose
-healthcheck inside the container, polled with a deadline.
+``depends_on`` conditions hold; readiness is the service's own compose healthcheck,
+polled with a deadline (from the host where it is a URL fetch: obsgate.bringup.probe).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_futures
@@ -26,6 +26,7 @@ from testcontainers.core.network import Network
 from obsgate.bringup.cleanup import LABEL_SERVICE, Swept, run_labels, sweep
 from obsgate.bringup.compose import ComposeProject, ServiceSpec
 from obsgate.bringup.images import ImageChoice
+from obsgate.bringup.probe import Probe, ProbeFailed, Stopped, never_healthy
 from obsgate.errors import NotEvaluated
 from obsgate.wait import WaitTimeout, poll
 
@@ -120,7 +121,7 @@ class ServiceHandle:
     def log_tail(self, tail: int = LOG_TAIL_LINES) -> str:
         return f"--- last {tail} log lines of {self.name} ---\n{self.logs(tail)}"
 
-    def exec(self, argv: list[str] | tuple[str, ...], timeout_s: float = 30.0) -> tuple[int, str]:
+    def exec(self, argv: Sequence[str], timeout_s: float = 30.0) -> tuple[int, str]:
         """Run ``argv`` in the container; returns (exit code, combined output)."""
         future = self.stack.pool.submit(self.container.exec_run, list(argv), demux=False)
         try:
@@ -129,45 +130,50 @@ class ServiceHandle:
             return 124, f"timed out after {timeout_s}s: {' '.join(argv)}"
         return int(result.exit_code), (result.output or b"").decode("utf-8", "replace")
 
-    def probe(self) -> bool:
-        """One run of the compose healthcheck (or 'is running' when there is none)."""
+    def stopped(self) -> str | None:
+        """Why the service is no longer running (crashed, restarting, run interrupted), or None."""
+        if self.stack.cancelled:
+            return "run interrupted"
         container = self.container
         state = container.attrs["State"]
         if container.status in ("exited", "dead") or state.get("Restarting") or container.attrs.get("RestartCount"):
             # Under a restart policy a crash shows as "restarting", not "exited".
-            raise ServiceFailed(
+            return (
                 f"{self.name} exited with code {state.get('ExitCode')}"
                 f" (restarts so far: {container.attrs.get('RestartCount', 0)})"
             )
-        hc = self.spec.healthcheck
-        if hc is None:
-            return bool(container.status == "running")
-        code, _ = self.exec(hc.test, timeout_s=hc.timeout_s)
-        return code == 0
+        return None
 
     def wait_ready(self, timeout_s: float | None = None) -> float:
-        """Poll the healthcheck until it passes; returns seconds waited. Raises with log tail."""
+        """Poll the compose healthcheck until it passes; seconds waited. ServiceFailed with the log tail.
+
+        A URL-fetch healthcheck is polled from the host, then run once in the container as
+        compose would: one that cannot run there fails naming the probe and who never starts.
+        """
         hc = self.spec.healthcheck
         deadline = timeout_s if timeout_s is not None else (hc.deadline_s if hc else 30.0)
-        started = time.monotonic()
-
-        def ready() -> bool:
-            if self.stack.cancelled:
-                raise ServiceFailed("run interrupted")
-            return self.probe()
-
+        if hc is None:
+            started = time.monotonic()
+            poll(self._running, timeout_s=deadline, what=f"{self.name} (running)", interval_s=0.5,
+                 evidence=self.log_tail, fatal=(ServiceFailed,))
+            return time.monotonic() - started
+        probe = Probe.healthcheck(f"{self.name} healthcheck", self, hc.test, hc.timeout_s)
         try:
-            poll(
-                ready,
-                timeout_s=deadline,
-                what=f"{self.name} healthcheck {' '.join(hc.test) if hc else '(running)'}",
-                interval_s=0.5,
-                evidence=self.log_tail,
-                fatal=(ServiceFailed,),
-            )
-        except ServiceFailed as exc:
+            return probe.wait(deadline, self.log_tail)
+        except Stopped as exc:
             raise ServiceFailed(f"{exc}\n{self.log_tail()}") from None
-        return time.monotonic() - started
+        except ProbeFailed as exc:
+            answered = f" ({probe.seen_host})" if probe.seen_host else ""
+            raise ServiceFailed(
+                f"healthcheck cannot run in {self.image.ref}: {exc}{answered} — under compose "
+                f"{never_healthy(self.stack.project, self.name)}"
+            ) from None
+
+    def _running(self) -> bool:
+        why = self.stopped()
+        if why:
+            raise ServiceFailed(f"{why}\n{self.log_tail()}")
+        return bool(self.container.status == "running")
 
     def stop(self) -> None:
         grace = self.spec.stop_grace_period_s

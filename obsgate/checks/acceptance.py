@@ -2,20 +2,24 @@
 
 A step returns an ``Acceptance``: findings (empty = accepted) and the evidence a reader
 needs (command, exit code, output). The pinned checks call single steps; the upgrade
-readiness check runs every step of a service (``STEPS``) against a candidate image.
+readiness checks run every step of a service (``STEPS``), and its compose healthcheck
+(``healthcheck_runs``), against a candidate image. One-offs are probed from the host
+(obsgate.bringup.probe), so an image without a shell or wget can still be judged.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.oneoff import Completed, OneOff, run_command, started
+from obsgate.bringup.probe import HTTP_TIMEOUT_S, HttpProbe, Probe, ProbeFailed, Stopped, never_healthy
 from obsgate.checks.grafana import provisioning_errors
 from obsgate.checks.static import ConfigUnreadable, Finding, YamlDoc
 from obsgate.checks.static import loki as loki_policy
@@ -25,7 +29,7 @@ from obsgate.checks.static.logs import problem_lines, rejections, startup_warnin
 from obsgate.errors import NotEvaluated
 from obsgate.gate.policy import Policy
 from obsgate.run import GateRun
-from obsgate.wait import WaitTimeout, poll
+from obsgate.wait import WaitTimeout
 
 MAX_OUTPUT = 3000
 LOKI_BINARY = ["/usr/bin/loki"]
@@ -79,14 +83,14 @@ class LokiStart:
     failure: str
     log: str
     effective_config: str | None
+    probe_failure: str = ""  # the readiness probe could not run: Loki was not judged
 
 
-def _answers(one: OneOff, program: str, url: str) -> bool:
-    """One readiness probe from inside the container; the program exiting ends the wait."""
-    code = one.exit_code()
-    if code is not None:
-        raise WaitTimeout(f"{program} exited with code {code} before {url} answered 200")
-    return one.exec(["wget", "-q", "-T", "5", "-O", "/dev/null", url])[0] == 0
+def ready_probe(one: OneOff, port: int, path: str) -> Probe:
+    """The harness's readiness probe of a one-off: GET from the host; wget in the container only if that gets nothing."""
+    http = HttpProbe(port, path)
+    fallback = ["wget", "-q", "--tries=1", "-O", "/dev/null", http.url("127.0.0.1")]
+    return Probe(f"{one.service} GET {path} on :{port}", one, http=http, command=fallback)
 
 
 def loki_start(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> LokiStart:
@@ -94,24 +98,31 @@ def loki_start(run: GateRun, image: ImageChoice, files: StackFiles, policy: Poli
     port = int(files.loki.get("server.http_listen_port", 3100))
     deadline = policy.target("service_ready_s").value
     with started(run, "loki", image=image, entrypoint=LOKI_BINARY) as one:
-        began = time.monotonic()
         try:
-            poll(
-                lambda: _answers(one, "loki", f"http://127.0.0.1:{port}/ready"),
-                timeout_s=deadline,
-                what=f"loki GET /ready on :{port}",
-                interval_s=0.5,
-                fatal=(WaitTimeout,),
-            )
-        except WaitTimeout as exc:
-            return LokiStart(one.image, None, str(exc), one.logs(), None)
-        ready_after = time.monotonic() - began
-        code, config = one.exec(["wget", "-q", "-T", "5", "-O", "-", f"http://127.0.0.1:{port}/config"])
-        return LokiStart(one.image, ready_after, "", one.logs(), config if code == 0 else None)
+            ready_after = ready_probe(one, port, "/ready").wait(deadline)
+        except ProbeFailed as exc:
+            return LokiStart(one.image, None, str(exc), one.logs(), None, probe_failure=str(exc))
+        except (WaitTimeout, Stopped) as exc:
+            return LokiStart(one.image, None, "; ".join(str(exc).splitlines()), one.logs(), None)
+        return LokiStart(one.image, ready_after, "", one.logs(), _get_text(one, port, "/config"))
+
+
+def _get_text(one: OneOff, port: int, path: str) -> str | None:
+    """GET ``path`` from the host; None unless it answers 200."""
+    address = one.ip
+    if address is None:
+        return None
+    try:
+        response = HttpProbe(port, path).get(address, HTTP_TIMEOUT_S)
+    except httpx.HTTPError:
+        return None
+    return response.text if response.status_code == 200 else None
 
 
 def loki_ready(start: LokiStart, files: StackFiles) -> Acceptance:
     evidence = {"image": start.image, "ready_after_s": start.ready_after_s, "log_tail": start.log[-MAX_OUTPUT:]}
+    if start.probe_failure:
+        raise NotEvaluated(f"Loki's readiness could not be probed in {start.image}: {start.probe_failure}")
     if start.ready_after_s is not None:
         return Acceptance("start until /ready", [], evidence)
     host = shown(files.config("loki")[1])
@@ -323,15 +334,11 @@ def grafana_provisioning(run: GateRun, image: ImageChoice, files: StackFiles, po
     port = spec.expose[0] if spec.expose else 3000
     with started(run, "grafana", image=image) as one:
         try:
-            poll(
-                lambda: _answers(one, "grafana", f"http://127.0.0.1:{port}/api/health"),
-                timeout_s=policy.target("service_ready_s").value,
-                what="grafana /api/health",
-                interval_s=0.5,
-                fatal=(WaitTimeout,),
-            )
+            ready_probe(one, port, "/api/health").wait(policy.target("service_ready_s").value)
             failure = ""
-        except WaitTimeout as exc:
+        except ProbeFailed as exc:
+            raise NotEvaluated(f"Grafana's readiness could not be probed in {one.image}: {exc}") from None
+        except (WaitTimeout, Stopped) as exc:
             failure = str(exc)
         log = one.logs()
     errors = provisioning_errors(log)
@@ -348,6 +355,39 @@ def grafana_provisioning(run: GateRun, image: ImageChoice, files: StackFiles, po
 
 def grafana_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
     return [grafana_provisioning(run, image, files, policy)]
+
+
+# --- Every service: the compose healthcheck ------------------------------------------------
+
+
+def healthcheck_runs(run: GateRun, service: str, image: ImageChoice, files: StackFiles, policy: Policy) -> Acceptance:
+    """The compose healthcheck, exec'd in ``image`` once the service is up, as compose runs it.
+
+    Newer images (Loki 3.6+: distroless) may lack the shell or wget the healthcheck needs;
+    it then never passes, and every ``service_healthy`` dependant waits forever.
+    """
+    hc = files.spec(service).healthcheck
+    if hc is None:
+        return Acceptance("healthcheck", [], {"healthcheck": "none in the compose file: nothing to run"})
+    key, deadline = f"services.{service}.healthcheck.test", policy.target("service_ready_s").value
+    evidence: dict[str, Any] = {"image": image.ref, "healthcheck": " ".join(hc.test)}
+    with started(run, service, image=image) as one:
+        probe = Probe.healthcheck(f"{service} healthcheck", one, hc.test, hc.timeout_s)
+        try:
+            evidence["passed_after_s"] = round(probe.wait(deadline), 1)
+            return Acceptance("healthcheck", [], {**evidence, "probe": probe.seen})
+        except ProbeFailed as exc:
+            problem, fix = f"{service}'s healthcheck cannot run in {image.ref}: {exc}", (
+                f"use a program the image has in {key} (exec form needs no /bin/sh), or an image with the shell and wget"
+            )
+        except WaitTimeout:
+            problem = f"{service}'s healthcheck did not pass in {image.ref} within {deadline:.0f}s ({probe.seen})"
+            fix = f"make {key} probe what the new version serves"
+        except Stopped as exc:
+            raise NotEvaluated(f"{exc} in {image.ref} before its healthcheck could run (its acceptance check says why)") from None
+        evidence.update(probe=probe.seen, log_tail=one.logs()[-MAX_OUTPUT:])
+    finding = files.compose.finding(key, f"{problem} — {never_healthy(run.project, service)}", fix)
+    return Acceptance("healthcheck", [finding], evidence)
 
 
 STEPS: dict[str, Callable[[GateRun, ImageChoice, StackFiles, Policy], list[Acceptance]]] = {

@@ -1,13 +1,14 @@
 """Upgrade readiness: today's configs against a candidate image (--candidate SERVICE=IMAGE).
 
 Advisory (gate.yml "Upgrade readiness", weight 0): an SRE sees before the monthly image
-update what the new version rejects or warns about, without blocking today's release.
+update what the new version rejects or warns about — and whether the compose healthcheck
+still runs in it (distroless images have no shell or wget) — without blocking today's release.
 """
 
 import pytest
 
 from obsgate.bringup.images import ImageChoice
-from obsgate.checks.acceptance import STEPS
+from obsgate.checks.acceptance import STEPS, healthcheck_runs
 from obsgate.checks.static.files import StackFiles, require_none
 from obsgate.errors import NotEvaluated
 from obsgate.gate.candidates import Candidate
@@ -32,3 +33,19 @@ def test_candidate_image_accepts_todays_config(
     gate.evidence["candidate"] = candidate_image.ref
     gate.evidence["steps"] = {r.step: {"findings": [str(f) for f in r.findings], **r.evidence} for r in results}
     require_none([f for r in results for f in r.findings], gate)
+
+
+@pytest.mark.gate(category="Upgrade readiness", weight=1)
+def test_candidate_image_runs_the_compose_healthcheck(
+    candidate: Candidate,
+    candidate_image: ImageChoice,
+    gate_run: GateRun,
+    stack_files: StackFiles,
+    policy: Policy,
+    gate: GateRecorder,
+) -> None:
+    """The compose healthcheck runs in the candidate image: without its shell or wget the service never
+    becomes healthy, and what depends on it (service_healthy) never starts."""
+    result = healthcheck_runs(gate_run, candidate.service, candidate_image, stack_files, policy)
+    gate.evidence.update(result.evidence)
+    require_none(result.findings, gate)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.selftest.conftest import STACK, Compose, failed_or_skip, only
 
 READY = "tests/integration/test_services_ready.py"
@@ -44,6 +46,25 @@ def test_alertmanager_ready_fails_when_healthcheck_never_passes(variant, child_g
     run = child_gate(f"{READY}::test_alertmanager_is_ready", compose=variant(broken))
     reason = failed_or_skip(run, "test_alertmanager_is_ready")
     assert "timed out" in reason and "alertmanager healthcheck" in reason
+
+
+@pytest.mark.parametrize(
+    ("test", "named"),
+    [
+        (["CMD", "no-such-probe", "http://127.0.0.1:9093/-/ready"], "probe `no-such-probe` is not in the image"),
+        (["CMD-SHELL", "kill -SEGV $$$$"], "probe `kill` exited 139 (crashed: SIGSEGV)"),  # $$ is compose's literal $
+    ],
+    ids=["missing", "crashing"],
+)
+def test_a_probe_that_cannot_run_is_named_as_the_probe_not_a_timeout(variant, child_gate, test, named) -> None:
+    def broken(doc: Compose) -> None:
+        only("alertmanager")(doc)
+        doc["services"]["alertmanager"]["healthcheck"]["test"] = test
+
+    run = child_gate(f"{READY}::test_alertmanager_is_ready", compose=variant(broken))
+    reason = failed_or_skip(run, "test_alertmanager_is_ready")
+    assert "alertmanager: healthcheck cannot run in " in reason and named in reason, reason
+    assert "timed out" not in reason
 
 
 def test_loki_ready_fails_when_its_config_has_an_unknown_key(variant, child_gate, tmp_path: Path) -> None:
