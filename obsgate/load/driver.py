@@ -69,7 +69,7 @@ def _snapshot(plan: DriverPlan) -> dict[str, Any]:
 
 def _window_breaks(plan: DriverPlan, start: dict[str, Any], end: dict[str, Any]) -> str | None:
     """Why a saturation step is past the knee (error rate or p99 over its bound), or None."""
-    if plan.stop_when is None:
+    if plan.stop_when is None or start.get("phase") == shapes.WARM_UP:
         return None
     ok = end["client"]["pushes"] - start["client"]["pushes"]
     failed = sum(end["client"]["failures"].values()) - sum(start["client"]["failures"].values())
@@ -87,7 +87,7 @@ def _watch(env: Environment, plan: DriverPlan, shape: _PlanShape, windows: list[
     for phase in plan.plan.phases:
         begin, end = plan.plan.window(phase.name)
         gevent.sleep(max(0.0, started + begin - time.monotonic()))
-        first = _snapshot(plan)
+        first = {**_snapshot(plan), "phase": phase.name}
         gevent.sleep(max(0.0, started + end - time.monotonic()))
         last = _snapshot(plan)
         windows.append({"phase": phase.name, "rps": phase.rps, "start": first, "end": last})

@@ -27,7 +27,7 @@ import itertools
 import json
 import random
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -213,10 +213,14 @@ _FRAMES = ("PaymentService.charge (/app/dist/payment/payment.service.js:88:19)",
            "SyncQueue.flush (/app/dist/sync/sync-queue.js:57:23)",
            "process.processTicksAndRejections (node:internal/process/task_queues:95:5)")
 _FILLER = string.ascii_letters + string.digits + " -_"
+# Padding is cut from one block of random text made once: drawing every character anew would
+# make laying out a user's bodies take most of a second.
+_FILLER_TEXT = "".join(random.Random(0).choices(_FILLER, k=1 << 16))
 
 
 def _pad(rng: random.Random, size: int) -> str:
-    return "".join(rng.choices(_FILLER, k=size))
+    start = rng.randrange(len(_FILLER_TEXT) - size) if size < len(_FILLER_TEXT) else 0
+    return (_FILLER_TEXT * (1 + size // len(_FILLER_TEXT)))[start:start + size]
 
 
 def _stack_trace(rng: random.Random, target: int) -> str:
@@ -373,8 +377,12 @@ class UserPayloads:
 
 
 def build_user_payloads(options: PayloadOptions, owner: int, process_tag: str, run_tag: str,
-                        seed: int | None = None) -> UserPayloads:
-    """Lay out the templates of load user ``owner`` (slow part: once per user, before it pushes)."""
+                        seed: int | None = None, pause: Callable[[], None] = lambda: None) -> UserPayloads:
+    """Lay out the templates of load user ``owner`` (the slow part: once per user, before it pushes).
+
+    ``pause`` is called between the pieces of work, so a cooperative caller (a gevent user
+    spawning while others push) can let the others run instead of stalling them.
+    """
     options.validate()
     rng = random.Random(seed if seed is not None else owner)
     streams = owned_streams(options.cardinality, owner, options.streams_per_request, process_tag, run_tag)
@@ -384,10 +392,14 @@ def build_user_payloads(options: PayloadOptions, owner: int, process_tag: str, r
     formats = [f for f in FORMATS if wanted[f]]
     templates: dict[Format, list[Template]] = {"json": [], "protobuf": []}
     for _ in range(options.variants):
-        content = [(labels, [pos_line(rng, labels, options.sizes.draw(rng), options.stack_trace_ratio)
-                             for _ in range(n)]) for labels, n in zip(streams, counts, strict=True)]
+        content = []
+        for labels, n in zip(streams, counts, strict=True):
+            content.append((labels, [pos_line(rng, labels, options.sizes.draw(rng), options.stack_trace_ratio)
+                                     for _ in range(n)]))
+            pause()
         for fmt in formats:
             templates[fmt].append(json_template(content) if fmt == "json" else protobuf_template(content))
+            pause()
     return UserPayloads(tuple(streams), {f: tuple(t) for f, t in templates.items()})
 
 

@@ -144,13 +144,29 @@ def count_stored(api: LokiAPI, run_tag: str, since_s: float, expected: int, time
         return seen[-1]
 
 
-def run_gate_profile(policy: Policy, stack: Stack, loki: ServiceHandle, gateway_url: str, secrets: RunSecrets,
-                     run_id: str, report_dir: Path | None) -> LoadRun:
-    """The gate's load run against its own stack through nginx, with resources sampled throughout."""
+def saturation_plan(policy: Policy) -> tuple[shapes.Plan, dict[str, float]]:
+    """The step-up of gate.yml's saturation_* settings in pushes/s, and where its knee is (stop_when)."""
     profile = GateProfile.from_policy(policy)
-    plan = DriverPlan(host=gateway_url, plan=profile.plan(), payload=profile.payload(), run_tag=new_run_label(run_id),
+
+    def rate(key: str) -> float:
+        return policy.target(key).value / profile.lines_per_push
+    plan = shapes.step_up(rate("saturation_start_lines_per_s"), rate("saturation_step_lines_per_s"),
+                          policy.target("saturation_step_s").value, rate("saturation_max_lines_per_s"), warm_up=True)
+    return plan, {"error_rate": policy.target("error_rate").value, "p99_s": policy.target("push_p99_s").value}
+
+
+def run_gate_profile(policy: Policy, stack: Stack, loki: ServiceHandle, gateway_url: str, secrets: RunSecrets,
+                     run_id: str, report_dir: Path | None, saturation: bool = False) -> LoadRun:
+    """The gate's load run against its own stack through nginx, with resources sampled throughout.
+
+    ``saturation``: the step-up of the saturation settings instead, stopped after the first step
+    past the knee (error rate over ``error_rate`` or push p99 over ``push_p99_s``).
+    """
+    profile = GateProfile.from_policy(policy)
+    shape, stop_when = saturation_plan(policy) if saturation else (profile.plan(), None)
+    plan = DriverPlan(host=gateway_url, plan=shape, payload=profile.payload(), run_tag=new_run_label(run_id),
                       ca_file=secrets.ca_cert, user_rps=USER_RPS, query_interval_s=profile.query_interval_s,
-                      loki_metrics_url=loki.url(LOKI_PORT) + "/metrics", report_dir=report_dir)
+                      loki_metrics_url=loki.url(LOKI_PORT) + "/metrics", report_dir=report_dir, stop_when=stop_when)
     containers = {h.name: h.container for h in stack if h.state is State.READY}
     sampler = StatsSampler(containers).start()
     started = time.time()

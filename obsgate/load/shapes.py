@@ -16,6 +16,7 @@ from dataclasses import dataclass
 # for 300 s, spike 200 req/s for 60 s.
 SEED_PROFILE = (("warm-up", 10.0, 60.0), ("sustained", 100.0, 300.0), ("spike", 200.0, 60.0))
 CAP_MARGIN = 1.1           # a plan's default hard cap: its planned length plus 10 %
+WARM_UP = "warm-up"        # a step-up's first phase: the start rate, not judged (a fresh Loki's first seconds)
 SHAPES = ("profile", "step", "soak")
 
 
@@ -119,8 +120,11 @@ def seed_profile(scale: float = 1.0, rate_scale: float = 1.0, hard_cap_s: float 
 
 
 def step_up(start_rps: float, step_rps: float, step_s: float, max_rps: float,
-            hard_cap_s: float | None = None) -> Plan:
-    """Rate steps from ``start_rps`` up by ``step_rps`` every ``step_s`` up to ``max_rps``: to saturation."""
+            hard_cap_s: float | None = None, warm_up: bool = False) -> Plan:
+    """Rate steps from ``start_rps`` up by ``step_rps`` every ``step_s`` up to ``max_rps``: to saturation.
+
+    ``warm_up``: one more step at ``start_rps`` first, named WARM_UP, which no knee is judged on.
+    """
     for what, value in (("start rate", start_rps), ("step", step_rps), ("step length", step_s), ("max rate", max_rps)):
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"step-up {what} must be a finite number > 0, got {value}")
@@ -128,6 +132,8 @@ def step_up(start_rps: float, step_rps: float, step_s: float, max_rps: float,
         raise ValueError(f"step-up max rate {max_rps:g} is below its start rate {start_rps:g}")
     count = math.floor((max_rps - start_rps) / step_rps + 1e-9) + 1
     phases = [Phase(f"step-{i + 1}", start_rps + i * step_rps, step_s, min(2.0, step_s / 4)) for i in range(count)]
+    if warm_up:
+        phases.insert(0, Phase(WARM_UP, start_rps, step_s, min(2.0, step_s / 4)))
     return validate(phases, hard_cap_s)
 
 

@@ -174,7 +174,8 @@ class LokiPushUser(_LokiUser):
         if TALLY.aborted is not None:
             return                    # its first task stops it
         owner = next(_owners)
-        self.payloads = build_user_payloads(self.options.payload, owner, PROCESS_TAG, self.options.run_tag)
+        self.payloads = build_user_payloads(self.options.payload, owner, PROCESS_TAG, self.options.run_tag,
+                                            pause=lambda: gevent.sleep(0))
         self.clock, self.mix = TickClock(), FormatMix(self.options.payload.protobuf_ratio)
         self.turn = 0
         self.headers = {fmt: {"Content-Type": CONTENT_TYPES[fmt], **_auth_header(self.options.push_auth)}

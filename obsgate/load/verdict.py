@@ -15,6 +15,7 @@ from obsgate.errors import NotEvaluated
 from obsgate.gate.recorder import GateRecorder
 from obsgate.load.counters import LokiCounters
 from obsgate.load.plan import percentile
+from obsgate.load.shapes import WARM_UP
 
 MIB = 1 << 20
 
@@ -221,3 +222,42 @@ def conclusive(result: Mapping[str, Any], phase: str, max_cpu_share: float) -> W
     w = window(result, phase)
     require_conclusive(w, max_cpu_share)
     return w
+
+
+@dataclass(frozen=True)
+class Knee:
+    """Where a step-up saturated: the last step inside the budgets, and the one that broke them."""
+
+    sustained: Window | None
+    broke: Window | None
+    steps: tuple[Window, ...]
+
+    def evidence(self) -> dict[str, Any]:
+        def short(w: Window | None) -> dict[str, Any] | None:
+            if w is None:
+                return None
+            per_push = w.lines_ok / max(1, w.pushes_ok)
+            return {"phase": w.phase, "offered_lines_per_s": round((w.pushes_ok + w.pushes_failed) * per_push / w.seconds, 1),
+                    "accepted_lines_per_s": round(w.server_lines_per_s, 1) if w.server else None,
+                    "accepted_MiB_per_s": round(w.server_mib_per_s, 3) if w.server else None,
+                    "error_rate": round(w.error_rate, 4),
+                    "push_p99_s": round(w.push_p(99), 4) if w.push_latencies else None,
+                    "generator_cpu_share": round(w.cpu_share, 3)}
+        return {"sustained": short(self.sustained), "broke": short(self.broke),
+                "tripped_first": (self.broke.broke if self.broke else None),
+                "limits": tripped(self.broke) if self.broke else None,
+                "steps": [short(w) for w in self.steps]}
+
+
+def knee(result: Mapping[str, Any], max_cpu_share: float) -> Knee:
+    """The knee of a saturation run; inconclusive if the generator was bound before Loki broke."""
+    if result.get("aborted"):
+        raise AssertionError(f"the saturation run stopped on its first pushes: {result['aborted']}")
+    steps = tuple(w for w in windows(result) if w.phase != WARM_UP)
+    if not steps:
+        raise AssertionError("the saturation run measured no step")
+    broke = next((w for w in steps if w.broke), None)
+    for w in steps if broke is None else steps[:steps.index(broke) + 1]:
+        require_conclusive(w, max_cpu_share)
+    sustained = [w for w in steps if not w.broke]
+    return Knee(sustained[-1] if sustained else None, broke, steps)

@@ -2,10 +2,13 @@
 
 It needs Loki (``loki``: where Loki cannot run, as in CI, every load check is not evaluated)
 and nginx (it pushes through the gateway, with the run's CA and push credential).
-Locust's CSV files and HTML report go to ``<run dir>/load/``.
+Locust's CSV files and HTML report go to ``<run dir>/load/``. The saturation check runs only
+with ``OBSGATE_LOAD_SATURATION=1``.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -25,3 +28,17 @@ def load_run(pytestconfig: pytest.Config, policy: Policy, stack: Stack, loki: Se
     run_dir = pytestconfig.stash.get(RUN_DIR_KEY, None)
     return run_gate_profile(policy, stack, loki, gateway.https_url(), run_secrets, gate_run.run_id,
                             run_dir / "load" if run_dir is not None else None)
+
+
+SATURATION_ENV = "OBSGATE_LOAD_SATURATION"
+SATURATION_MODULE = "test_load_saturation.py"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Saturation is opt-in (nightly, on demand): without OBSGATE_LOAD_SATURATION=1 it is deselected."""
+    if os.environ.get(SATURATION_ENV) == "1":
+        return
+    deselected = [item for item in items if item.path.name == SATURATION_MODULE]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]

@@ -3,14 +3,18 @@ figures, as the load checks judge them (no container)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from obsgate.errors import NotEvaluated
+from obsgate.gate.policy import load_policy
 from obsgate.load import verdict
 from obsgate.load.counters import LokiCounters, parse
 from obsgate.load.resources import Sample, parse_sample, summarize
+from obsgate.load.session import GateProfile, saturation_plan
+from obsgate.load.shapes import WARM_UP
 
 METRICS = """\
 # HELP loki_distributor_lines_received_total The total number of lines received.
@@ -117,3 +121,18 @@ def test_an_aborted_run_fails_with_its_reason() -> None:
 def test_series_buckets_per_second() -> None:
     s = verdict.series(result())
     assert s["t_s"][0] == 0 and sum(s["lines_per_s"]) == 600_000 and s["lines_per_s"][15] == 10_000
+
+
+def test_gate_profile_and_saturation_come_from_the_policy() -> None:
+    policy = load_policy(Path(__file__).resolve().parents[2] / "gate.yml")
+    profile = GateProfile.from_policy(policy)
+    target = policy.target("ingest_lines_per_s").value
+    assert profile.pushes_per_s * profile.lines_per_push == target
+    assert profile.payload().sizes.mean == policy.target("avg_line_bytes").value
+    plan = profile.plan()
+    assert plan.window("steady") == (policy.target("load_ramp_s").value,
+                                     policy.target("load_ramp_s").value + policy.target("load_steady_s").value)
+    steps, stop_when = saturation_plan(policy)
+    assert steps.phases[0].name == WARM_UP
+    assert steps.phases[-1].rps * profile.lines_per_push == policy.target("saturation_max_lines_per_s").value
+    assert stop_when == {"error_rate": policy.target("error_rate").value, "p99_s": policy.target("push_p99_s").value}

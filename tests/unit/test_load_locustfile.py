@@ -6,6 +6,7 @@ message naming the cause, long before failures could pile up.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import subprocess
@@ -49,9 +50,10 @@ def refusing_sink() -> Iterator[int]:
 
 
 def locust(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    # Without the caller's LOCUST_* / OBSGATE_* settings (an exported LOCUST_HOST would change every case).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "OBSGATE_"))}
     return subprocess.run([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout_s, env={
-                              "PATH": "/usr/bin:/bin", "HOME": str(ROOT), "PYTHONPATH": str(ROOT)})
+                          capture_output=True, text=True, timeout=timeout_s, env=env)
 
 
 def errors(proc: subprocess.CompletedProcess[str]) -> list[str]:

@@ -54,3 +54,8 @@ def test_step_up_climbs_to_the_max_rate() -> None:
 def test_nonsense_shapes_are_refused(build, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         build()
+
+
+def test_step_up_can_warm_up_at_its_start_rate_first() -> None:
+    plan = shapes.step_up(start_rps=2, step_rps=2, step_s=10, max_rps=4, warm_up=True)
+    assert [(p.name, p.rps) for p in plan.phases] == [(shapes.WARM_UP, 2), ("step-1", 2), ("step-2", 4)]
