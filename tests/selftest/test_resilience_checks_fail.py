@@ -1,0 +1,40 @@
+"""The resilience checks fail, naming what was lost, on deliberately broken stacks.
+
+One child run covers the crash checks: Loki with its ingester WAL disabled and Prometheus
+with its TSDB (WAL included) on a tmpfs instead of its volume. Both still answer every
+push and scrape; a SIGKILL takes what they held in memory. Where Loki cannot run (as in
+CI) its check is not evaluated and that part skips with the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, only
+
+CRASH = "tests/integration/resilience/test_resilience_crash.py"
+LOKI_CONF = "/etc/loki/loki.yml"
+
+
+def test_crash_checks_fail_without_a_durable_wal(variant, child_gate, tmp_path: Path) -> None:
+    config = yaml.safe_load((STACK / "loki" / "loki.yml").read_text())
+    config["ingester"]["wal"]["enabled"] = False
+    loki_yml = tmp_path / "loki.yml"
+    loki_yml.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def broken(doc: Compose) -> None:
+        only("loki", "prometheus")(doc)
+        mount("loki", LOKI_CONF, loki_yml)(doc)
+        prometheus = doc["services"]["prometheus"]
+        prometheus["volumes"] = [v for v in prometheus["volumes"] if not v.startswith("prometheus-data:")]
+        prometheus["tmpfs"] = ["/prometheus"]
+        prometheus["user"] = "0"   # a fresh tmpfs is root's (mode 755); the image's user could not write it
+
+    run = child_gate(CRASH, compose=variant(broken))
+    prometheus = failed_or_skip(run, "test_prometheus_scraped_samples_survive_sigkill")
+    assert "(the last scrape before SIGKILL), 0 are left after the restart" in prometheus
+    loki = failed_or_skip(run, "test_loki_acknowledged_lines_survive_sigkill")
+    assert "waiting for 50 pushed entries" in loki
+    assert "50 of 50 entries missing" in run.checks["test_loki_acknowledged_lines_survive_sigkill"]["evidence"]["failure"]
