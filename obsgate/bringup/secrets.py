@@ -46,19 +46,21 @@ class RunSecrets:
     push: BasicAuth
     read: BasicAuth
     grafana_admin_password: str
+    grafana_secret_key: str
     slack_webhook_url: str
 
     @property
     def env(self) -> dict[str, str]:
         """Variables stack/docker-compose.yml requires."""
-        return {"OBS_SECRETS_DIR": str(self.root), "GRAFANA_ADMIN_PASSWORD": self.grafana_admin_password}
+        return {"OBS_SECRETS_DIR": str(self.root), "GRAFANA_ADMIN_PASSWORD": self.grafana_admin_password,
+                "GRAFANA_SECRET_KEY": self.grafana_secret_key}
 
     @property
     def values(self) -> tuple[str, ...]:
         """Every secret string, for scrubbing reports and logs."""
         key = (self.root / "nginx" / "server.key").read_text() if (self.root / "nginx" / "server.key").exists() else ""
         return tuple(v for v in (self.push.password, self.read.password, self.grafana_admin_password,
-                                 self.slack_webhook_url, key.strip()) if v)
+                                 self.grafana_secret_key, self.slack_webhook_url, key.strip()) if v)
 
     def set_slack_webhook_url(self, url: str) -> None:
         """Point Alertmanager's Slack receiver at ``url`` (before Alertmanager starts)."""
@@ -129,7 +131,7 @@ def generate(run_id: str, slack_webhook_url: str | None = None) -> RunSecrets:
     push, read = BasicAuth("pos-push", _password()), BasicAuth("sre-read", _password())
     _write(root / "nginx" / "htpasswd-push", _htpasswd(push))
     _write(root / "nginx" / "htpasswd-read", _htpasswd(read))
-    run = RunSecrets(root, _tls(root), push, read, _password(), "")
+    run = RunSecrets(root, _tls(root), push, read, _password(), _password(), "")
     # Until the run's webhook receiver exists, an address that resolves nowhere.
     run.set_slack_webhook_url(slack_webhook_url or f"https://hooks.slack.invalid/services/{_secrets.token_hex(16)}")
     return run

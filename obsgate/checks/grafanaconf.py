@@ -41,6 +41,7 @@ DEFAULTS = {
     "security.admin_user": "admin",
     "security.admin_password": "admin",
     "security.disable_initial_admin_creation": "false",
+    "security.secret_key": "SW2YcwTIb9zpOOhoPsMm",   # Grafana's published default
     "auth.anonymous.enabled": "false",
     "users.allow_sign_up": "false",
     "server.protocol": "http",
@@ -140,7 +141,9 @@ def json_doc(path: Path, name: str) -> YamlDoc:
                                        "fix the JSON at that line")) from None
     lines: dict[str, int] = {}
     try:
-        _line_map(yaml.compose(text, Loader=_LOADER), "", lines)
+        node = yaml.compose(text, Loader=_LOADER)
+        if node is not None:
+            _line_map(node, "", lines)
     except yaml.YAMLError:
         pass        # lines are a convenience; the data is what counts
     return YamlDoc(name, data, lines)
@@ -212,8 +215,8 @@ class GrafanaConf:
             raw, line = self.ini[name]
             return Setting(name, self.expand(raw), "ini", raw, shown(host), name, line)
         key = f"services.{self.spec.name}.environment"
-        file, line = self._at(key)
-        return Setting(name, DEFAULTS.get(name, ""), "default", "", file, key, line)
+        file, at = self._at(key)
+        return Setting(name, DEFAULTS.get(name, ""), "default", "", file, key, at)
 
     def expand(self, value: str) -> str:
         """An ini value with ``$__env{VAR}`` / ``${VAR}`` replaced from the container's environment."""

@@ -31,6 +31,12 @@ def test_grafana_admin_password_is_a_required_secret(stack_files: StackFiles, ga
 
 
 @pytest.mark.gate(category="Security", weight=1)
+def test_grafana_secret_key_is_a_required_secret(stack_files: StackFiles, gate: GateRecorder) -> None:
+    """With the published default secret_key, a copy of grafana.db (a backup) reveals every datasource password."""
+    require_none(grafana.secret_key(stack_files.grafana), gate)
+
+
+@pytest.mark.gate(category="Security", weight=1)
 def test_grafana_ini_holds_no_literal_secrets(stack_files: StackFiles, gate: GateRecorder) -> None:
     """A mounted grafana.ini is committed: its passwords and keys must be references to deploy-time secrets."""
     require_none(grafana.ini_secrets(stack_files.grafana), gate)

@@ -114,6 +114,11 @@ def test_absent_admin_password_is_flagged_as_admin_admin(static_run) -> None:
     assert "with password 'admin'" in reason and "services.grafana.environment" in reason
 
 
+def test_absent_secret_key_is_flagged_as_the_published_default(static_run) -> None:
+    reason = only_failure(static_run(env(GF_SECURITY_SECRET_KEY=None)), "test_grafana_secret_key_is_a_required_secret")
+    assert "published default key" in reason and "services.grafana.environment" in reason
+
+
 def test_literal_secrets_in_grafana_ini_are_flagged_without_showing_them(static_run) -> None:
     run = static_run(mount("grafana", "/etc/grafana/grafana.ini", BROKEN / "grafana-literal-secrets.ini"))
     reason = only_failure(run, "test_grafana_ini_holds_no_literal_secrets")

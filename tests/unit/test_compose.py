@@ -592,7 +592,7 @@ def test_dependents_start_after_their_dependencies(tmp_path: Path) -> None:
 
 def test_stack_shape_fixture_loads_with_expected_services_and_order(tmp_path: Path) -> None:
     (tmp_path / "nginx").mkdir()
-    env = {"OBS_SECRETS_DIR": str(tmp_path), "GRAFANA_ADMIN_PASSWORD": "s3cret"}
+    env = {"OBS_SECRETS_DIR": str(tmp_path), "GRAFANA_ADMIN_PASSWORD": "s3cret", "GRAFANA_SECRET_KEY": "k3y"}
     project = load_compose(FIXTURES / "stack_shape" / "docker-compose.yml", env)
     assert project.name == "shape-stack"
     assert project.start_levels() == [["loki", "prometheus"], ["grafana"], ["nginx"]]
@@ -606,7 +606,8 @@ def test_real_stack_compose_file_loads(tmp_path: Path) -> None:
     secrets_dir = tmp_path / "secrets"
     (secrets_dir / "nginx").mkdir(parents=True)
     (secrets_dir / "alertmanager").mkdir()
-    env = {"OBS_SECRETS_DIR": str(secrets_dir), "GRAFANA_ADMIN_PASSWORD": "s3cret", "OBS_PUBLIC_URL": "https://obs.example"}
+    env = {"OBS_SECRETS_DIR": str(secrets_dir), "GRAFANA_ADMIN_PASSWORD": "s3cret", "GRAFANA_SECRET_KEY": "k3y",
+           "OBS_PUBLIC_URL": "https://obs.example"}
     project = load_compose(REAL_COMPOSE, env)
     assert {"loki", "prometheus", "alertmanager", "grafana", "nginx"} <= set(project.services)
     assert all(spec.healthcheck is not None for spec in project.services.values())

@@ -30,7 +30,7 @@ def grafana_spec(tmp_path_factory: pytest.TempPathFactory) -> ServiceSpec:
     secrets = tmp_path_factory.mktemp("secrets")
     for sub in ("nginx", "alertmanager"):
         (secrets / sub).mkdir()
-    env = {"OBS_SECRETS_DIR": str(secrets), "GRAFANA_ADMIN_PASSWORD": "x", "OBS_PUBLIC_URL": "https://localhost"}
+    env = {"OBS_SECRETS_DIR": str(secrets), "GRAFANA_ADMIN_PASSWORD": "x", "GRAFANA_SECRET_KEY": "y", "OBS_PUBLIC_URL": "https://localhost"}
     return load_compose(ROOT / "stack" / "docker-compose.yml", env).services["grafana"]
 
 

@@ -28,6 +28,7 @@ BOARD = {"uid": "b", "title": "B", "templating": {"list": [{"name": "ds", "type"
                     {"datasource": "Prometheus"},
                     {"datasource": {"type": "datasource", "uid": "-- Mixed --"}}]}
 SECRET = "${GRAFANA_ADMIN_PASSWORD:?set it}"
+KEY = "${GRAFANA_SECRET_KEY:?set it}"
 
 
 def project(tmp_path: Path, env: dict[str, str] | None = None, volumes: list[str] | None = None,
@@ -45,11 +46,13 @@ def project(tmp_path: Path, env: dict[str, str] | None = None, volumes: list[str
         (tmp_path / "grafana.ini").write_text(ini)
         mounts.append("./grafana.ini:/etc/grafana/grafana.ini:ro")
     compose = {"services": {"grafana": {"image": "grafana/grafana:10.2.3", "volumes": mounts + (volumes or []),
-                                        "environment": {"GF_SECURITY_ADMIN_PASSWORD": SECRET} if env is None else env}},
+                                        "environment": {"GF_SECURITY_ADMIN_PASSWORD": SECRET, "GF_SECURITY_SECRET_KEY": KEY}
+                                        if env is None else env}},
                "volumes": {"data": {}}}
     path = tmp_path / "docker-compose.yml"
     path.write_text(yaml.safe_dump(compose, sort_keys=False))
-    spec = load_compose(path, {"GRAFANA_ADMIN_PASSWORD": "x", "SECRETS": str(tmp_path)}).services["grafana"]
+    env = {"GRAFANA_ADMIN_PASSWORD": "x", "GRAFANA_SECRET_KEY": "y", "SECRETS": str(tmp_path)}
+    spec = load_compose(path, env).services["grafana"]
     return GrafanaConf(spec, YamlDoc.load(path, "docker-compose.yml"))
 
 
@@ -105,6 +108,7 @@ def test_a_grafana_ini_line_that_is_no_setting_makes_it_unreadable(tmp_path: Pat
 def test_the_fixed_settings_pass(tmp_path: Path) -> None:
     conf = project(tmp_path)
     assert g.anonymous_access(conf) == g.sign_up(conf) == g.admin_password(conf) == g.ini_secrets(conf) == []
+    assert g.secret_key(conf) == []
 
 
 def test_anonymous_access_from_grafana_ini_names_its_line(tmp_path: Path) -> None:
@@ -150,6 +154,13 @@ def test_admin_password_in_grafana_ini_must_reference_a_required_variable(tmp_pa
     assert "does not set as a required" in g.admin_password(optional)[0].problem
     required = project(tmp_path / "c", env={"PW": SECRET}, ini="[security]\nadmin_password = ${PW}\n")
     assert g.admin_password(required) == []
+
+
+def test_secret_key_absent_is_the_published_default_and_an_ini_one_is_left_to_the_ini_check(tmp_path: Path) -> None:
+    (finding,) = g.secret_key(project(tmp_path / "a", env={"GF_SECURITY_ADMIN_PASSWORD": SECRET}))
+    assert finding.key == "services.grafana.environment" and "published default key" in finding.problem
+    from_ini = project(tmp_path / "b", env={"GF_SECURITY_ADMIN_PASSWORD": SECRET}, ini="[security]\nsecret_key = abc\n")
+    assert g.secret_key(from_ini) == [] and [f.key for f in g.ini_secrets(from_ini)] == ["security.secret_key"]
 
 
 def test_other_secrets_in_grafana_ini_are_named_not_shown(tmp_path: Path) -> None:

@@ -378,7 +378,7 @@ def test_real_nginx_conf_mounted_by_the_real_compose_file_yields_allow_list_and_
     secrets = tmp_path / "secrets"
     (secrets / "nginx").mkdir(parents=True)
     (secrets / "alertmanager").mkdir()
-    env = {"OBS_SECRETS_DIR": str(secrets), "GRAFANA_ADMIN_PASSWORD": "s3cret", "OBS_PUBLIC_URL": "https://obs.example"}
+    env = {"OBS_SECRETS_DIR": str(secrets), "GRAFANA_ADMIN_PASSWORD": "s3cret", "GRAFANA_SECRET_KEY": "k3y", "OBS_PUBLIC_URL": "https://obs.example"}
     loaded = NginxConf.of_service(load_compose(REAL_COMPOSE, env).services["nginx"])
     text = REAL_NGINX_CONF.read_text(encoding="utf-8")
 

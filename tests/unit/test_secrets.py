@@ -147,7 +147,8 @@ def test_given_webhook_url_is_used(private_tmp: Path) -> None:
 
 
 def test_env_gives_the_variables_the_compose_file_requires(run: RunSecrets) -> None:
-    assert run.env == {"OBS_SECRETS_DIR": str(run.root), "GRAFANA_ADMIN_PASSWORD": run.grafana_admin_password}
+    assert run.env == {"OBS_SECRETS_DIR": str(run.root), "GRAFANA_ADMIN_PASSWORD": run.grafana_admin_password,
+                       "GRAFANA_SECRET_KEY": run.grafana_secret_key}
 
 
 @pytest.mark.parametrize("attribute", ["push", "read"])

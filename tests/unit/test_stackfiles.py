@@ -174,7 +174,7 @@ def real_stack(tmp_path: Path) -> dict[str, ServiceSpec]:
     secrets = tmp_path / "secrets"
     (secrets / "nginx").mkdir(parents=True)
     (secrets / "alertmanager").mkdir()
-    env = {"OBS_SECRETS_DIR": str(secrets), "GRAFANA_ADMIN_PASSWORD": "s3cret", "OBS_PUBLIC_URL": "https://obs.example"}
+    env = {"OBS_SECRETS_DIR": str(secrets), "GRAFANA_ADMIN_PASSWORD": "s3cret", "GRAFANA_SECRET_KEY": "k3y", "OBS_PUBLIC_URL": "https://obs.example"}
     return dict(load_compose(REAL_COMPOSE, env).services)
 
 

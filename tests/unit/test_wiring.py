@@ -58,7 +58,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> StackFiles:
                  "alertmanager/slack_webhook_url"):
         (secrets / name).parent.mkdir(exist_ok=True)
         (secrets / name).write_text("x")
-    env = {"OBS_SECRETS_DIR": str(secrets), "GRAFANA_ADMIN_PASSWORD": "x", "OBS_PUBLIC_URL": "https://localhost"}
+    env = {"OBS_SECRETS_DIR": str(secrets), "GRAFANA_ADMIN_PASSWORD": "x", "GRAFANA_SECRET_KEY": "y", "OBS_PUBLIC_URL": "https://localhost"}
     run = SimpleNamespace(project=load_compose(ROOT / "stack" / "docker-compose.yml", env))
     return StackFiles(run, ROOT / "tests" / "config" / "promtool")  # type: ignore[arg-type]
 

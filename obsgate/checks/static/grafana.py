@@ -23,6 +23,7 @@ from obsgate.errors import InputError
 
 ADMIN_PASSWORD = "security.admin_password"
 PASSWORD_VAR = "GF_SECURITY_ADMIN_PASSWORD"
+SECRET_KEY_SETTING, SECRET_KEY_VAR = "security.secret_key", "GF_SECURITY_SECRET_KEY"
 # Datasource uids Grafana itself provides (annotations, mixed, dashboard, the built-in "grafana").
 BUILTIN_UIDS = ("grafana",)
 _ENV_REFS = ("$__env{", "${")
@@ -110,6 +111,29 @@ def admin_password(conf: GrafanaConf) -> list[Finding]:
         problem = _ini_reference(conf, setting.raw)
         return [setting.finding(problem, f"admin_password = $__file{{...}} or {fix}")] if problem else []
     return [setting.finding("no admin password is set anywhere: Grafana creates user admin with password 'admin'", fix)]
+
+
+def secret_key(conf: GrafanaConf) -> list[Finding]:
+    """[security] secret_key is a deploy-time secret: Grafana's default is published in its docs and source.
+
+    Grafana encrypts datasource passwords, basic-auth secrets and API tokens in its database
+    with it, so with the default anyone holding a copy of grafana.db (a backup) reads them.
+    """
+    unreadable = _readable(conf)
+    if unreadable:
+        return unreadable
+    fix = f"{SECRET_KEY_VAR}: ${{GRAFANA_SECRET_KEY:?set GRAFANA_SECRET_KEY}} (or {SECRET_KEY_VAR}__FILE)"
+    if conf.env_setting(SECRET_KEY_VAR):
+        return []                           # its form is the compose secrets check's (literal, default, optional)
+    file_env = conf.env_setting(f"{SECRET_KEY_VAR}__FILE")
+    if file_env:
+        problem = _secret_file(conf, file_env.value)
+        return [file_env.finding(f"the secret_key file: {problem}", "mount it from OBS_SECRETS_DIR")] if problem else []
+    setting = conf.setting(SECRET_KEY_SETTING)
+    if setting.origin == "ini":
+        return []                           # a grafana.ini value's form is the ini secrets check's
+    return [setting.finding("secret_key is not set: Grafana encrypts datasource passwords and API tokens with its "
+                            "published default key", fix)]
 
 
 def ini_secrets(conf: GrafanaConf) -> list[Finding]:
