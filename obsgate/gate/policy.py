@@ -1,4 +1,6 @@
-"""The release policy (gate.yml): categories, thresholds, blockers and numeric targets.
+"""The release policy (gate.yml): categories, thresholds, blockers, numeric targets and the
+load profile's settings (durations, batch size, saturation steps: how the load checks drive the
+stack, never judged, so they are not targets).
 
 Loading validates everything up front, so a malformed policy stops the run before any
 container starts, with one InputError naming the file, the key and the fix.
@@ -17,10 +19,15 @@ from obsgate.errors import InputError
 from obsgate.gate.results import Judgement
 
 SCHEMA_VERSION = 1
-TOP_LEVEL_KEYS = ("schema_version", "thresholds", "categories", "blockers", "targets")
+TOP_LEVEL_KEYS = ("schema_version", "thresholds", "categories", "blockers", "targets", "load")
 CATEGORY_KEYS = ("weight", "advisory", "description")
 TARGET_KEYS = ("value", "warn", "better", "unit", "description")
 TARGET_REQUIRED = ("value", "better", "unit", "description")
+LOAD_KEYS = ("ramp_s", "steady_s", "lines_per_push", "query_interval_s", "saturation")
+SATURATION_KEYS = ("start_lines_per_s", "step_lines_per_s", "max_lines_per_s", "step_s")
+LOAD_EXAMPLE = ("load: {ramp_s: 15, steady_s: 60, lines_per_push: 1000, query_interval_s: 2, "
+                "saturation: {start_lines_per_s: 5000, step_lines_per_s: 5000, "
+                "max_lines_per_s: 60000, step_s: 20}}")
 SCORED_WEIGHT_TOTAL = 100.0
 
 
@@ -92,6 +99,27 @@ class Target:
 
 
 @dataclass(frozen=True)
+class SaturationSettings:
+    """The opt-in step-up: from ``start`` by ``step`` every ``step_s`` seconds up to ``max`` lines/s."""
+
+    start_lines_per_s: float
+    step_lines_per_s: float
+    max_lines_per_s: float
+    step_s: float
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How the load checks drive the stack (gate.yml ``load``); settings, not judged figures."""
+
+    ramp_s: float
+    steady_s: float
+    lines_per_push: int
+    query_interval_s: float
+    saturation: SaturationSettings
+
+
+@dataclass(frozen=True)
 class Policy:
     """The whole validated policy; `path` is kept so later errors can name the file."""
 
@@ -101,6 +129,14 @@ class Policy:
     categories: dict[str, Category]
     blockers: tuple[str, ...]
     targets: dict[str, Target]
+    load_settings: LoadSettings | None = None
+
+    def load(self) -> LoadSettings:
+        """The load profile's settings; optional in gate.yml, so a load check asking is where it is missed."""
+        if self.load_settings is None:
+            raise InputError(self.path, "load", "the load settings are missing: a load check asks for them",
+                             f"add {LOAD_EXAMPLE}")
+        return self.load_settings
 
     def target(self, key: str) -> Target:
         """The target a check is judged by; a check asking for an absent one is a policy bug."""
@@ -213,6 +249,7 @@ class _Validator:
             categories=self.categories(data.get("categories")),
             blockers=self.blockers(data.get("blockers", [])),
             targets=self.targets(data.get("targets", {})),
+            load_settings=None if data.get("load") is None else self.load(data["load"]),
         )
 
     def number(self, key: str, value: object, fix: str) -> float:
@@ -347,6 +384,53 @@ class _Validator:
                 )
         return Target(name, value, warn, cast(Literal["higher", "lower"], better),
                       entry["unit"], entry["description"])
+
+
+    def positive(self, key: str, entry: dict[str, Any], field: str, what: str) -> float:
+        """A required number > 0: a zero or negative duration, batch or rate cannot drive a run."""
+        if field not in entry:
+            raise self.fail(f"{key}.{field}", f"setting missing: {what}", f"add {field} to {key}")
+        value = self.number(f"{key}.{field}", entry[field], f"use a number > 0 ({what})")
+        if value <= 0:
+            raise self.fail(f"{key}.{field}", f"must be > 0, got {format_number(value)}",
+                            f"use a number > 0 ({what})")
+        return value
+
+    def load(self, raw: object) -> LoadSettings:
+        section = self.mapping("load", raw, f"write {LOAD_EXAMPLE}")
+        self.no_unknown("load", section, LOAD_KEYS)
+        lines = self.positive("load", section, "lines_per_push", "lines in one push")
+        if lines != int(lines):
+            raise self.fail("load.lines_per_push", f"must be a whole number, got {format_number(lines)}",
+                            "use a whole number of lines")
+        return LoadSettings(
+            ramp_s=self.positive("load", section, "ramp_s", "seconds ramping to the target rate"),
+            steady_s=self.positive("load", section, "steady_s", "seconds measured at the target rate"),
+            lines_per_push=int(lines),
+            query_interval_s=self.positive("load", section, "query_interval_s",
+                                           "seconds between the LogQL queries"),
+            saturation=self.saturation(section.get("saturation")),
+        )
+
+    def saturation(self, raw: object) -> SaturationSettings:
+        key = "load.saturation"
+        section = self.mapping(key, raw, "write saturation: {start_lines_per_s: 5000, step_lines_per_s: 5000, "
+                                         "max_lines_per_s: 60000, step_s: 20}")
+        self.no_unknown(key, section, SATURATION_KEYS)
+        settings = SaturationSettings(
+            start_lines_per_s=self.positive(key, section, "start_lines_per_s", "the first step's lines/s"),
+            step_lines_per_s=self.positive(key, section, "step_lines_per_s", "lines/s added per step"),
+            max_lines_per_s=self.positive(key, section, "max_lines_per_s", "the last step's lines/s"),
+            step_s=self.positive(key, section, "step_s", "seconds per step"),
+        )
+        if settings.max_lines_per_s < settings.start_lines_per_s:
+            raise self.fail(
+                f"{key}.max_lines_per_s",
+                f"max {format_number(settings.max_lines_per_s)} is below start "
+                f"{format_number(settings.start_lines_per_s)}",
+                "make max_lines_per_s >= start_lines_per_s (the run steps up from start to max)",
+            )
+        return settings
 
 
 def _names(mapping: dict[str, Any]) -> str:

@@ -2,9 +2,9 @@
 and afterwards the completeness count in Loki.
 
 The profile comes from gate.yml: the target rate (``ingest_lines_per_s``) at the policy's line
-size (``avg_line_bytes``) in pushes of ``load_lines_per_push`` lines, ramped for ``load_ramp_s``,
-then held for the measured ``load_steady_s`` while a simple LogQL query runs every
-``load_query_interval_s``. It pushes through nginx (TLS against the run's CA, the push
+size (``avg_line_bytes``) in pushes of ``load.lines_per_push`` lines, ramped for ``load.ramp_s``,
+then held for the measured ``load.steady_s`` while a simple LogQL query runs every
+``load.query_interval_s``. It pushes through nginx (TLS against the run's CA, the push
 credential), as the POS clients do.
 """
 
@@ -57,11 +57,10 @@ class GateProfile:
 
     @classmethod
     def from_policy(cls, policy: Policy) -> GateProfile:
-        def value(key: str) -> float:
-            return policy.target(key).value
-        return cls(value("ingest_lines_per_s"), int(value("load_lines_per_push")), int(value("avg_line_bytes")),
-                   value("load_ramp_s"), value("load_steady_s"), value("load_query_interval_s"),
-                   value("generator_cpu_share"))
+        load = policy.load()
+        return cls(policy.target("ingest_lines_per_s").value, load.lines_per_push,
+                   int(policy.target("avg_line_bytes").value), load.ramp_s, load.steady_s, load.query_interval_s,
+                   policy.target("generator_cpu_share").value)
 
     @property
     def pushes_per_s(self) -> float:
@@ -145,13 +144,10 @@ def count_stored(api: LokiAPI, run_tag: str, since_s: float, expected: int, time
 
 
 def saturation_plan(policy: Policy) -> tuple[shapes.Plan, dict[str, float]]:
-    """The step-up of gate.yml's saturation_* settings in pushes/s, and where its knee is (stop_when)."""
-    profile = GateProfile.from_policy(policy)
-
-    def rate(key: str) -> float:
-        return policy.target(key).value / profile.lines_per_push
-    plan = shapes.step_up(rate("saturation_start_lines_per_s"), rate("saturation_step_lines_per_s"),
-                          policy.target("saturation_step_s").value, rate("saturation_max_lines_per_s"), warm_up=True)
+    """The step-up of gate.yml's load.saturation settings in pushes/s, and where its knee is (stop_when)."""
+    steps, per_push = policy.load().saturation, policy.load().lines_per_push
+    plan = shapes.step_up(steps.start_lines_per_s / per_push, steps.step_lines_per_s / per_push,
+                          steps.step_s, steps.max_lines_per_s / per_push, warm_up=True)
     return plan, {"error_rate": policy.target("error_rate").value, "p99_s": policy.target("push_p99_s").value}
 
 

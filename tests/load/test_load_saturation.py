@@ -1,6 +1,6 @@
 """Saturation (opt-in: ``OBSGATE_LOAD_SATURATION=1``, nightly or on demand; deselected otherwise).
 
-Steps the push rate up (gate.yml ``saturation_*``) until the error rate passes ``error_rate``
+Steps the push rate up (gate.yml ``load.saturation``) until the error rate passes ``error_rate``
 or the push p99 passes ``push_p99_s``; reports the knee -- the highest step sustained inside
 both, in lines/s and MiB/s by Loki's own counters -- and which limit tripped first. Advisory
 (category Capacity): reported and compared run to run, never scored.
@@ -38,5 +38,5 @@ def test_load_saturation_knee_above_target(saturation_run: LoadRun, policy: Poli
     gate.evidence["series"] = verdict.series(saturation_run.result)
     assert knee.sustained is not None, f"already the first step broke the budgets: {knee.evidence()['limits']}"
     if knee.broke is None:
-        gate.evidence["note"] = "never saturated: the last step (saturation_max_lines_per_s) was still inside budgets"
+        gate.evidence["note"] = "never saturated: the last step (load.saturation.max_lines_per_s) was still inside budgets"
     gate.measure("saturation_knee_lines_per_s", knee.sustained.server_lines_per_s, name="knee_lines_per_s")

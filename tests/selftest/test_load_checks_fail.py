@@ -20,13 +20,12 @@ from tests.selftest.conftest import ROOT, STACK, Compose, mount, only, reasons
 INGEST = "tests/load/test_load_ingest.py"
 RATE, ERRORS = "test_load_sustains_target_ingest_rate", "test_load_push_error_rate_below_target"
 LOKI_CONF, NGINX_CONF = "/etc/loki/loki.yml", "/etc/nginx/nginx.conf"
-SHORT = {"load_ramp_s": 5, "load_steady_s": 20}
+SHORT = {"ramp_s": 5, "steady_s": 20}
 
 
 def _short_policy(tmp_path: Path) -> Path:
     policy = yaml.safe_load((ROOT / "gate.yml").read_text())
-    for key, value in SHORT.items():
-        policy["targets"][key]["value"] = value
+    policy["load"].update(SHORT)
     path = tmp_path / "gate.yml"
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     return path

@@ -130,9 +130,11 @@ def test_gate_profile_and_saturation_come_from_the_policy() -> None:
     assert profile.pushes_per_s * profile.lines_per_push == target
     assert profile.payload().sizes.mean == policy.target("avg_line_bytes").value
     plan = profile.plan()
-    assert plan.window("steady") == (policy.target("load_ramp_s").value,
-                                     policy.target("load_ramp_s").value + policy.target("load_steady_s").value)
+    load = policy.load()
+    assert plan.window("steady") == (load.ramp_s, load.ramp_s + load.steady_s)
+    assert profile.lines_per_push == load.lines_per_push and profile.query_interval_s == load.query_interval_s
     steps, stop_when = saturation_plan(policy)
     assert steps.phases[0].name == WARM_UP
-    assert steps.phases[-1].rps * profile.lines_per_push == policy.target("saturation_max_lines_per_s").value
+    assert steps.phases[1].rps * profile.lines_per_push == load.saturation.start_lines_per_s
+    assert steps.phases[-1].rps * profile.lines_per_push == load.saturation.max_lines_per_s
     assert stop_when == {"error_rate": policy.target("error_rate").value, "p99_s": policy.target("push_p99_s").value}

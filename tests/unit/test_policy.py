@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from obsgate.errors import InputError
-from obsgate.gate.policy import Target, format_number, load_policy
+from obsgate.gate.policy import SaturationSettings, Target, format_number, load_policy
 from obsgate.gate.results import Judgement
 
 FIXTURE = Path(__file__).parent / "fixtures" / "policy.yml"
@@ -132,6 +132,25 @@ CASES = {
                             "targets.ingest_lines_per_s.warn"),
     "warn below value for lower": (_set("targets.query_latency_s.warn", 0.5),
                                    "targets.query_latency_s.warn"),
+    "load not a mapping": (_set("load", [15, 60]), "load"),
+    "load empty": (_set("load", {}), "load"),
+    "load unknown key": (_set("load.ramp_seconds", 15), "load.ramp_seconds"),
+    "load setting missing": (_del("load.steady_s"), "load.steady_s"),
+    "load duration zero": (_set("load.ramp_s", 0), "load.ramp_s"),
+    "load duration negative": (_set("load.steady_s", -60), "load.steady_s"),
+    "load duration a string": (_set("load.steady_s", "60s"), "load.steady_s"),
+    "load duration a bool": (_set("load.query_interval_s", True), "load.query_interval_s"),
+    "load query interval zero": (_set("load.query_interval_s", 0), "load.query_interval_s"),
+    "load lines per push fractional": (_set("load.lines_per_push", 999.5), "load.lines_per_push"),
+    "load lines per push zero": (_set("load.lines_per_push", 0), "load.lines_per_push"),
+    "load as an old target": (_set("load.ramp_s", {"value": 15, "unit": "s"}), "load.ramp_s"),
+    "saturation missing": (_del("load.saturation"), "load.saturation"),
+    "saturation not a mapping": (_set("load.saturation", 5000), "load.saturation"),
+    "saturation unknown key": (_set("load.saturation.stop_lines_per_s", 1), "load.saturation.stop_lines_per_s"),
+    "saturation setting missing": (_del("load.saturation.step_s"), "load.saturation.step_s"),
+    "saturation step zero": (_set("load.saturation.step_lines_per_s", 0), "load.saturation.step_lines_per_s"),
+    "saturation step_s negative": (_set("load.saturation.step_s", -20), "load.saturation.step_s"),
+    "saturation max below start": (_set("load.saturation.max_lines_per_s", 1000), "load.saturation.max_lines_per_s"),
 }
 
 
@@ -198,6 +217,40 @@ def test_blockers_and_targets_are_optional(tmp_path: Path) -> None:
 
     policy = load_policy(write(tmp_path, mutate(drop)))
     assert policy.blockers == () and policy.targets == {}
+
+
+def test_load_settings_are_read_as_settings() -> None:
+    load = load_policy(FIXTURE).load()
+    assert (load.ramp_s, load.steady_s, load.lines_per_push, load.query_interval_s) == (15, 60, 1000, 2)
+    assert isinstance(load.lines_per_push, int)
+    assert load.saturation == SaturationSettings(5000, 5000, 60000, 20)
+
+
+def test_repository_load_settings_are_not_targets() -> None:
+    """gate.yml's targets are judged figures; the profile's settings live under load: only."""
+    policy = load_policy(REPO_POLICY)
+    assert policy.load().saturation.max_lines_per_s >= policy.load().saturation.start_lines_per_s
+    settings = [k for k, t in policy.targets.items() if "(a setting" in t.description]
+    assert settings == [] and not any(k.startswith(("load_ramp", "load_steady", "saturation_st", "saturation_max"))
+                                      for k in policy.targets)
+
+
+def test_load_error_says_what_the_setting_is(tmp_path: Path) -> None:
+    error = expect_error(write(tmp_path, mutate(_set("load.steady_s", 0))), "load.steady_s")
+    assert "must be > 0, got 0" in error.problem and "seconds measured at the target rate" in error.fix
+    error = expect_error(write(tmp_path, mutate(_set("load.saturation.max_lines_per_s", 1000))),
+                         "load.saturation.max_lines_per_s")
+    assert "below start 5,000" in error.problem
+
+
+def test_load_is_optional_until_a_load_check_asks(tmp_path: Path) -> None:
+    path = write(tmp_path, mutate(_del("load")))
+    policy = load_policy(path)
+    assert policy.load_settings is None
+    with pytest.raises(InputError) as caught:
+        policy.load()
+    assert caught.value.file == str(path) and caught.value.key == "load"
+    assert "load: {ramp_s:" in caught.value.fix
 
 
 def test_asking_for_a_missing_target_names_it(tmp_path: Path) -> None:

@@ -66,6 +66,7 @@ def _policy(policy: Policy) -> dict[str, Any]:
         "categories": [asdict(c) for c in policy.categories.values()],
         "blockers": list(policy.blockers),
         "targets": {k: asdict(t) for k, t in policy.targets.items()},
+        "load": asdict(policy.load_settings) if policy.load_settings else None,
     }
 
 
