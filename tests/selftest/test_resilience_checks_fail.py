@@ -15,6 +15,7 @@ import yaml
 from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, only
 
 CRASH = "tests/integration/resilience/test_resilience_crash.py"
+RETENTION = "tests/integration/resilience/test_resilience_retention.py"
 LOKI_CONF = "/etc/loki/loki.yml"
 
 
@@ -38,3 +39,19 @@ def test_crash_checks_fail_without_a_durable_wal(variant, child_gate, tmp_path: 
     loki = failed_or_skip(run, "test_loki_acknowledged_lines_survive_sigkill")
     assert "waiting for 50 pushed entries" in loki
     assert "50 of 50 entries missing" in run.checks["test_loki_acknowledged_lines_survive_sigkill"]["evidence"]["failure"]
+
+
+def test_retention_check_fails_with_compactor_retention_off(variant, child_gate, tmp_path: Path) -> None:
+    config = yaml.safe_load((STACK / "loki" / "loki.yml").read_text())
+    config["compactor"]["retention_enabled"] = False   # retention_period stays set: a silent no-op
+    loki_yml = tmp_path / "loki.yml"
+    loki_yml.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def broken(doc: Compose) -> None:
+        only("loki")(doc)
+        mount("loki", LOKI_CONF, loki_yml)(doc)
+
+    check = "test_loki_retention_deletes_expired_lines_and_keeps_recent"
+    run = child_gate(f"{RETENTION}::{check}", compose=variant(broken))
+    assert "waiting for the compactor to mark expired chunks for deletion" in failed_or_skip(run, check)
+    assert "0 chunks marked for deletion" in run.checks[check]["evidence"]["failure"]

@@ -2,7 +2,9 @@
 
 ``crash_stack`` is a second stack of this run (Loki and Prometheus from the production
 compose specs, their own volumes): the crash checks SIGKILL its services, which on the
-run's shared stack would make every check running beside them fail.
+run's shared stack would make every check running beside them fail. ``retention_drill``
+is a third, Loki alone with its timing accelerated (obsgate.checks.resilience.retention),
+pushed to and shipped once for the compactor and retention checks.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.logs import LogsClient, new_run_label
+from obsgate.checks.resilience.retention import RetentionDrill, Settings, accelerated
 from obsgate.clients import Endpoint, LokiAPI, PrometheusAPI
 from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
@@ -51,3 +54,16 @@ def crash_prometheus_api(crash_prometheus: ServiceHandle) -> Iterator[Prometheus
     api = PrometheusAPI(Endpoint.direct(crash_prometheus, crash_prometheus.spec.expose[0]))
     yield api
     api.close()
+
+
+@pytest.fixture(scope="session")
+def retention_drill(gate_run: GateRun) -> Iterator[RetentionDrill]:
+    """An accelerated Loki with expired and recent lines pushed, flushed and its index shipped."""
+    with overlay_stack(gate_run, "retention", {"loki": accelerated(gate_run.project.services["loki"])}) as stack:
+        loki = stack["loki"].require()
+        api = LokiAPI(Endpoint.direct(loki, loki.spec.expose[0]))
+        logs = LogsClient(api, api, new_run_label(gate_run.run_id), evidence=lambda: loki.log_tail(20))
+        drill = RetentionDrill(loki, api, logs, Settings.from_config(api.config()))
+        drill.push_and_ship()
+        yield drill
+        api.close()

@@ -1,0 +1,187 @@
+"""Retention, proven on a Loki whose clock is sped up, not whose policy is rewritten.
+
+The accelerated Loki runs the production config file unchanged; only timing flags are
+appended to the production command, as Loki's own ``integration/`` tests do. Flags
+override the file. The ``-compactor.*`` spellings are known to 2.9.3 (beside the
+deprecated ``-boltdb.shipper.compactor.*``) and to 3.x alike:
+
+- ``-compactor.compaction-interval=1s`` (production 10m): the compactor waits one interval
+  before its first run, and applies retention on every compaction;
+- ``-compactor.retention-delete-delay=1s`` (production 2h): how long chunks marked for
+  deletion wait for the sweeper;
+- ``-store.retention=24h`` (production 720h): the shortest period testable without
+  waiting, one index period; lines older than that but younger than
+  ``reject_old_samples_max_age`` are still accepted, so they can be pushed already expired;
+- ``-ingester.flush-on-shutdown=true``: a graceful stop writes every chunk and ships the
+  TSDB index, which the ingester otherwise builds every 15 minutes; the compactor only
+  sees shipped tables.
+
+``retention_enabled`` and everything else comes from the production file: switched off
+there, nothing is deleted and the check fails.
+
+The drill: push expired and recent lines, ``/flush``, restart (index shipped), wait for
+the compactor to mark the expired chunks, restart once more (the sweeper takes its first
+pass at start, rather than a minute later), wait for the sweeper, then query and list the
+chunks directory on the volume.
+
+Querying the expired lines right after the sweep may answer 500 "failed to load chunk …
+no such file": the ingester keeps its own copy of the index it built for those lines (it
+wrote them seconds ago) for a while after shipping it, and that copy still lists the
+deleted chunk. That answer, like an empty one, means no expired line can be read; in
+production the copy is long gone when lines reach the retention age.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import yaml
+
+from obsgate.bringup.compose import ServiceSpec
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks.logs import NS, Entry, LogsClient
+from obsgate.checks.resilience.compactor import CompactorMetrics, parse
+from obsgate.checks.stackfiles import prom_duration_s
+from obsgate.clients import LokiAPI
+from obsgate.errors import InputError
+from obsgate.wait import poll
+
+ACCELERATED_FLAGS = (
+    "-compactor.compaction-interval=1s",
+    "-compactor.retention-delete-delay=1s",
+    "-store.retention=24h",
+    "-ingester.flush-on-shutdown=true",
+)
+MARKED_TIMEOUT_S = 30.0
+SWEPT_TIMEOUT_S = 75.0      # covers a sweeper that waits for its one-minute tick after all
+LINES = 5
+
+
+def accelerated(spec: ServiceSpec) -> ServiceSpec:
+    """Loki's compose spec with the timing flags appended to its command (the config file untouched)."""
+    if spec.command is None:
+        raise InputError("the compose file", f"services.{spec.name}.command", "not set: no command to append the"
+                         " retention drill's timing flags to", "spell out Loki's command, e.g. -config.file=...")
+    return dataclasses.replace(spec, command=(*spec.command, *ACCELERATED_FLAGS))
+
+
+def chunk_span_ms(path: str) -> tuple[int, int] | None:
+    """(from, through) in unix ms from a filesystem chunk's name (base64 of ``…:from:through:checksum``)."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        key = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
+        *_, start, through, _checksum = key.split(":")
+        return int(start, 16), int(through, 16)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the accelerated Loki really runs with (its /config), as far as the drill needs."""
+
+    retention_s: float
+    max_age_s: float
+    chunks_dir: str
+    retention_enabled: bool
+
+    @classmethod
+    def from_config(cls, text: str) -> Settings:
+        config = yaml.safe_load(text)
+        limits = config["limits_config"]
+        return cls(prom_duration_s(str(limits["retention_period"])),
+                   prom_duration_s(str(limits["reject_old_samples_max_age"])),
+                   str(config["storage_config"]["filesystem"]["directory"]),
+                   bool(config["compactor"]["retention_enabled"]))
+
+    @property
+    def expired_age_s(self) -> float:
+        """Halfway between the retention period and the oldest age Loki accepts."""
+        if self.max_age_s <= self.retention_s:
+            raise InputError("Loki's /config", "limits_config.reject_old_samples_max_age",
+                             f"{self.max_age_s:.0f}s, not beyond the retention period ({self.retention_s:.0f}s):"
+                             " expired lines cannot be pushed", "accept lines older than the retention period")
+        return (self.retention_s + self.max_age_s) / 2
+
+
+@dataclass
+class RetentionDrill:
+    """One accelerated Loki, its expired and recent lines, and what the compactor did with them."""
+
+    loki: ServiceHandle
+    api: LokiAPI
+    logs: LogsClient
+    settings: Settings
+    expired: list[Entry] = field(default_factory=list)
+    recent: list[Entry] = field(default_factory=list)
+    shipped_at_s: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def metrics(self) -> CompactorMetrics:
+        return parse(self.api.metrics())
+
+    def chunk_spans(self) -> list[tuple[int, int]]:
+        """(from, through) ms of every chunk file on the volume; the index directory left out."""
+        code, out = self.loki.exec(["find", self.settings.chunks_dir, "-type", "f"])
+        if code != 0:
+            raise AssertionError(f"cannot list {self.settings.chunks_dir} in {self.loki.name}: {out.strip()}")
+        return sorted(span for line in out.splitlines()
+                      if "/index/" not in line and (span := chunk_span_ms(line)) is not None)
+
+    def push_and_ship(self) -> None:
+        """Push expired and recent lines (both acknowledged), flush, restart so the index is shipped."""
+        now = time.time_ns()
+        old = now - int(self.settings.expired_age_s * NS)
+        self.expired = [(old + i, f"expired line {i} of {self.logs.label}") for i in range(LINES)]
+        self.recent = [(now + i, f"recent line {i} of {self.logs.label}") for i in range(LINES)]
+        self.logs.push_ok([(self.logs.labels(age="expired"), self.expired)])
+        self.logs.push_ok([(self.logs.labels(age="recent"), self.recent)])
+        response = self.api.post("/flush")
+        if response.status_code != 204:
+            raise AssertionError(f"POST /flush answered {response.status_code}: {response.text[:200]}")
+        self.timings["restart_to_ship_index_s"] = round(self.loki.restart(), 2)
+        self.shipped_at_s = time.time()
+
+    def wait_compacted(self, timeout_s: float) -> CompactorMetrics:
+        """Until a compaction succeeded after the index was shipped."""
+        started = time.monotonic()
+        metrics = poll(lambda: (m := self.metrics()).last_compaction_s >= self.shipped_at_s and m,
+                       timeout_s=timeout_s, what="a successful compaction of the shipped tables",
+                       evidence=lambda: f"{self.metrics().describe()}\n{self.loki.log_tail(20)}")
+        self.timings["compacted_after_s"] = round(time.monotonic() - started, 2)
+        return metrics
+
+    def wait_swept(self) -> CompactorMetrics:
+        """Until the expired chunks are marked, then (after a restart) deleted by the sweeper."""
+        started = time.monotonic()
+        marked = poll(lambda: (m := self.metrics()).chunks_marked > 0 and m, timeout_s=MARKED_TIMEOUT_S,
+                      what="the compactor to mark expired chunks for deletion",
+                      evidence=lambda: (f"{self.metrics().describe()}; retention_enabled="
+                                        f"{self.settings.retention_enabled}\n{self.loki.log_tail(20)}"))
+        self.timings["marked_after_s"] = round(time.monotonic() - started, 2)
+        self.timings["restart_for_sweeper_s"] = round(self.loki.restart(), 2)
+        started = time.monotonic()
+        swept = poll(lambda: (m := self.metrics()).chunks_deleted >= marked.chunks_marked and m,
+                     timeout_s=SWEPT_TIMEOUT_S, what=f"the sweeper to delete the {marked.chunks_marked:.0f} marked chunks",
+                     evidence=lambda: f"{self.metrics().describe()}\n{self.loki.log_tail(20)}")
+        self.timings["swept_after_s"] = round(time.monotonic() - started, 2)
+        return swept
+
+    def expired_readable(self) -> tuple[list[Entry], str]:
+        """Expired lines a query still returns, and how it answered (no lines, or the deleted-chunk error)."""
+        try:
+            return self.logs.entries(self.logs.selector(age="expired"), self.expired[0][0] - 60 * NS), "200"
+        except httpx.HTTPStatusError as exc:
+            body = exc.response.text.strip()
+            if exc.response.status_code == 500 and "failed to load chunk" in body and "no such file" in body:
+                return [], f"500 naming a deleted chunk: {body[:200]}"
+            raise
+
+    def cutoff_ms(self) -> int:
+        """Chunks ending before this are beyond the retention period."""
+        return int((time.time() - self.settings.retention_s) * 1000)

@@ -1,0 +1,64 @@
+"""Unit tests of the compactor metrics (both Loki generations' names) and the scrape fingerprint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from obsgate.checks.resilience.compactor import parse
+from obsgate.checks.resilience.tsdb import series_at
+
+LOKI_29 = """# TYPE loki_boltdb_shipper_compact_tables_operation_total counter
+loki_boltdb_shipper_compact_tables_operation_total{status="success"} 26
+loki_boltdb_shipper_compact_tables_operation_total{status="failure"} 1
+# TYPE loki_boltdb_shipper_compact_tables_operation_last_successful_run_timestamp_seconds gauge
+loki_boltdb_shipper_compact_tables_operation_last_successful_run_timestamp_seconds 1.7961628767568455e+09
+# TYPE loki_boltdb_shipper_retention_marker_count_total counter
+loki_boltdb_shipper_retention_marker_count_total{object_store="filesystem",table="index_20786"} 1
+# TYPE loki_boltdb_shipper_retention_sweeper_chunk_deleted_duration_seconds histogram
+loki_boltdb_shipper_retention_sweeper_chunk_deleted_duration_seconds_sum{object_store="filesystem",status="success"} 0.0006
+loki_boltdb_shipper_retention_sweeper_chunk_deleted_duration_seconds_count{object_store="filesystem",status="success"} 1
+loki_boltdb_shipper_retention_sweeper_chunk_deleted_duration_seconds_count{object_store="filesystem",status="notfound"} 1
+"""
+
+
+def test_loki_29_names() -> None:
+    m = parse(LOKI_29)
+    assert (m.compactions_ok, m.compactions_failed, m.chunks_marked, m.chunks_deleted) == (26, 1, 1, 1)
+    assert m.last_compaction_s == 1.7961628767568455e09
+    assert m.describe() == ("26 successful / 1 failed compactions, 1 chunks marked for deletion,"
+                            " 1 deleted by the sweeper")
+
+
+def test_loki_3x_names_count_the_same() -> None:
+    m = parse(LOKI_29.replace("loki_boltdb_shipper_", "loki_compactor_"))
+    assert (m.compactions_ok, m.chunks_marked, m.chunks_deleted) == (26, 1, 1)
+
+
+def test_nothing_exported_yet_is_zero() -> None:
+    assert parse("# TYPE go_goroutines gauge\ngo_goroutines 12\n").compactions_ok == 0
+
+
+class _Response:
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body, self.status_code = body, 200
+
+    def raise_for_status(self) -> None:
+        pass
+
+    def json(self) -> dict[str, Any]:
+        return self.body
+
+
+class _Prometheus:
+    """Answers a range-vector query with two series at the scrape and one that missed it."""
+
+    def get(self, path: str, params: dict[str, str]) -> _Response:
+        assert params == {"query": '{job="prometheus"}[1s]', "time": "1796162563.392"}
+        result = [{"metric": {"__name__": "up"}, "values": [[1796162563.392, "1"]]},
+                  {"metric": {"__name__": "a"}, "values": [[1796162548.392, "1"], [1796162563.392, "2"]]},
+                  {"metric": {"__name__": "b"}, "values": [[1796162548.392, "1"]]}]
+        return _Response({"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+
+def test_series_at_counts_only_samples_of_that_scrape() -> None:
+    assert series_at(_Prometheus(), "prometheus", 1796162563.392) == 2  # type: ignore[arg-type]

@@ -1,0 +1,55 @@
+"""Unit tests of the retention drill's pieces: chunk names, Loki's settings, the appended flags."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+
+import pytest
+
+from obsgate.bringup.compose import ServiceSpec
+from obsgate.checks.resilience.retention import ACCELERATED_FLAGS, Settings, accelerated, chunk_span_ms
+from obsgate.errors import InputError
+
+
+def test_chunk_span_from_a_v13_filesystem_chunk_name() -> None:
+    # A real name from Loki 2.9.3's /loki/chunks (tenant/fingerprint/ base64 of from:through:checksum).
+    assert chunk_span_ms("/loki/chunks/fake/1bcb531c091195eb/MWEyMzNhNWNmY2Q6MWEyMzNhNWNmY2U6YTNkNDhjM2Y=") == (
+        0x1a233a5cfcd, 0x1a233a5cfce)
+
+
+def test_chunk_span_from_an_older_flat_name_and_unpadded_base64() -> None:
+    name = base64.urlsafe_b64encode(b"fake/1bcb531c091195eb:1a2295917cd:1a2295917ce:d73fe56f").decode().rstrip("=")
+    assert chunk_span_ms(f"/loki/chunks/{name}") == (0x1a2295917cd, 0x1a2295917ce)
+
+
+@pytest.mark.parametrize("name", ["delete_requests.gz", "1796162851741515752", "!!!"])
+def test_other_files_are_no_chunks(name: str) -> None:
+    assert chunk_span_ms(f"/loki/chunks/{name}") is None
+
+
+CONFIG = """
+limits_config: {retention_period: 24h, reject_old_samples_max_age: 1w}
+storage_config: {filesystem: {directory: /loki/chunks}}
+compactor: {retention_enabled: true}
+"""
+
+
+def test_settings_put_expired_lines_between_retention_and_max_age() -> None:
+    settings = Settings.from_config(CONFIG)
+    assert (settings.retention_s, settings.max_age_s, settings.chunks_dir) == (86400, 604800, "/loki/chunks")
+    assert settings.expired_age_s == 4 * 86400
+
+
+def test_expired_lines_impossible_when_max_age_within_retention() -> None:
+    settings = Settings.from_config(CONFIG.replace("1w", "24h"))
+    with pytest.raises(InputError, match="not beyond the retention period"):
+        _ = settings.expired_age_s
+
+
+def test_flags_are_appended_to_the_production_command() -> None:
+    spec = ServiceSpec(name="loki", image="grafana/loki:2.9.3")
+    spec = dataclasses.replace(spec, command=("-config.file=/etc/loki/loki.yml",))
+    assert accelerated(spec).command == ("-config.file=/etc/loki/loki.yml", *ACCELERATED_FLAGS)
+    with pytest.raises(InputError, match="no command"):
+        accelerated(dataclasses.replace(spec, command=None))
