@@ -1,10 +1,12 @@
 """Fixtures of the resilience checks.
 
-``crash_stack`` is a second stack of this run (Loki and Prometheus from the production
-compose specs, their own volumes): the crash checks SIGKILL its services, which on the
-run's shared stack would make every check running beside them fail. ``retention_drill``
-is a third, Loki alone with its timing accelerated (obsgate.checks.resilience.retention),
-pushed to and shipped once for the compactor and retention checks.
+``resilience_stack`` is a second stack of this run (Loki, Prometheus, Alertmanager and
+nginx from the production compose specs, their own network and volumes): these checks
+SIGKILL, restart and re-create its services, which on the run's shared stack would make
+the checks running beside them fail. The ``own_*`` fixtures are its services and clients.
+``retention_drill`` is a third, Loki alone with its timing accelerated
+(obsgate.checks.resilience.retention), pushed to and shipped once for the compactor and
+retention checks.
 """
 
 from __future__ import annotations
@@ -14,44 +16,71 @@ from collections.abc import Iterator
 import pytest
 
 from obsgate.bringup.overlay import overlay_stack
+from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.logs import LogsClient, new_run_label
 from obsgate.checks.resilience.retention import RetentionDrill, Settings, accelerated
-from obsgate.clients import Endpoint, LokiAPI, PrometheusAPI
+from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, LokiAPI, PrometheusAPI
+from obsgate.errors import NotEvaluated
 from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
 
+SERVICES = ("loki", "prometheus", "alertmanager", "nginx")
+
 
 @pytest.fixture(scope="session")
-def crash_stack(gate_run: GateRun) -> Iterator[Stack]:
-    services = {name: gate_run.project.services[name] for name in ("loki", "prometheus")}
-    with overlay_stack(gate_run, "crash", services) as stack:
+def resilience_stack(gate_run: GateRun) -> Iterator[Stack]:
+    services = {name: spec for name in SERVICES if (spec := gate_run.project.services.get(name)) is not None}
+    with overlay_stack(gate_run, "resilience", services) as stack:
         yield stack
 
 
-@pytest.fixture
-def crash_loki(crash_stack: Stack) -> ServiceHandle:
-    return crash_stack["loki"].require()
+def _own(stack: Stack, name: str) -> ServiceHandle:
+    if name not in stack.services:
+        raise NotEvaluated(f"{name}: not a service of this compose file")
+    return stack[name].require()
 
 
 @pytest.fixture
-def crash_prometheus(crash_stack: Stack) -> ServiceHandle:
-    return crash_stack["prometheus"].require()
+def own_loki(resilience_stack: Stack) -> ServiceHandle:
+    return _own(resilience_stack, "loki")
 
 
 @pytest.fixture
-def crash_logs(crash_loki: ServiceHandle, gate_run: GateRun, gate: GateRecorder) -> Iterator[LogsClient]:
-    """Push to and read from the crash stack's Loki directly, inside a label of this check."""
-    api = LokiAPI(Endpoint.direct(crash_loki, crash_loki.spec.expose[0]))
-    client = LogsClient(api, api, new_run_label(gate_run.run_id), evidence=lambda: crash_loki.log_tail(20))
+def own_prometheus(resilience_stack: Stack) -> ServiceHandle:
+    return _own(resilience_stack, "prometheus")
+
+
+@pytest.fixture
+def own_alertmanager(resilience_stack: Stack) -> ServiceHandle:
+    return _own(resilience_stack, "alertmanager")
+
+
+@pytest.fixture
+def own_gateway(resilience_stack: Stack, run_secrets: RunSecrets) -> Gateway:
+    return Gateway(_own(resilience_stack, "nginx"), run_secrets)
+
+
+@pytest.fixture
+def own_logs(own_loki: ServiceHandle, gate_run: GateRun, gate: GateRecorder) -> Iterator[LogsClient]:
+    """Push to and read from the resilience stack's Loki directly, inside a label of this check."""
+    api = LokiAPI(Endpoint.direct(own_loki, own_loki.spec.expose[0]))
+    client = LogsClient(api, api, new_run_label(gate_run.run_id), evidence=lambda: own_loki.log_tail(20))
     gate.evidence["run_label"] = client.selector()
     yield client
     api.close()
 
 
 @pytest.fixture
-def crash_prometheus_api(crash_prometheus: ServiceHandle) -> Iterator[PrometheusAPI]:
-    api = PrometheusAPI(Endpoint.direct(crash_prometheus, crash_prometheus.spec.expose[0]))
+def own_prometheus_api(own_prometheus: ServiceHandle) -> Iterator[PrometheusAPI]:
+    api = PrometheusAPI(Endpoint.direct(own_prometheus, own_prometheus.spec.expose[0]))
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def own_alertmanager_api(own_alertmanager: ServiceHandle) -> Iterator[AlertmanagerAPI]:
+    api = AlertmanagerAPI(Endpoint.direct(own_alertmanager, own_alertmanager.spec.expose[0]))
     yield api
     api.close()
 
