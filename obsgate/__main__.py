@@ -1,4 +1,5 @@
-"""``python -m obsgate sweep [--run ID]``: remove what crashed runs left behind; ``up``: the stack until Ctrl-C."""
+"""``python -m obsgate sweep [--run ID]``: remove what crashed runs left behind; ``up``: the stack until Ctrl-C;
+``repeat -n N -- <gate args>``: how stable each check is over N runs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import docker
 from docker.errors import DockerException
 
-from obsgate import up
+from obsgate import repeat, up
 from obsgate.bringup.cleanup import sweep
 
 
@@ -18,9 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     sweep_cmd = commands.add_parser("sweep", help="remove containers, networks and volumes of obs-gate runs")
     sweep_cmd.add_argument("--run", help="only this run id (default: every obs-gate run)")
     up.add_arguments(commands.add_parser("up", help="bring the gate's stack up until Ctrl-C; print URL, CA, credentials"))
+    repeat.add_arguments(commands.add_parser("repeat", help="run the gate N times; per check: passed/failed/not "
+                                                           "evaluated counts and measurement spreads"))
     args = parser.parse_args(argv)
     if args.command == "up":
         return up.main(args)
+    if args.command == "repeat":
+        return repeat.main(args)
     try:
         swept = sweep(docker.from_env(), args.run)
     except DockerException as exc:

@@ -169,6 +169,25 @@ class PrometheusConfig:
     def evaluation_interval_s(self) -> float:
         return self._global("evaluation_interval", "1m")
 
+    @property
+    def scrape_timeout_s(self) -> float:
+        return self._global("scrape_timeout", "10s")
+
+    @property
+    def external_labels(self) -> dict[str, str]:
+        """Labels Prometheus adds to every alert it sends (Alertmanager routes on them too)."""
+        return {str(k): str(v) for k, v in ((self.doc.get("global") or {}).get("external_labels") or {}).items()}
+
+    def job_scrape_s(self, job: str) -> tuple[float, float]:
+        """(scrape interval, scrape timeout) of one scrape job: its own settings, else the global ones."""
+        entry: dict[str, Any] = next((j for j in self.doc.get("scrape_configs") or [] if j.get("job_name") == job), {})
+        interval = prom_duration_s(str(entry["scrape_interval"])) if "scrape_interval" in entry else self.scrape_interval_s
+        timeout = prom_duration_s(str(entry["scrape_timeout"])) if "scrape_timeout" in entry else self.scrape_timeout_s
+        return interval, min(timeout, interval)     # Prometheus never lets a scrape outlast its interval
+
+    def jobs(self) -> list[str]:
+        return [str(j["job_name"]) for j in self.doc.get("scrape_configs") or [] if "job_name" in j]
+
     def targets(self) -> list[ScrapeTarget]:
         """Every static target of every scrape job."""
         return [ScrapeTarget(str(job["job_name"]), str(address))

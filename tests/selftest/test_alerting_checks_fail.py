@@ -1,22 +1,36 @@
 """The alerting and monitoring-the-monitor checks fail, naming the cause, on broken variants.
 
-Two child runs: a prometheus.yml that scrapes Alertmanager on a wrong port and whose
-rule_files glob no longer matches the shipped rule files; and an alertmanager.yml whose
-Slack receivers post to an address where nothing listens (the receiver unreachable), which
-both the test alert (overlay stack) and the real LokiDown alert must run into. The LokiDown
-part needs Loki and skips where it cannot run. Grafana's provisioning checks cannot run
-here: their logic is proven in tests/unit/test_grafana_checks.py.
+Child runs:
+- a prometheus.yml that scrapes Alertmanager on a wrong port and whose rule_files glob no
+  longer matches the shipped rule files;
+- an alertmanager.yml whose Slack receivers post to an address where nothing listens (the
+  receiver unreachable), which both the test alert (overlay stack) and the real LokiDown
+  alert must run into, each naming the phase it is stuck in;
+- an evaluation interval, a scrape interval and a group wait each too long for the policy:
+  the budget checks and the live checks fail at once with the arithmetic, in seconds;
+- Alertmanager frozen (docker pause) for a while after it received the test alert: the
+  slowed phase is the one that blows its budget.
+The LokiDown parts need Loki and are skipped where it cannot run. Grafana's provisioning
+checks cannot run here: their logic is proven in tests/unit/test_grafana_checks.py.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import docker
+import httpx
 import pytest
 import yaml
+from docker.errors import DockerException
 
 from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, only, passed_or_skip
 
@@ -80,4 +94,110 @@ def test_delivery_checks_fail_when_the_receiver_is_unreachable(variant, child_ga
                      f"{DELIVERY}::test_loki_down_alert_reaches_receiver", compose=variant(broken))
     reason = failed_or_skip(run, "test_test_alert_reaches_critical_receiver")
     assert "timed out" in reason and "ObsGateTestAlert at the Slack receiver" in reason
-    assert "LokiDown at the Slack receiver" in failed_or_skip(run, "test_loki_down_alert_reaches_receiver")
+    stuck = "stuck in Alertmanager -> receiver"
+    assert stuck in run.checks["test_test_alert_reaches_critical_receiver"]["evidence"]["failure"]
+    loki_down = failed_or_skip(run, "test_loki_down_alert_reaches_receiver")
+    assert "LokiDown at the Slack receiver" in loki_down
+    assert stuck in run.checks["test_loki_down_alert_reaches_receiver"]["evidence"]["failure"]
+
+
+BUDGETS = "tests/config/test_alerting_budget.py"
+DELIVERY_BUDGET, OUTAGE_BUDGET = (f"{BUDGETS}::test_critical_routes_meet_alert_delivery_budget",
+                                  f"{BUDGETS}::test_service_down_alerts_meet_outage_to_page_budget")
+TRIP, LOKI_DOWN = "test_test_alert_reaches_critical_receiver", "test_loki_down_alert_reaches_receiver"
+AT_ONCE_S = 10.0            # "fails in seconds": far below any interval the variants configure
+
+
+def _slow(config: str, edit: Callable[[dict[str, Any]], None]) -> Callable[[Path], tuple[str, Path]]:
+    """A variant writer: the shipped ``config`` (prometheus or alertmanager) with ``edit`` applied."""
+    def make(readable: Path) -> tuple[str, Path]:
+        name = "prometheus/prometheus.yml" if config == "prometheus" else "alertmanager/alertmanager.yml"
+        doc = yaml.safe_load((STACK / name).read_text())
+        edit(doc)
+        return f"/etc/{name.split('/')[0]}/{name.split('/')[1]}", write(readable / name.split("/")[1], doc)
+    return make
+
+
+@pytest.mark.parametrize(("make", "delivery_too_slow", "arithmetic"), [
+    pytest.param(_slow("prometheus", lambda d: d["global"].update(evaluation_interval="10m")), True,
+                 "evaluation_interval 600 s", id="evaluation_interval-10m"),
+    pytest.param(_slow("prometheus", lambda d: d["global"].update(scrape_interval="5m")), False,
+                 "scrape_interval of job loki 300 s", id="scrape_interval-5m"),
+    pytest.param(_slow("alertmanager", lambda d: d["route"]["routes"][0].update(group_wait="5m")), True,
+                 "route.routes[0] (receiver slack-critical) 300 s", id="group_wait-5m"),
+])
+def test_intervals_too_long_for_the_policy_fail_at_once_with_the_arithmetic(
+        variant, child_gate, readable: Path, tmp_path: Path, make: Callable[[Path], tuple[str, Path]],
+        delivery_too_slow: bool, arithmetic: str) -> None:
+    target, path = make(readable)
+    service = target.split("/")[2]
+
+    def broken(doc: Compose) -> None:
+        only("prometheus", "alertmanager", "loki")(doc)
+        mount(service, target, path)(doc)
+
+    run = child_gate(DELIVERY_BUDGET, OUTAGE_BUDGET, f"{DELIVERY}::{TRIP}", f"{DELIVERY}::{LOKI_DOWN}",
+                     compose=variant(broken))
+    def findings(check: str) -> str:
+        failed_or_skip(run, check)
+        return "\n".join(run.checks[check]["evidence"]["findings"])
+
+    outage = findings("test_service_down_alerts_meet_outage_to_page_budget")
+    assert arithmetic in outage and "> target 120 s" in outage
+    if delivery_too_slow:
+        assert arithmetic in findings("test_critical_routes_meet_alert_delivery_budget")
+        assert "cannot meet alert_delivery_s whatever the stack does" in failed_or_skip(run, TRIP)
+        assert run.checks[TRIP]["duration_s"] < AT_ONCE_S
+    else:       # the scrape interval does not enter rule true -> receiver: that path still passes
+        passed_or_skip(run, "test_critical_routes_meet_alert_delivery_budget")
+        passed_or_skip(run, TRIP)
+    if run.outcome(LOKI_DOWN) != "not_evaluated":      # needs Loki
+        assert "cannot meet outage_to_page_s whatever the stack does" in run.reason(LOKI_DOWN)
+        # The first check to ask for the stack waits for its bring-up: that is not the check waiting.
+        bring_up = json.loads((tmp_path / "reports" / "latest" / "gate.json").read_text())["metadata"]["timings_s"]
+        assert run.checks[LOKI_DOWN]["duration_s"] - (bring_up["bring_up"] or 0) < AT_ONCE_S
+
+
+def _freeze_alertmanager_after_it_receives(run_id: str, frozen_s: float, stop: threading.Event) -> list[str]:
+    """In the background: pause the child's overlay Alertmanager once it holds the test alert, then resume it."""
+    client, log = docker.from_env(), []
+
+    def freeze() -> None:
+        name = f"obsgate-{run_id}-alerts-alertmanager"
+        deadline = time.monotonic() + 300
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                container = client.containers.get(name)
+                ip = next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+                alerts = httpx.get(f"http://{ip}:9093/api/v2/alerts", timeout=2).json()
+            except (DockerException, httpx.HTTPError, ValueError, StopIteration):
+                alerts = []
+            if any(a["labels"].get("alertname", "").startswith("ObsGateTestAlert") for a in alerts):
+                container.pause()
+                log.append(f"paused {name}")
+                stop.wait(frozen_s)
+                container.unpause()
+                log.append(f"resumed {name} after {frozen_s:g} s")
+                return
+            stop.wait(0.2)
+
+    threading.Thread(target=freeze, daemon=True, name="freeze-alertmanager").start()
+    return log
+
+
+def test_a_frozen_alertmanager_blows_the_dispatch_phase(child_gate, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = f"frz{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("OBSGATE_RUN_ID", run_id)
+    stop = threading.Event()
+    # group_wait is 10 s: a 22 s freeze leaves ~12 s of it to the stack, beyond the dispatch target's warn band.
+    log = _freeze_alertmanager_after_it_receives(run_id, 22.0, stop)
+    try:
+        run = child_gate(f"{DELIVERY}::{TRIP}")
+    finally:
+        stop.set()
+    reason = failed_or_skip(run, TRIP)
+    assert log and log[0].startswith("paused"), f"the overlay Alertmanager was never paused: {reason}"
+    # Either the phase judgement names it, or the wait ran out while the alert sat in Alertmanager.
+    first = reason.removeprefix("AssertionError: ")
+    assert first.startswith("test_alert_dispatch_s: ") or "stuck in Alertmanager -> receiver" in first, reason
+    assert "test_alert_evaluation_s:" not in first              # the config-set phase was on time

@@ -1,17 +1,22 @@
-"""The alert path rule -> Prometheus -> Alertmanager -> Slack receiver, and Slack payloads.
+"""The test alert: rule -> Prometheus -> Alertmanager -> Slack receiver, through the production routing.
 
-``TestAlertPath`` runs a second, small stack of this run (Prometheus and Alertmanager
-with their production configs and routing) whose rule directory holds the shipped
-rule files plus one test rule. The test rule turns true at a moment we choose, and
-the Slack webhook secret points to a receiver of its own: the delivery is timed from
-that moment to the receiver, and its payload read as Slack would.
+``TestAlertPath`` runs a second, small stack of this run (Prometheus and Alertmanager with
+their production configs and route tree) whose rule directory holds one test rule and
+nothing else, and whose Slack webhook files point to a receiver of its own: nothing is
+shared with the run's stack (alerts, secrets, receiver, network). The rule turns true at a
+moment we choose; the trip is timed from that moment and split into its phases.
+
+Arming: Prometheus loads the rule on SIGHUP, and every reload empties its notifier's
+Alertmanager list until service discovery refills it (up to 5 s; prometheus/prometheus#13064).
+An alert evaluated in that window is dropped without a log line and only resent a
+``resend_delay`` (1 min) later: the false "0 deliveries" alarm of a healthy stack. So the
+rule turns true only after the notifier has its Alertmanager again, and the arm is redone
+(a new alert name, so no Alertmanager group is reused) if the refill came too late.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-import shutil
+import posixpath
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,22 +27,25 @@ import yaml
 
 from obsgate.bringup.compose import ServiceSpec
 from obsgate.bringup.overlay import overlay_stack, with_mount
-from obsgate.bringup.stack import ServiceHandle, Stack
-from obsgate.checks.stackfiles import AlertmanagerConfig, PrometheusConfig, flag
-from obsgate.clients import Endpoint, PrometheusAPI
+from obsgate.bringup.stack import ServiceFailed, ServiceHandle, Stack
+from obsgate.checks.alerting.phases import AlertTrace, Phase, feasible
+from obsgate.checks.alerting.routing import CRITICAL
+from obsgate.checks.alerting.slack import announces
+from obsgate.checks.stackfiles import AlertmanagerConfig, flag
+from obsgate.checks.static.alerting import Budget, load, probe_budget
+from obsgate.clients import AlertmanagerAPI, Endpoint, PrometheusAPI
+from obsgate.clients.http import data
 from obsgate.clients.webhook import Delivery, WebhookReceiver
+from obsgate.errors import NotEvaluated
+from obsgate.gate.policy import Policy
 from obsgate.run import GateRun
 from obsgate.wait import WaitTimeout, poll
 
 TEST_ALERT = "ObsGateTestAlert"
 TEST_GROUP = "obs-gate-test"
-ARM_S = 2.0                      # the test rule turns true this long after it is written
-
-
-def rfc3339(text: str) -> float:
-    """Unix seconds of a Prometheus/Alertmanager timestamp (nanosecond fractions allowed)."""
-    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00")
-    return dt.datetime.fromisoformat(trimmed).timestamp()
+DISCOVERY_REFILL_S = 5.0        # Prometheus' service discovery sends updates at most this often
+ARM_S = DISCOVERY_REFILL_S + 1  # the rule turns true this long after the reload that loads it
+ARMS = 3                        # re-arms allowed when the machine is too slow for ARM_S
 
 
 def readable_dir(path: Path) -> Path:
@@ -47,57 +55,48 @@ def readable_dir(path: Path) -> Path:
     return path
 
 
-def attachments(delivery: Delivery) -> list[dict[str, Any]]:
-    """The attachments of a Slack incoming-webhook payload (empty if it is not one)."""
-    try:
-        body = delivery.json()
-    except ValueError:
-        return []
-    return [a for a in body.get("attachments") or [] if isinstance(a, dict)] if isinstance(body, dict) else []
-
-
-def announces(delivery: Delivery, alertname: str, status: str = "FIRING", marker: str = "") -> bool:
-    """Whether a Slack payload reports ``alertname`` in ``status`` (and carries ``marker`` in its text)."""
-    return any(alertname in str(a.get("title", "")) and status in str(a.get("title", "")).upper()
-               and marker in str(a.get("text", "")) for a in attachments(delivery))
-
-
-def payload_summary(delivery: Delivery) -> dict[str, Any]:
-    body = delivery.json()
-    return {"path": delivery.path.rsplit("/", 1)[0] + "/<secret>", "channel": body.get("channel"),
-            "username": body.get("username"),
-            "attachments": [{"title": a.get("title"), "color": a.get("color"), "text": str(a.get("text"))[:400]}
-                            for a in attachments(delivery)]}
+def slack_url_files(config: AlertmanagerConfig) -> list[str]:
+    """Every file Alertmanager reads a Slack webhook URL from (global and per receiver)."""
+    files = [str((config.doc.get("global") or {}).get("slack_api_url_file", ""))]
+    files += [str(s["api_url_file"]) for r in config.doc.get("receivers") or [] for s in r.get("slack_configs") or []
+              if s.get("api_url_file")]
+    return sorted({f for f in files if f})
 
 
 @dataclass
-class LokiOutage:
-    """Loki stopped on demand (as a crash or an operator would leave it)."""
-
-    loki: ServiceHandle
-    stopped_at: float | None = None     # wall clock
-
-    def begin(self) -> float:
-        self.stopped_at = time.time()
-        self.loki.stop()
-        return self.stopped_at
-
-
-@dataclass
-class Delivered:
-    """What the test alert's trip produced."""
+class Trip:
+    """What the test alert's trip produced, phase by phase (wall-clock Unix seconds)."""
 
     delivery: Delivery
-    true_at: float                  # wall clock: the rule's condition turned true
-    active_at: float | None         # Prometheus' activeAt for the alert
-    receiver: str                   # the receiver Alertmanager's route tree picks for the (critical) test alert
+    true_at: float                  # the rule's condition turned true
+    active_at: float                # Prometheus' activeAt: the evaluation that found it true
+    received_at: float | None       # Alertmanager accepted it
+    budget: Budget                  # the config's worst case for this route (evaluation + group_wait + dispatch)
+    receiver: str                   # the receiver the route tree picks for the (critical) test alert
     channels: list[str]             # that receiver's Slack channels
     warning_receiver: str           # the receiver the same alert would reach as a warning
-    marker: str
+    arms: int
 
     @property
     def latency_s(self) -> float:
         return self.delivery.received_at - self.true_at
+
+    def phases(self) -> list[Phase]:
+        evaluation, group_wait = self.budget.terms[0], self.budget.terms[1]
+        in_prometheus = self.active_at - self.true_at
+        return [Phase("test_alert_evaluation_s", in_prometheus, evaluation.seconds, f"{evaluation.file} {evaluation.key}"),
+                Phase("test_alert_dispatch_s", self.latency_s - in_prometheus - group_wait.seconds,
+                      target_key="notification_dispatch_s"),
+                Phase("test_alert_true_to_receiver_s", self.latency_s, target_key="alert_delivery_s")]
+
+    def evidence(self) -> dict[str, Any]:
+        group_wait = self.budget.terms[1].seconds
+        handoff = None if self.received_at is None else round(self.received_at - self.active_at, 3)
+        posted = None if self.received_at is None else round(self.delivery.received_at - self.received_at, 3)
+        return {"worst case": self.budget.arithmetic, "arms": self.arms,
+                "split": {"true -> Prometheus active": round(self.active_at - self.true_at, 3),
+                          "Prometheus -> Alertmanager": handoff,
+                          f"Alertmanager -> receiver (group_wait {group_wait:g} s)": posted}}
 
 
 class TestAlertPath:
@@ -105,39 +104,33 @@ class TestAlertPath:
 
     __test__ = False    # not a pytest test class
 
-    def __init__(self, run: GateRun, workdir: Path, timeout_s: float) -> None:
-        self.run, self.workdir, self.timeout_s = run, workdir, timeout_s
+    def __init__(self, run: GateRun, workdir: Path, policy: Policy) -> None:
+        self.run, self.workdir, self.policy = run, workdir, policy
         self.marker = f"obs-gate probe {uuid.uuid4().hex[:12]}"
-        self.prometheus = PrometheusConfig.of_service(run.project.services["prometheus"])
+        self.config = load(run.project, policy)
         self.alertmanager = AlertmanagerConfig.of_service(run.project.services["alertmanager"])
         self.receiver: WebhookReceiver | None = None
 
-    def _rules_dir(self) -> tuple[str, Path, str]:
-        """(container dir, host copy of the shipped rules, file name the rule_files glob loads)."""
-        pattern = str((self.prometheus.doc.get("rule_files") or ["/etc/prometheus/rules/*.yml"])[0])
-        directory, _, glob = pattern.rpartition("/")
-        copy = readable_dir(self.workdir / "rules")
-        for path in self.prometheus.shipped_rule_files():
-            shutil.copy(path, copy / path.name)
-            (copy / path.name).chmod(0o644)
-        return directory, copy, glob.replace("*", "zz-obs-gate-test", 1)
+    def _rule_file(self) -> tuple[str, str]:
+        """(container dir, file name the first ``rule_files`` entry loads) for the test rule."""
+        pattern = str((self.config.prometheus.doc.get("rule_files") or ["/etc/prometheus/rules/*.yml"])[0])
+        directory, glob = posixpath.split(posixpath.join(posixpath.dirname(self.config.prometheus.container_path),
+                                                         pattern))
+        return directory, glob.replace("*", "zz-obs-gate-test", 1)
 
-    def _secrets_dir(self) -> tuple[str, Path]:
-        """(container dir, host dir) of the Slack webhook URL file Alertmanager reads."""
-        url_file = str((self.alertmanager.doc.get("global") or {}).get(
-            "slack_api_url_file", "/etc/alertmanager/secrets/slack_webhook_url"))
-        return url_file, readable_dir(self.workdir / "alertmanager-secrets")
-
-    def _services(self, rules: tuple[str, Path], secrets: tuple[str, Path]) -> dict[str, ServiceSpec]:
+    def _services(self, rules: Path, secrets: dict[str, Path]) -> dict[str, ServiceSpec]:
         specs = self.run.project.services
-        return {"prometheus": with_mount(specs["prometheus"], rules[0], rules[1]),
-                "alertmanager": with_mount(specs["alertmanager"], secrets[0].rpartition("/")[0], secrets[1])}
+        prometheus = with_mount(specs["prometheus"], self._rule_file()[0], rules)
+        alertmanager = specs["alertmanager"]
+        for directory, host in secrets.items():
+            alertmanager = with_mount(alertmanager, directory, host)
+        return {"prometheus": prometheus, "alertmanager": alertmanager}
 
-    def _rule(self, true_at: float) -> str:
+    def _rule(self, alertname: str, true_at: float) -> str:
         return yaml.safe_dump({"groups": [{"name": TEST_GROUP, "rules": [{
-            "alert": TEST_ALERT,
+            "alert": alertname,
             "expr": f"vector(time()) >= {true_at:.3f}",
-            "labels": {"severity": "critical"},
+            "labels": dict(CRITICAL),
             "annotations": {"summary": self.marker,
                             "description": "End-to-end test alert of the obs-gate release gate."},
         }]}]}, sort_keys=False)
@@ -153,43 +146,88 @@ class TestAlertPath:
             raise AssertionError(f"amtool could not resolve the route of the test alert ({code}): {out[-300:]}")
         return lines[-1].strip()
 
-    def run_once(self) -> Delivered:
-        """Bring the overlay up, arm the test rule, wait for its Slack post; the overlay is removed after."""
-        container_rules, rules_copy, rule_file = self._rules_dir()
-        url_file, secrets = self._secrets_dir()
+    def _arm(self, prometheus: ServiceHandle, api: PrometheusAPI, rules: Path, alertname: str) -> float | None:
+        """Write the rule, reload, and return when it turns true; None if the notifier came back too late."""
+        true_at = time.time() + ARM_S
+        rule = rules / self._rule_file()[1]
+        rule.write_text(self._rule(alertname, true_at))
+        rule.chmod(0o644)
+        prometheus.container.kill(signal="SIGHUP")      # Prometheus re-reads config and rule files
+        # Rules are the last thing a reload applies: once the new rule shows, the notifier was reset.
+        # (Each arm has its own alert name.)
+        poll(lambda: any(r.get("name") == alertname for g in api.rules()["groups"] for r in g["rules"]),
+             timeout_s=ARM_S * ARMS, what="Prometheus to load the test rule after SIGHUP", evidence=prometheus.log_tail)
+        poll(lambda: data(api.get("/api/v1/alertmanagers"))["activeAlertmanagers"], timeout_s=ARM_S * ARMS,
+             what="Prometheus' notifier to find Alertmanager again after the reload", evidence=prometheus.log_tail)
+        return true_at if time.time() < true_at else None
+
+    def _slack_dirs(self) -> tuple[dict[str, Path], list[Path]]:
+        """(container dir -> host dir, host URL files): dirs of this trip for every Slack URL file, and in place of
+        every mount of the run's secrets, so the overlay can never post to the run's receiver."""
+        root = self.run.secrets.root.resolve()
+        mounts = [m.target for m in self.run.project.services["alertmanager"].mounts
+                  if m.kind == "bind" and Path(m.source).resolve().is_relative_to(root)]
+        dirs = {target: readable_dir(self.workdir / f"alertmanager-secrets-{i}") for i, target in enumerate(mounts)}
+        files = []
+        for path in slack_url_files(self.alertmanager):
+            directory, name = posixpath.split(path)
+            if directory not in dirs:
+                dirs[directory] = readable_dir(self.workdir / f"alertmanager-secrets-{len(dirs)}")
+            files.append(dirs[directory] / name)
+        return dirs, files
+
+    def run_once(self) -> Trip:
+        """Bring the overlay up, arm the test rule, time its Slack post by phase; the overlay is removed after."""
+        budget = probe_budget(self.config, TEST_ALERT, CRITICAL)
+        deadline = feasible(self.policy, budget, "alert_delivery_s")
+        rules = readable_dir(self.workdir / "rules")
+        secret_dirs, url_files = self._slack_dirs()
 
         def start_receiver(stack: Stack) -> None:
             self.receiver = WebhookReceiver(stack.gateway_ip())
-            url = secrets / url_file.rpartition("/")[2]
-            url.write_text(self.receiver.url(f"/slack/{uuid.uuid4().hex}") + "\n")
-            url.chmod(0o644)
+            url = self.receiver.url(f"/slack/{uuid.uuid4().hex}")
+            for file in url_files:
+                file.write_text(url + "\n")
+                file.chmod(0o644)
 
-        services = self._services((container_rules, rules_copy), (url_file, secrets))
         try:
-            with overlay_stack(self.run, "alerts", services, start_receiver) as stack:
-                prometheus = stack["prometheus"].require()
-                stack["alertmanager"].require()
+            with overlay_stack(self.run, "alerts", self._services(rules, secret_dirs), start_receiver) as stack:
+                prometheus, alertmanager = (self._ready(stack, name) for name in ("prometheus", "alertmanager"))
                 receiver_name, warning_receiver = self._route(stack, "critical"), self._route(stack, "warning")
                 api = PrometheusAPI(Endpoint.direct(prometheus, prometheus.spec.expose[0]))
+                am_api = AlertmanagerAPI(Endpoint.direct(alertmanager, alertmanager.spec.expose[0]))
                 try:
-                    true_at = time.time() + ARM_S
-                    (rules_copy / rule_file).write_text(self._rule(true_at))
-                    (rules_copy / rule_file).chmod(0o644)
-                    prometheus.container.kill(signal="SIGHUP")      # Prometheus re-reads its rule files
-                    poll(lambda: any(g["name"] == TEST_GROUP for g in api.rules()["groups"]), timeout_s=15,
-                         what="Prometheus to load the test rule after SIGHUP", evidence=prometheus.log_tail)
+                    alertname, true_at, arms = TEST_ALERT, None, 0
+                    while true_at is None and arms < ARMS:
+                        arms += 1
+                        alertname = TEST_ALERT if arms == 1 else f"{TEST_ALERT}Rearm{arms}"
+                        true_at = self._arm(prometheus, api, rules, alertname)
+                    if true_at is None:
+                        raise AssertionError(f"could not arm the test alert: Prometheus' notifier took longer than "
+                                             f"{ARM_S:g} s to find Alertmanager after each of {ARMS} reloads")
                     assert self.receiver is not None
+                    trace = AlertTrace({"alertname": alertname}, api, am_api, self.receiver,
+                                       lambda d: announces(d, alertname, marker=self.marker))
                     try:
-                        delivery = self.receiver.wait_for(lambda d: announces(d, TEST_ALERT, marker=self.marker),
-                                                          timeout_s=self.timeout_s,
-                                                          what=f"{TEST_ALERT} at the Slack receiver")
+                        delivery = trace.wait(true_at - time.time() + deadline, f"{alertname} at the Slack receiver",
+                                              origin=true_at)
                     except WaitTimeout as exc:
-                        raise WaitTimeout(f"{exc}\n{stack['alertmanager'].log_tail(15)}") from None
-                    active = next((a for a in api.alerts() if a["labels"].get("alertname") == TEST_ALERT), None)
+                        raise WaitTimeout(f"{exc}\n{prometheus.log_tail(10)}\n{alertmanager.log_tail(10)}") from None
                 finally:
                     api.close()
-                return Delivered(delivery, true_at, rfc3339(active["activeAt"]) if active else None, receiver_name,
-                                 self.alertmanager.slack_channels(receiver_name), warning_receiver, self.marker)
+                    am_api.close()
+                assert trace.active_at is not None, "delivered, yet Prometheus never showed the alert active"
+                return Trip(delivery, true_at, trace.active_at, trace.received_at, budget, receiver_name,
+                            self.alertmanager.slack_channels(receiver_name), warning_receiver, arms)
         finally:
             if self.receiver is not None:
                 self.receiver.close()
+
+    @staticmethod
+    def _ready(stack: Stack, name: str) -> ServiceHandle:
+        """A ready overlay service; one that cannot start is this check's dependency, judged by its own check."""
+        try:
+            return stack[name].require()
+        except ServiceFailed as exc:
+            raise NotEvaluated(f"{name} with the production config did not become ready (test_{name}_is_ready "
+                               f"judges that): {str(exc).splitlines()[0][:300]}") from None

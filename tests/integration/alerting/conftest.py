@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from obsgate.bringup.stack import ServiceHandle
-from obsgate.checks.alerting.alertpath import LokiOutage
+from obsgate.checks.alerting.outage import LokiOutage
 from obsgate.checks.stackfiles import PrometheusConfig
 from obsgate.gate.plugin import RUN_KEY
 from obsgate.gate.recorder import GateRecorder

@@ -11,32 +11,19 @@ from typing import Any
 import pytest
 
 from obsgate.bringup.stack import ServiceHandle, Stack, State
+from obsgate.checks.alerting.monitor import find_target, first_pass_wait, scraped_service, unknowable
 from obsgate.checks.stackfiles import PrometheusConfig, ScrapeTarget, recording_and_alerting_rules
 from obsgate.clients import PrometheusAPI
 from obsgate.errors import NotEvaluated
+from obsgate.gate.policy import Policy
 from obsgate.gate.recorder import GateRecorder
-from obsgate.wait import poll
-
-SELF = ("localhost", "127.0.0.1")      # a target Prometheus scrapes on itself
-
-
-def scraped_service(stack: Stack, target: ScrapeTarget) -> ServiceHandle:
-    """The compose service behind a scrape target (its address is the service name on the stack network)."""
-    name = "prometheus" if target.host in SELF else target.host
-    if name not in stack.services:
-        raise AssertionError(f"scrape target {target.address} (job {target.job}) is not a service of the stack: "
-                             f"services are {sorted(stack.services)}")
-    return stack[name]
-
-
-def find_target(data: Any, target: ScrapeTarget) -> dict[str, Any] | None:
-    return next((t for t in data["activeTargets"]
-                 if t.get("scrapePool") == target.job and t["labels"].get("instance") == target.address), None)
+from obsgate.wait import WaitTimeout, poll
 
 
 @pytest.mark.gate(category="Resilience", weight=1)
 def test_prometheus_scrapes_stack_target(scrape_target: ScrapeTarget, stack: Stack, prometheus_api: PrometheusAPI,
-                                         prometheus_config: PrometheusConfig, gate: GateRecorder) -> None:
+                                         prometheus_config: PrometheusConfig, policy: Policy,
+                                         gate: GateRecorder) -> None:
     """Every part of the stack must be scraped and up: a blind spot hides its failure from the alerts."""
     service = scraped_service(stack, scrape_target)
     if service.state is State.UNAVAILABLE:
@@ -51,16 +38,24 @@ def test_prometheus_scrapes_stack_target(scrape_target: ScrapeTarget, stack: Sta
         return bool(found and found["health"] == "up")
 
     # Unknown until its first scrape; a service just (re)started needs one more interval.
-    timeout = 2 * prometheus_config.scrape_interval_s + 5
-    poll(up, timeout_s=timeout, what=f"target {scrape_target.address} (job {scrape_target.job}) to be up",
-         evidence=lambda: f"target: health={seen.get('health')!r} lastError={seen.get('lastError')!r} "
-                          f"scrapeUrl={seen.get('scrapeUrl')!r}\n{service.log_tail(10)}")
+    interval = prometheus_config.job_scrape_s(scrape_target.job)[0]
+    try:
+        poll(up, timeout_s=first_pass_wait(policy, interval),
+             what=f"target {scrape_target.address} (job {scrape_target.job}) to be up",
+             evidence=lambda: f"target: health={seen.get('health')!r} lastError={seen.get('lastError')!r} "
+                              f"scrapeUrl={seen.get('scrapeUrl')!r}\n{service.log_tail(10)}")
+    except WaitTimeout:
+        late = unknowable(policy, interval, f"target {scrape_target.address}", f"job {scrape_target.job} scrape_interval")
+        if seen.get("health") == "unknown" and late is not None:
+            raise late from None
+        raise
     gate.evidence["target"] = {k: seen.get(k) for k in ("scrapeUrl", "health", "lastScrape", "lastError")}
 
 
 @pytest.mark.gate(category="Resilience", weight=3)
 def test_prometheus_runs_every_shipped_rule(prometheus: ServiceHandle, prometheus_api: PrometheusAPI,
-                                            prometheus_config: PrometheusConfig, gate: GateRecorder) -> None:
+                                            prometheus_config: PrometheusConfig, policy: Policy,
+                                            gate: GateRecorder) -> None:
     """A shipped rule that is not loaded or fails to evaluate is an alert that can never fire."""
     shipped = prometheus_config.shipped_rule_files()
     gate.evidence["rule files"] = [str(p) for p in shipped]
@@ -76,10 +71,14 @@ def test_prometheus_runs_every_shipped_rule(prometheus: ServiceHandle, prometheu
         return not state["missing"] and not state["unhealthy"]
 
     # Health is "unknown" until a rule's first evaluation.
-    timeout = 2 * prometheus_config.evaluation_interval_s + 5
+    interval = prometheus_config.evaluation_interval_s
     try:
-        poll(judge, timeout_s=timeout, what="every shipped rule loaded and evaluated without error")
+        poll(judge, timeout_s=first_pass_wait(policy, interval), what="every shipped rule loaded and evaluated")
     except AssertionError:
+        late = unknowable(policy, interval, "rule health", "global evaluation_interval")
+        unknown = all(h == "unknown" for h, _ in state.get("unhealthy", {}).values())
+        if late is not None and "missing" in state and not state["missing"] and unknown:
+            raise late from None
         raise AssertionError(f"shipped rules not running: missing (group, rule) {state['missing']}; "
                              f"not healthy {state['unhealthy']}\n{prometheus.log_tail(15)}") from None
     gate.evidence["rules running"] = len(expected)
