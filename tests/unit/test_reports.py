@@ -7,6 +7,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ import pytest
 from obsgate.gate.policy import Policy, load_policy
 from obsgate.gate.report import console_summary, new_run_dir, write_run_reports
 from obsgate.gate.report.document import build_gate_document, validate_gate_document
+from obsgate.gate.report.html_report import EVIDENCE_LIMIT
 from obsgate.gate.results import CheckResult, Judgement, Measurement, Outcome
 from obsgate.gate.scoring import GateScore, Verdict, score
+from obsgate.load.regressions import regressions
 
 FIXTURE = Path(__file__).parent / "fixtures" / "policy.yml"
 STARTED = datetime(2024, 5, 17, 9, 30, 5, tzinfo=UTC)
@@ -314,3 +317,100 @@ def test_banner_colour_follows_the_verdict(tmp_path: Path, verdict_class: str) -
                 for b in policy.blockers]
     html = (write_sample(tmp_path, score(results, policy)) / "report.html").read_text()
     assert f'class="banner {verdict_class}"' in html
+
+
+REPO_POLICY = Path(__file__).resolve().parents[2] / "gate.yml"
+LOAD_CHECKS = Path(__file__).parent / "fixtures" / "load_checks.json"
+INGEST_RATE = "test_load_sustains_target_ingest_rate"
+
+
+def recorded_load_checks() -> list[CheckResult]:
+    """The load checks of a recorded gate run, as gate.json holds them."""
+    def measurement(m: dict[str, Any]) -> Measurement:
+        return Measurement(**{**m, "judgement": Judgement(m["judgement"]) if m["judgement"] else None})
+
+    return [CheckResult(c["check_id"], c["nodeid"], c["category"], c["weight"], Outcome(c["outcome"]),
+                        c["reason"], c["duration_s"], c["blocker"],
+                        [measurement(m) for m in c["measurements"]], c["evidence"])
+            for c in json.loads(LOAD_CHECKS.read_text())["checks"]]
+
+
+def saturation_check() -> CheckResult:
+    """A step-up of 5,000 lines/s every 20 s that breaks at 20,000: pushes fail, p99 climbs."""
+    t_s = list(range(100))
+    lines = [5000 * (1 + t // 20) - (3000 if t >= 60 else 0) for t in t_s]
+    failed = [12 if t >= 60 else 0 for t in t_s]
+    p99 = [round(0.2 + (1.8 if t >= 60 else 0.1 * (t // 20)), 4) for t in t_s]
+    series = {"t_s": t_s, "lines_per_s": lines, "failed_pushes": failed, "push_p50_s": [v / 4 for v in p99],
+              "push_p99_s": p99, "query_s": [0.05 if t % 2 == 0 else None for t in t_s]}
+    knee = {"sustained": {"phase": "step-3", "accepted_lines_per_s": 15056.0}, "broke": {"phase": "step-4"},
+            "tripped_first": "error_rate", "limits": "Loki rate_limited", "steps": []}
+    return CheckResult("test_load_saturation_knee_above_target",
+                       "tests/load/test_load_saturation.py::test_load_saturation_knee_above_target", "Capacity", 1,
+                       Outcome.PASSED, evidence={"run_tag": "t", "knee": knee, "series": series})
+
+
+def write_load_sample(root: Path, results: list[CheckResult], run: int = 1) -> Path:
+    meta = metadata(run_id=f"{run}f2a9c1e-0000-4000-8000-000000000001")
+    meta["started"] = (STARTED + timedelta(hours=run)).isoformat()
+    meta["finished"] = (STARTED + timedelta(hours=run, minutes=7)).isoformat()
+    return write_sample(root, score(results, load_policy(REPO_POLICY)), meta)
+
+
+def test_recorded_load_series_is_kept_whole_in_gate_json(tmp_path: Path) -> None:
+    recorded = recorded_load_checks()
+    series = next(r for r in recorded if r.check_id == INGEST_RATE).evidence["series"]
+    doc = json.loads((write_load_sample(tmp_path, [*recorded, saturation_check()]) / "gate.json").read_text())
+    validate_gate_document(doc)
+    ingest = next(c for c in doc["checks"] if c["check_id"] == INGEST_RATE)
+    assert ingest["evidence"]["series"] == series and len(series["t_s"]) == 76
+    assert len(json.dumps(ingest["evidence"], indent=2)) > EVIDENCE_LIMIT  # longer than the HTML's cut
+    saturation = next(c for c in doc["checks"] if c["category"] == "Capacity")
+    assert saturation["evidence"]["series"] == saturation_check().evidence["series"]
+    assert doc["policy"]["load"]["saturation"]["step_s"] == 20
+
+
+def test_html_charts_each_load_run_throughput_and_latency(tmp_path: Path) -> None:
+    html = (write_load_sample(tmp_path, [*recorded_load_checks(), saturation_check()]) / "report.html").read_text()
+    charts = html.split("<h2>Load over time</h2>")[1].split("</section>")[0]
+    assert charts.count("<title>Throughput: lines acknowledged per second") == 2
+    assert charts.count("<title>Latency per second") == 2
+    assert charts.count("target 10,000 lines/s") >= 2  # the policy's ingest target, on both runs
+    assert "push p99 budget 1 s" in charts and "query budget 1 s" in charts
+    assert "knee 15,056 lines/s" in charts and "a second with failed pushes" in charts
+    # The recorded run: every second it pushed is a point of the throughput line.
+    gate_run = charts.split("<h3>")[1]
+    throughput = gate_run.split("<polyline points=\"")[1].split('"')[0]
+    assert len(throughput.split()) == 76
+    assert "a second with failed pushes" not in gate_run  # none failed in the recorded run
+
+
+def test_html_evidence_summarises_the_series_and_shows_the_rest(tmp_path: Path) -> None:
+    html = (write_load_sample(tmp_path, recorded_load_checks()) / "report.html").read_text()
+    row = html.split(f"<strong>{INGEST_RATE}</strong>")[1].split("</tr>")[0]
+    assert "76 s: lines/s peak 15,000" in row and "whole in gate.json" in row
+    assert "more characters" not in row and "no limit pushed back" in row and "push_latency_s" in row
+
+
+def test_malformed_load_series_is_not_charted(tmp_path: Path) -> None:
+    broken = saturation_check()
+    broken.evidence["series"]["push_p99_s"] = broken.evidence["series"]["push_p99_s"][:-1]
+    html = (write_load_sample(tmp_path, [broken]) / "report.html").read_text()
+    assert "Load over time" not in html and "&quot;failed_pushes&quot;: [" in html
+
+
+def test_history_flags_load_regressions_over_ten_percent(tmp_path: Path) -> None:
+    """Two recorded runs of one stack: the later one slower in throughput, p99 and memory."""
+    worse = {"accepted_lines_per_s": 0.85, "push_p99_s": 1.5, "stack_memory_bytes": 1.2,
+             "query_p95_s": 1.05, "stack_cpu_cores": 0.5}
+    later = recorded_load_checks()
+    for r in later:
+        r.measurements = [replace(m, value=m.value * worse.get(m.name, 1.0)) for m in r.measurements]
+    write_load_sample(tmp_path, recorded_load_checks(), run=1)
+    doc = json.loads((write_load_sample(tmp_path, later, run=2) / "gate.json").read_text())
+    flagged = {r["name"]: r["change_pct"] for r in doc["comparison"]["regressions"]}
+    assert flagged == {"accepted_lines_per_s": pytest.approx(15), "push_p99_s": pytest.approx(50),
+                       "stack_memory_bytes": pytest.approx(20)}
+    assert len(regressions(doc)) == 3  # what the nightly workflow fails on
+    html = (tmp_path / "latest" / "report.html").read_text()
+    assert "accepted_lines_per_s: 10,047.6" in html and "15.0% worse, higher is better" in html

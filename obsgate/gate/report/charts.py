@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 
 from obsgate.gate.policy import format_number
@@ -11,6 +13,7 @@ from obsgate.gate.scoring import CategoryScore
 
 PASS_COLOUR, COND_COLOUR, FAIL_COLOUR, ADVISORY_COLOUR = "#1f7a3a", "#a86500", "#b42318", "#64748b"
 GRID, INK, MUTED = "#d9dee5", "#1c2430", "#5b6675"
+LINE_COLOURS = ("#2563eb", "#7c3aed", "#0891b2", "#db2777")
 
 
 def score_colour(score: float, pass_threshold: float, warn_threshold: float) -> str:
@@ -56,15 +59,42 @@ def category_bars(categories: list[CategoryScore], total: float,
     return "".join(parts)
 
 
+@dataclass(frozen=True)
+class Line:
+    """One plotted figure; None values are gaps, bridged only where ``bridge`` (sparse by design)."""
+
+    label: str
+    points: tuple[tuple[float, float | None], ...]
+    colour: str
+    bridge: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A horizontal budget or target line."""
+
+    label: str
+    value: float
+    colour: str = FAIL_COLOUR
+
+
 def line_chart(series: Timeseries, target: float | None = None) -> str:
     """A time series (e.g. throughput during a load run), with its target if it has one."""
+    title = f"{series.name} ({series.unit})" if series.unit else series.name
+    references = [Reference(f"target {format_number(target)}", target)] if target is not None else []
+    return lines_chart(title, [Line(series.name, series.points, LINE_COLOURS[0])], references)
+
+
+def lines_chart(title: str, lines: Sequence[Line], references: Sequence[Reference] = (),
+                marks: Sequence[float] = (), marks_label: str = "") -> str:
+    """Several figures over time with their budgets; ``marks`` are instants flagged under the axis."""
     width, height = 1000, 300
-    left, right, top, bottom = 76, 24, 28, 46
+    left, right, top, bottom = 76, 24, 44, 50
     plot_w, plot_h = width - left - right, height - top - bottom
-    xs = [p[0] for p in series.points]
-    ys = [p[1] for p in series.points] + ([target] if target is not None else [])
+    xs = [t for line in lines for t, _ in line.points]
+    ys = [v for line in lines for _, v in line.points if v is not None] + [r.value for r in references]
     x0, x1 = min(xs), max(xs)
-    y_ticks = _ticks(min(0.0, min(ys)), max(ys))
+    y_ticks = _ticks(min(0.0, min(ys, default=0.0)), max(ys, default=1.0))
     y0, y1 = y_ticks[0], y_ticks[-1]
 
     def px(t: float) -> float:
@@ -73,10 +103,19 @@ def line_chart(series: Timeseries, target: float | None = None) -> str:
     def py(v: float) -> float:
         return top + plot_h * (1 - (v - y0) / ((y1 - y0) or 1.0))
 
-    title = f"{series.name} ({series.unit})" if series.unit else series.name
     parts = [(f"{_svg_open(width, height)}<title>{escape(title)}</title>"
               f'<text x="{left}" y="16" font-size="13" font-weight="600" fill="{INK}">'
               f"{escape(title)}</text>")]
+    legend = [(line.label, line.colour, "") for line in lines]
+    legend += [(r.label, r.colour, ' stroke-dasharray="6 4"') for r in references]
+    if marks:
+        legend.append((marks_label, FAIL_COLOUR, ""))
+    x = float(left)
+    for label, colour, dash in legend:
+        parts.append(f'<line x1="{x:.1f}" y1="30" x2="{x + 18:.1f}" y2="30" stroke="{colour}" '
+                     f'stroke-width="2.5"{dash}/><text x="{x + 23:.1f}" y="34" font-size="11" '
+                     f'fill="{INK}">{escape(label)}</text>')
+        x += 23 + 6.2 * len(label) + 18
     for v in y_ticks:
         y = py(v)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
@@ -85,24 +124,46 @@ def line_chart(series: Timeseries, target: float | None = None) -> str:
                      f'fill="{MUTED}">{escape(format_number(v))}</text>')
     for t in _ticks(x0, x1, lower_bound=x0):
         if x0 <= t <= x1:
-            x = px(t)
-            parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+            parts.append(f'<text x="{px(t):.1f}" y="{top + plot_h + 20}" text-anchor="middle" '
                          f'font-size="11" fill="{MUTED}">{escape(format_number(t))}</text>')
     parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" '
                  f'font-size="11" fill="{MUTED}">time (s)</text>'
                  f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" '
                  f'y2="{top + plot_h}" stroke="{INK}" stroke-width="1"/>')
-    if target is not None:
-        y = py(target)
+    for t in marks:
+        parts.append(f'<line x1="{px(t):.1f}" y1="{top + plot_h + 1}" x2="{px(t):.1f}" '
+                     f'y2="{top + plot_h + 7}" stroke="{FAIL_COLOUR}" stroke-width="2"/>')
+    last_label_y = -math.inf
+    for r in sorted(references, key=lambda r: -r.value):
+        y = py(r.value)
+        label_y = max(y - 5, last_label_y + 13)  # budgets close together: labels stacked, not overprinted
+        last_label_y = label_y
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
-                     f'stroke="{FAIL_COLOUR}" stroke-width="1.5" stroke-dasharray="6 4"/>'
-                     f'<text x="{width - right}" y="{y - 5:.1f}" text-anchor="end" '
-                     f'font-size="11" fill="{FAIL_COLOUR}">target '
-                     f"{escape(format_number(target))}</text>")
-    points = " ".join(f"{px(t):.1f},{py(v):.1f}" for t, v in series.points)
-    parts.append(f'<polyline points="{points}" fill="none" stroke="#2563eb" '
-                 'stroke-width="2" stroke-linejoin="round"/></svg>')
+                     f'stroke="{r.colour}" stroke-width="1.5" stroke-dasharray="6 4"/>'
+                     f'<text x="{width - right}" y="{label_y:.1f}" text-anchor="end" '
+                     f'font-size="11" fill="{r.colour}">{escape(r.label)}</text>')
+    for line in lines:
+        for run in _runs(line):
+            if len(run) == 1:
+                t, v = run[0]
+                parts.append(f'<circle cx="{px(t):.1f}" cy="{py(v):.1f}" r="2" fill="{line.colour}"/>')
+            else:
+                points = " ".join(f"{px(t):.1f},{py(v):.1f}" for t, v in run)
+                parts.append(f'<polyline points="{points}" fill="none" stroke="{line.colour}" '
+                             'stroke-width="2" stroke-linejoin="round"/>')
+    parts.append("</svg>")
     return "".join(parts)
+
+
+def _runs(line: Line) -> list[list[tuple[float, float]]]:
+    """The stretches drawn as one polyline: split at gaps unless the line bridges them."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for t, v in line.points:
+        if v is not None:
+            runs[-1].append((t, v))
+        elif not line.bridge and runs[-1]:
+            runs.append([])
+    return [r for r in runs if r]
 
 
 def _svg_open(width: int, height: int) -> str:

@@ -13,16 +13,29 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from obsgate.gate.policy import format_number
-from obsgate.gate.report.charts import category_bars, line_chart
+from obsgate.gate.policy import Policy, format_number
+from obsgate.gate.report.charts import (
+    COND_COLOUR,
+    FAIL_COLOUR,
+    LINE_COLOURS,
+    PASS_COLOUR,
+    Line,
+    Reference,
+    category_bars,
+    line_chart,
+    lines_chart,
+)
 from obsgate.gate.report.history import RunComparison
 from obsgate.gate.report.views import (
     OUTCOME_LABELS,
+    SERIES_FIGURES,
+    LoadSeries,
     category_cells,
     cause,
     checks_text,
     delta_text,
     hit_text,
+    load_series_of,
     measurement_text,
     regression_text,
     timeseries_of,
@@ -128,7 +141,7 @@ def _check_row(r: CheckResult) -> str:
         details += ("<details><summary>full reason</summary>"
                     f"<pre>{escape(r.reason)}</pre></details>")
     if r.evidence:
-        text = json.dumps(r.evidence, indent=2, sort_keys=True, default=str)
+        text = json.dumps(_shown_evidence(r.evidence), indent=2, sort_keys=True, default=str)
         if len(text) > EVIDENCE_LIMIT:
             text = text[:EVIDENCE_LIMIT] + f"\n… ({len(text) - EVIDENCE_LIMIT} more characters)"
         details += f"<details><summary>evidence</summary><pre>{escape(text)}</pre></details>"
@@ -144,9 +157,23 @@ def _check_row(r: CheckResult) -> str:
             + f"{details}</td></tr>")
 
 
+def _shown_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
+    """A load series is charted; shown as arrays it would fill the cut and hide the rest."""
+    load = load_series_of(evidence)
+    if load is None:
+        return evidence
+    figures = ", ".join(("t_s", *SERIES_FIGURES))
+    return {**evidence, "series": f"{load.summary()} ({figures} per second: charted under Load over time, "
+                                  "whole in gate.json)"}
+
+
 def _charts(gate: GateScore) -> str:
     charts = []
     for r in gate.results:
+        load = load_series_of(r.evidence)
+        if load is not None:
+            charts.append(_load_charts(r, load, gate.policy))
+            continue
         series = timeseries_of(r.evidence)
         if series is None:
             continue
@@ -157,6 +184,34 @@ def _charts(gate: GateScore) -> str:
     if not charts:
         return ""
     return "<section><h2>Load over time</h2>" + "".join(charts) + "</section>"
+
+
+def _load_charts(r: CheckResult, load: LoadSeries, policy: Policy) -> str:
+    """A load run's throughput and latency, per second, against the policy's target and budgets."""
+    def budget(key: str, label: str, colour: str) -> list[Reference]:
+        target = policy.targets.get(key)
+        if target is None:
+            return []
+        return [Reference(f"{label} {format_number(target.value)} {target.unit}".rstrip(), target.value, colour)]
+
+    throughput_refs = budget("ingest_lines_per_s", "target", FAIL_COLOUR)
+    if load.knee_lines_per_s is not None:
+        throughput_refs.append(Reference(f"knee {format_number(load.knee_lines_per_s)} lines/s",
+                                         load.knee_lines_per_s, PASS_COLOUR))
+    failed = [t for t, n in load.points("failed_pushes") if n]
+    throughput = lines_chart(
+        "Throughput: lines acknowledged per second (lines/s)",
+        [Line("lines/s", load.points("lines_per_s"), LINE_COLOURS[0])], throughput_refs,
+        marks=failed, marks_label="a second with failed pushes")
+    latency = lines_chart(
+        "Latency per second (s)",
+        [Line("push p50", load.points("push_p50_s"), LINE_COLOURS[2]),
+         Line("push p99", load.points("push_p99_s"), LINE_COLOURS[1]),
+         Line("query (median)", load.points("query_s"), LINE_COLOURS[3], bridge=True)],
+        budget("push_p99_s", "push p99 budget", FAIL_COLOUR) + budget("query_latency_s", "query budget", COND_COLOUR))
+    return (f"<h3>{escape(r.check_id)}</h3>"
+            f'<p class="muted small">{escape(r.nodeid)} — {escape(load.summary())}</p>'
+            f'<div class="chart">{throughput}</div><div class="chart">{latency}</div>')
 
 
 def _comparison(comparison: RunComparison | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeGuard, cast
 
 from obsgate.gate.causes import CauseGroup
 from obsgate.gate.policy import Target, format_number
@@ -118,3 +118,57 @@ def timeseries_of(evidence: dict[str, Any]) -> Timeseries | None:
     if len(clean) < 2:
         return None
     return Timeseries(name, unit, tuple(sorted(clean)))
+
+
+SERIES_FIGURES = ("lines_per_s", "failed_pushes", "push_p50_s", "push_p99_s", "query_s")
+
+
+@dataclass(frozen=True)
+class LoadSeries:
+    """A load check's evidence["series"] (one value per second of the run, None where nothing was
+    measured) and, for a saturation run, its knee; checked for shape so a bad one is skipped."""
+
+    t_s: tuple[float, ...]
+    figures: dict[str, tuple[float | None, ...]]
+    knee_lines_per_s: float | None
+
+    def points(self, figure: str) -> tuple[tuple[float, float | None], ...]:
+        return tuple(zip(self.t_s, self.figures[figure], strict=True))
+
+    def summary(self) -> str:
+        """What the charts show, in one line, for a caption and in place of the arrays."""
+        lines = [v for v in self.figures["lines_per_s"] if v is not None]
+        p99 = [v for v in self.figures["push_p99_s"] if v is not None]
+        failed = sum(v for v in self.figures["failed_pushes"] if v is not None)
+        text = (f"{len(self.t_s)} s: lines/s peak {format_number(max(lines, default=0))}, "
+                f"failed pushes {format_number(failed)}, push p99 peak {format_number(max(p99, default=0))} s")
+        if self.knee_lines_per_s is not None:
+            text += f", knee {format_number(self.knee_lines_per_s)} lines/s"
+        return text
+
+
+def load_series_of(evidence: dict[str, Any]) -> LoadSeries | None:
+    raw = evidence.get("series")
+    if not isinstance(raw, dict) or not _numbers(raw.get("t_s"), nullable=False):
+        return None
+    t_s = tuple(float(t) for t in raw["t_s"])
+    figures: dict[str, tuple[float | None, ...]] = {}
+    for name in SERIES_FIGURES:
+        values = raw.get(name)
+        if not _numbers(values, nullable=True) or len(values) != len(t_s):
+            return None
+        figures[name] = tuple(None if v is None else float(v) for v in values)
+    if len(t_s) < 2:
+        return None
+    knee = evidence.get("knee")
+    sustained = knee.get("sustained") if isinstance(knee, dict) else None
+    accepted = [sustained.get("accepted_lines_per_s")] if isinstance(sustained, dict) else []
+    return LoadSeries(t_s, figures, float(accepted[0]) if accepted and _numbers(accepted, nullable=False) else None)
+
+
+def _numbers(values: object, nullable: bool) -> TypeGuard[list[Any]]:
+    """A list of finite numbers (bools are not numbers here), None allowed where ``nullable``."""
+    return isinstance(values, list) and all(
+        (v is None and nullable)
+        or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+        for v in values)
