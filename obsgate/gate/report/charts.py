@@ -133,15 +133,15 @@ def lines_chart(title: str, lines: Sequence[Line], references: Sequence[Referenc
     for t in marks:
         parts.append(f'<line x1="{px(t):.1f}" y1="{top + plot_h + 1}" x2="{px(t):.1f}" '
                      f'y2="{top + plot_h + 7}" stroke="{FAIL_COLOUR}" stroke-width="2"/>')
-    last_label_y = -math.inf
+    labels, last_label_y = [], -math.inf
     for r in sorted(references, key=lambda r: -r.value):
         y = py(r.value)
         label_y = max(y - 5, last_label_y + 13)  # budgets close together: labels stacked, not overprinted
         last_label_y = label_y
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
-                     f'stroke="{r.colour}" stroke-width="1.5" stroke-dasharray="6 4"/>'
-                     f'<text x="{width - right}" y="{label_y:.1f}" text-anchor="end" '
-                     f'font-size="11" fill="{r.colour}">{escape(r.label)}</text>')
+                     f'stroke="{r.colour}" stroke-width="1.5" stroke-dasharray="6 4"/>')
+        labels.append(f'<text x="{width - right}" y="{label_y:.1f}" text-anchor="end" font-size="11" '
+                      f'fill="{r.colour}" stroke="#fff" stroke-width="3" paint-order="stroke">{escape(r.label)}</text>')
     for line in lines:
         for run in _runs(line):
             if len(run) == 1:
@@ -151,6 +151,7 @@ def lines_chart(title: str, lines: Sequence[Line], references: Sequence[Referenc
                 points = " ".join(f"{px(t):.1f},{py(v):.1f}" for t, v in run)
                 parts.append(f'<polyline points="{points}" fill="none" stroke="{line.colour}" '
                              'stroke-width="2" stroke-linejoin="round"/>')
+    parts.extend(labels)  # over the figures, on a white halo, so a line crossing one leaves it readable
     parts.append("</svg>")
     return "".join(parts)
 
