@@ -16,6 +16,7 @@ from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, only
 
 CRASH = "tests/integration/resilience/test_resilience_crash.py"
 RETENTION = "tests/integration/resilience/test_resilience_retention.py"
+LIFECYCLE = "tests/integration/resilience/test_resilience_lifecycle.py"
 LOKI_CONF = "/etc/loki/loki.yml"
 
 
@@ -55,3 +56,18 @@ def test_retention_check_fails_with_compactor_retention_off(variant, child_gate,
     run = child_gate(f"{RETENTION}::{check}", compose=variant(broken))
     assert "waiting for the compactor to mark expired chunks for deletion" in failed_or_skip(run, check)
     assert "0 chunks marked for deletion" in run.checks[check]["evidence"]["failure"]
+
+
+def test_lifecycle_checks_fail_without_named_volumes(variant, child_gate) -> None:
+    def broken(doc: Compose) -> None:
+        only("prometheus", "alertmanager", "nginx")(doc)
+        for name, volume in (("prometheus", "prometheus-data:"), ("alertmanager", "alertmanager-data:")):
+            service = doc["services"][name]
+            service["volumes"] = [v for v in service["volumes"] if not v.startswith(volume)]
+
+    run = child_gate(LIFECYCLE, compose=variant(broken))
+    prometheus = failed_or_skip(run, "test_prometheus_series_survive_restart_stop_start_and_recreation")
+    assert "after recreate of prometheus: 0 of" in prometheus
+    alertmanager = failed_or_skip(run, "test_alertmanager_silences_survive_restart_stop_start_and_recreation")
+    assert "after recreate of alertmanager: silence" in alertmanager
+    assert "after restart" not in prometheus + alertmanager   # the container's own layer survives a restart

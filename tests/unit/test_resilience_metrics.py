@@ -25,8 +25,10 @@ def test_loki_29_names() -> None:
     m = parse(LOKI_29)
     assert (m.compactions_ok, m.compactions_failed, m.chunks_marked, m.chunks_deleted) == (26, 1, 1, 1)
     assert m.last_compaction_s == 1.7961628767568455e09
+    assert m.chunks_already_gone == 1
     assert m.describe() == ("26 successful / 1 failed compactions, 1 chunks marked for deletion,"
-                            " 1 deleted by the sweeper")
+                            " 1 deleted by the sweeper (1 found gone already)")
+    assert m.swept(2) and not m.swept(3)
 
 
 def test_loki_3x_names_count_the_same() -> None:

@@ -8,8 +8,9 @@ import dataclasses
 import pytest
 
 from obsgate.bringup.compose import ServiceSpec
-from obsgate.checks.resilience.retention import ACCELERATED_FLAGS, Settings, accelerated, chunk_span_ms
+from obsgate.checks.resilience.retention import ACCELERATED_FLAGS, RetentionDrill, Settings, accelerated, chunk_span_ms
 from obsgate.errors import InputError
+from obsgate.wait import WaitTimeout
 
 
 def test_chunk_span_from_a_v13_filesystem_chunk_name() -> None:
@@ -53,3 +54,21 @@ def test_flags_are_appended_to_the_production_command() -> None:
     assert accelerated(spec).command == ("-config.file=/etc/loki/loki.yml", *ACCELERATED_FLAGS)
     with pytest.raises(InputError, match="no command"):
         accelerated(dataclasses.replace(spec, command=None))
+
+
+def _drill() -> RetentionDrill:
+    return RetentionDrill(None, None, None, Settings.from_config(CONFIG))  # type: ignore[arg-type]
+
+
+def test_a_failed_step_is_raised_as_it_was_and_later_steps_say_which_failed_first() -> None:
+    drill = _drill()
+    assert drill._step("compaction", lambda: "metrics") and drill.result("compaction") == "metrics"
+
+    def timed_out() -> None:
+        raise WaitTimeout("timed out after 30s waiting for the compactor to mark expired chunks for deletion")
+
+    assert not drill._step("sweep", timed_out)
+    with pytest.raises(WaitTimeout, match="to mark expired chunks"):
+        drill.result("sweep")
+    with pytest.raises(AssertionError, match="never got to recent: sweep failed first"):
+        drill.result("recent")

@@ -1,7 +1,10 @@
-"""The resilience suite's logic: crashes (SIGKILL and WAL replay), Loki's compactor and retention.
+"""The resilience suite's logic: crashes, restarts and re-creations, Loki's compactor and retention.
 
-``crash`` (kill a service's process and start it again), ``tsdb`` (what Prometheus had
-scraped, compared after a crash), ``compactor`` (Loki's compaction and retention metrics,
-2.9 and 3.x names), ``retention`` (an accelerated-retention Loki: the flags appended to the
-production command, and the old/recent lines it is judged by).
+``crash`` (SIGKILL a service's process and start it again), ``lifecycle`` (restart,
+stop/start, re-create, each timed; holding an address so a re-creation gets a new one),
+``tsdb`` (what Prometheus had scraped, compared afterwards), ``loglines`` (whether
+acknowledged Loki lines are all still there), ``silences`` (Alertmanager state),
+``compactor`` (Loki's compaction and retention metrics, 2.9 and 3.x names) and
+``retention`` (an accelerated-retention Loki: the flags appended to the production
+command, the drill with its expired and recent lines, run in the background).
 """

@@ -29,10 +29,16 @@ class CompactorMetrics:
     last_retention_s: float = 0.0
     chunks_marked: float = 0.0
     chunks_deleted: float = 0.0
+    chunks_already_gone: float = 0.0   # the sweeper found the file deleted already (a chunk marked twice)
 
     def describe(self) -> str:
         return (f"{self.compactions_ok:.0f} successful / {self.compactions_failed:.0f} failed compactions,"
-                f" {self.chunks_marked:.0f} chunks marked for deletion, {self.chunks_deleted:.0f} deleted by the sweeper")
+                f" {self.chunks_marked:.0f} chunks marked for deletion, {self.chunks_deleted:.0f} deleted by the sweeper"
+                f" ({self.chunks_already_gone:.0f} found gone already)")
+
+    def swept(self, marked: float) -> bool:
+        """The sweeper has dealt with ``marked`` marks and deleted at least one chunk."""
+        return self.chunks_deleted >= 1 and self.chunks_deleted + self.chunks_already_gone >= marked
 
 
 def _samples(text: str) -> Iterable[tuple[str, dict[str, str], float]]:
@@ -45,7 +51,7 @@ def _samples(text: str) -> Iterable[tuple[str, dict[str, str], float]]:
 
 def parse(text: str) -> CompactorMetrics:
     """The compactor's figures from a /metrics page, under either generation's names."""
-    figures = dict.fromkeys(("ok", "failed", "last", "retention", "marked", "deleted"), 0.0)
+    figures = dict.fromkeys(("ok", "failed", "last", "retention", "marked", "deleted", "gone"), 0.0)
     for name, labels, value in _samples(text):
         if name == COMPACTIONS:
             figures["ok" if labels.get("status") == "success" else "failed"] += value
@@ -55,7 +61,7 @@ def parse(text: str) -> CompactorMetrics:
             figures["retention"] = max(figures["retention"], value)
         elif name == MARKED:
             figures["marked"] += value
-        elif name == SWEPT and labels.get("status") == "success":
-            figures["deleted"] += value
+        elif name == SWEPT and labels.get("status") in ("success", "notfound"):
+            figures["deleted" if labels["status"] == "success" else "gone"] += value
     return CompactorMetrics(figures["ok"], figures["failed"], figures["last"], figures["retention"],
-                            figures["marked"], figures["deleted"])
+                            figures["marked"], figures["deleted"], figures["gone"])

@@ -37,18 +37,25 @@ import base64
 import binascii
 import dataclasses
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import yaml
 
 from obsgate.bringup.compose import ServiceSpec
+from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.stack import ServiceHandle
-from obsgate.checks.logs import NS, Entry, LogsClient
+from obsgate.checks.logs import NS, Entry, LogsClient, new_run_label
 from obsgate.checks.resilience.compactor import CompactorMetrics, parse
 from obsgate.checks.stackfiles import prom_duration_s
-from obsgate.clients import LokiAPI
+from obsgate.clients import Endpoint, LokiAPI
 from obsgate.errors import InputError
+from obsgate.run import GateRun
 from obsgate.wait import poll
 
 ACCELERATED_FLAGS = (
@@ -57,7 +64,9 @@ ACCELERATED_FLAGS = (
     "-store.retention=24h",
     "-ingester.flush-on-shutdown=true",
 )
+COMPACTED_TIMEOUT_S = 20.0  # compaction interval 1s, first run one interval after start
 MARKED_TIMEOUT_S = 30.0
+QUERY_TIMEOUT_S = 15.0
 SWEPT_TIMEOUT_S = 75.0      # covers a sweeper that waits for its one-minute tick after all
 LINES = 5
 
@@ -121,6 +130,39 @@ class RetentionDrill:
     recent: list[Entry] = field(default_factory=list)
     shipped_at_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    observed: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, Exception] = field(default_factory=dict)
+
+    def run(self) -> None:
+        """The whole drill, start to sweep; each step's result (or what stopped it) kept for the checks.
+
+        Run ahead of the checks, so nothing here depends on when they get to judge it: the
+        sweeper's own one-minute pass cannot delete the expired chunk before it was listed.
+        """
+        self.push_and_ship()
+        self._step("chunks_before", self.chunk_spans)
+        self._step("compaction", lambda: self.wait_compacted(COMPACTED_TIMEOUT_S))
+        if self._step("sweep", self.wait_swept):
+            self._step("recent", lambda: self.logs.wait_for(self.logs.selector(age="recent"), self.recent,
+                                                            self.recent[0][0], QUERY_TIMEOUT_S))
+            self._step("expired", self.expired_readable)
+            self._step("chunks_after", self.chunk_spans)
+
+    def _step(self, name: str, step: Callable[[], Any]) -> bool:
+        try:
+            self.observed[name] = step()
+        except (AssertionError, httpx.HTTPError) as exc:
+            self.errors[name] = exc
+            return False
+        return True
+
+    def result(self, step: str) -> Any:
+        """What ``step`` observed; raises what stopped it (its own message) if it did not finish."""
+        if step in self.errors:
+            raise self.errors[step]
+        if step not in self.observed:
+            raise AssertionError(f"the retention drill never got to {step}: {', '.join(self.errors) or 'not run'} failed first")
+        return self.observed[step]
 
     def metrics(self) -> CompactorMetrics:
         return parse(self.api.metrics())
@@ -166,7 +208,7 @@ class RetentionDrill:
         self.timings["marked_after_s"] = round(time.monotonic() - started, 2)
         self.timings["restart_for_sweeper_s"] = round(self.loki.restart(), 2)
         started = time.monotonic()
-        swept = poll(lambda: (m := self.metrics()).chunks_deleted >= marked.chunks_marked and m,
+        swept = poll(lambda: (m := self.metrics()).swept(marked.chunks_marked) and m,
                      timeout_s=SWEPT_TIMEOUT_S, what=f"the sweeper to delete the {marked.chunks_marked:.0f} marked chunks",
                      evidence=lambda: f"{self.metrics().describe()}\n{self.loki.log_tail(20)}")
         self.timings["swept_after_s"] = round(time.monotonic() - started, 2)
@@ -185,3 +227,28 @@ class RetentionDrill:
     def cutoff_ms(self) -> int:
         """Chunks ending before this are beyond the retention period."""
         return int((time.time() - self.settings.retention_s) * 1000)
+
+
+@contextmanager
+def drill_in_background(run: GateRun) -> Iterator[Future[RetentionDrill]]:
+    """Bring the accelerated Loki up and run the drill in a thread, beside other checks.
+
+    The future gives the ready drill (or raises what stopped it, NotEvaluated included);
+    on exit the setup is waited for, then the accelerated Loki is removed.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsgate-retention") as pool, ExitStack() as held:
+        def prepare() -> RetentionDrill:
+            spec = accelerated(run.project.services["loki"])
+            loki = held.enter_context(overlay_stack(run, "retention", {"loki": spec}))["loki"].require()
+            api = LokiAPI(Endpoint.direct(loki, loki.spec.expose[0]))
+            held.callback(api.close)
+            logs = LogsClient(api, api, new_run_label(run.run_id), evidence=lambda: loki.log_tail(20))
+            drill = RetentionDrill(loki, api, logs, Settings.from_config(api.config()))
+            drill.run()
+            return drill
+
+        future = pool.submit(prepare)
+        try:
+            yield future
+        finally:
+            wait_futures([future])

@@ -48,3 +48,9 @@ def last_scrape(api: PrometheusAPI, job: str) -> Scrape:
 
     at_s = poll(probe, timeout_s=FIRST_SCRAPE_TIMEOUT_S, what=f"a first scrape of job {job}", interval_s=0.5)
     return Scrape(job, round(at_s, 3), series_at(api, job, round(at_s, 3)))
+
+
+def scrape_missing(api: PrometheusAPI, scrape: Scrape) -> str | None:
+    """None while every series of ``scrape`` still has its sample; otherwise how many are left."""
+    left = series_at(api, scrape.job, scrape.at_s)
+    return None if left == scrape.series else f"{left} of {scrape.series} series of the scrape at {scrape.at_s} left"

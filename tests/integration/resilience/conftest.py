@@ -6,12 +6,13 @@ SIGKILL, restart and re-create its services, which on the run's shared stack wou
 the checks running beside them fail. The ``own_*`` fixtures are its services and clients.
 ``retention_drill`` is a third, Loki alone with its timing accelerated
 (obsgate.checks.resilience.retention), pushed to and shipped once for the compactor and
-retention checks.
+retention checks; its setup runs in the background from the first resilience check on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future
 
 import pytest
 
@@ -19,7 +20,7 @@ from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.logs import LogsClient, new_run_label
-from obsgate.checks.resilience.retention import RetentionDrill, Settings, accelerated
+from obsgate.checks.resilience.retention import RetentionDrill, drill_in_background
 from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, LokiAPI, PrometheusAPI
 from obsgate.errors import NotEvaluated
 from obsgate.gate.recorder import GateRecorder
@@ -29,7 +30,8 @@ SERVICES = ("loki", "prometheus", "alertmanager", "nginx")
 
 
 @pytest.fixture(scope="session")
-def resilience_stack(gate_run: GateRun) -> Iterator[Stack]:
+def resilience_stack(gate_run: GateRun, retention_background: Future[RetentionDrill] | None) -> Iterator[Stack]:
+    """Comes up while the retention drill's own Loki does (``retention_background``): the two overlap."""
     services = {name: spec for name in SERVICES if (spec := gate_run.project.services.get(name)) is not None}
     with overlay_stack(gate_run, "resilience", services) as stack:
         yield stack
@@ -86,13 +88,17 @@ def own_alertmanager_api(own_alertmanager: ServiceHandle) -> Iterator[Alertmanag
 
 
 @pytest.fixture(scope="session")
-def retention_drill(gate_run: GateRun) -> Iterator[RetentionDrill]:
+def retention_background(gate_run: GateRun, request: pytest.FixtureRequest) -> Iterator[Future[RetentionDrill] | None]:
+    """The retention drill's setup, started in the background when a selected check needs it."""
+    if not any("retention_drill" in item.fixturenames for item in request.session.items):
+        yield None
+        return
+    with drill_in_background(gate_run) as future:
+        yield future
+
+
+@pytest.fixture(scope="session")
+def retention_drill(retention_background: Future[RetentionDrill] | None) -> RetentionDrill:
     """An accelerated Loki with expired and recent lines pushed, flushed and its index shipped."""
-    with overlay_stack(gate_run, "retention", {"loki": accelerated(gate_run.project.services["loki"])}) as stack:
-        loki = stack["loki"].require()
-        api = LokiAPI(Endpoint.direct(loki, loki.spec.expose[0]))
-        logs = LogsClient(api, api, new_run_label(gate_run.run_id), evidence=lambda: loki.log_tail(20))
-        drill = RetentionDrill(loki, api, logs, Settings.from_config(api.config()))
-        drill.push_and_ship()
-        yield drill
-        api.close()
+    assert retention_background is not None, "retention_drill requested but not started"
+    return retention_background.result()

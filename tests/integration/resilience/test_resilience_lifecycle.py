@@ -3,7 +3,7 @@
 Seed success criterion "services survive restart". Each stateful service is restarted,
 stopped and started, and re-created on its named volume (obsgate.checks.resilience.lifecycle);
 each way back to ready is timed against ``service_ready_s``. On the resilience stack, never
-the run's shared one. (Loki's re-creation: tests/integration/logs; Grafana: not here yet.)
+the run's shared one. (Grafana: not here yet.)
 """
 
 from __future__ import annotations
@@ -13,20 +13,36 @@ import time
 import pytest
 
 from obsgate.bringup.stack import ServiceHandle
-from obsgate.checks.resilience.lifecycle import address_taken, failures, survive_each
+from obsgate.checks.logs import LogsClient
+from obsgate.checks.resilience.lifecycle import Survival, address_taken, failures, survive_each
+from obsgate.checks.resilience.loglines import lines_missing
 from obsgate.checks.resilience.silences import create_silence, silence_missing
-from obsgate.checks.resilience.tsdb import last_scrape, series_at
+from obsgate.checks.resilience.tsdb import last_scrape, scrape_missing
 from obsgate.clients import AlertmanagerAPI, Gateway, PrometheusAPI
 from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
 from obsgate.wait import poll
 
+QUERYABLE_TIMEOUT_S = 15.0
 SERVED_AGAIN_TIMEOUT_S = 25.0   # nginx re-resolves every 10s (resolver valid=10s), plus readiness
 
 
-def _record(gate: GateRecorder, service: str, results: list) -> None:
+def _record(gate: GateRecorder, service: str, results: list[Survival]) -> None:
     for r in results:
         gate.measure("service_ready_s", r.ready_s, name=f"{service}_{r.lifecycle}_ready_s")
+
+
+@pytest.mark.gate(category="Resilience", weight=2)
+def test_loki_lines_survive_restart_stop_start_and_recreation(own_logs: LogsClient, own_loki: ServiceHandle,
+                                                             gate: GateRecorder) -> None:
+    """Lines acknowledged before are all queryable, unchanged, after restart, stop/start and re-creation."""
+    ts = time.time_ns()
+    pushed = [(ts + i, f"line {i} pushed before the restarts") for i in range(10)]
+    own_logs.push_and_wait([(own_logs.labels(), pushed)], timeout_s=QUERYABLE_TIMEOUT_S)
+    results = survive_each(own_loki, lambda: lines_missing(own_logs, pushed, QUERYABLE_TIMEOUT_S))
+    _record(gate, "loki", results)
+    lost = failures(results, "loki")
+    assert not lost, "; ".join(lost)
 
 
 @pytest.mark.gate(category="Resilience", weight=2)
@@ -35,12 +51,7 @@ def test_prometheus_series_survive_restart_stop_start_and_recreation(
     """Every series of a scrape before is still there after restart, stop/start and re-creation."""
     scrape = last_scrape(own_prometheus_api, "prometheus")
     gate.evidence["scrape"] = {"job": scrape.job, "at_s": scrape.at_s, "series": scrape.series}
-
-    def missing() -> str | None:
-        left = series_at(own_prometheus_api, scrape.job, scrape.at_s)
-        return None if left == scrape.series else f"{left} of {scrape.series} series of the scrape at {scrape.at_s} left"
-
-    results = survive_each(own_prometheus, missing)
+    results = survive_each(own_prometheus, lambda: scrape_missing(own_prometheus_api, scrape))
     _record(gate, "prometheus", results)
     lost = failures(results, "prometheus")
     assert not lost, "; ".join(lost)
