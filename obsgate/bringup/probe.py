@@ -266,6 +266,8 @@ class Probe:
             return False
         code, output = self.target.exec(self.command, self.timeout_s)
         broken = cannot_run(self.command, code, output)
+        if broken and (why := self.target.stopped()):
+            raise Stopped(why)      # the container died under the exec: the service's failure, not the probe's
         if broken:
             self.exec_broken = self.seen_exec = broken
             if fatal:

@@ -159,6 +159,20 @@ def test_no_shell_in_the_image_fails_as_a_probe_failure_not_a_timeout(server: di
         Probe.healthcheck("loki healthcheck", target, _healthcheck(server["port"]), 5).wait(30)
 
 
+class DiesUnderExec(FakeContainer):
+    """Running when asked, exited by the time its exec fails (a crash under a restart policy)."""
+
+    def exec(self, argv: Sequence[str], timeout_s: float = 30.0) -> tuple[int, str]:
+        self._stopped = "nginx exited with code 1 (restarts so far: 1)"
+        return super().exec(argv, timeout_s)
+
+
+def test_a_container_dying_under_the_exec_is_the_services_failure_not_the_probes() -> None:
+    target = DiesUnderExec(None, [(126, OCI + '"/bin/sh": stat /bin/sh: no such file or directory: unknown')])
+    with pytest.raises(Stopped, match="nginx exited with code 1"):
+        Probe.healthcheck("nginx healthcheck", target, (*SH, "exit 0"), 5).check()
+
+
 def test_while_the_service_answers_not_ready_nothing_runs_in_the_container(server: dict[str, int]) -> None:
     server["status"] = 503
     target = FakeContainer("127.0.0.1")

@@ -28,6 +28,7 @@ from obsgate.bringup.compose import ComposeProject
 from obsgate.checks.alerting.routing import CRITICAL, Route, routes_for
 from obsgate.checks.stackfiles import AlertmanagerConfig, PrometheusConfig, prom_duration_s
 from obsgate.checks.static.base import ConfigUnreadable, Finding, YamlDoc, shown
+from obsgate.errors import NotEvaluated
 from obsgate.gate.policy import Policy, Target, format_number
 from obsgate.gate.recorder import GateRecorder
 
@@ -233,7 +234,11 @@ def no_outage_alert(config: AlertingConfig) -> list[Finding]:
     """A finding when no critical alert watches ``up``: then a service going down pages nobody."""
     if outage_budgets(config):
         return []
-    names = ", ".join(d.name for d in config.rule_docs) or "(no rule files loaded)"
+    if not config.rule_docs:
+        # Which pattern loads nothing, and why, is the wiring and promtool checks' finding.
+        raise NotEvaluated("no rule file is loaded, so there is no alert to judge "
+                           "(see test_wiring_referenced_files_are_mounted)")
+    names = ", ".join(d.name for d in config.rule_docs)
     return [Finding(names, "groups[].rules[]", None, "no critical alerting rule reads `up`: a service that goes "
                     "down pages nobody", "add a rule such as `up == 0` with labels severity: critical")]
 
