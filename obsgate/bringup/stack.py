@@ -193,7 +193,8 @@ class ServiceHandle:
     def recreate(self) -> float:
         """Remove and create the container again (new IP, same volumes), as ``compose up`` would."""
         if self._container is not None:
-            self._container.get_wrapped_container().remove(force=True)
+            # v=True: the image's anonymous volumes go too; the run's named volumes stay.
+            self._container.get_wrapped_container().remove(force=True, v=True)
         self._container = self.stack.create_container(self.spec, self.image)
         self.epoch += 1
         return self.wait_ready()
