@@ -202,7 +202,7 @@ def test_unreachable_host_and_a_missing_wget_is_a_probe_failure_after_the_deadli
         raise httpx.ConnectError("[Errno 113] No route to host")
 
     monkeypatch.setattr(HttpProbe, "get", no_route)
-    target = FakeContainer("192.0.2.1", [(126, OCI + '"wget": executable file not found in $PATH: unknown')])
+    target = FakeContainer("127.0.0.1", [(126, OCI + '"wget": executable file not found in $PATH: unknown')])
     probe = Probe("loki GET /ready on :3100", target, http=HttpProbe(3100, "/ready"), command=["wget", "x"], timeout_s=0.2)
     with pytest.raises(ProbeFailed, match=r"probe `wget` is not in the image, and the host could not reach it"):
         probe.wait(0.6)
