@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from obsgate.checks.grafanaconf import FILE_REF, GrafanaConf, ProvisioningFile, provider_path
+from obsgate.checks.grafanaconf import FILE_REF, GrafanaConf, ProvisioningFile, Setting, provider_path
 from obsgate.checks.stackfiles import mounted_path
 from obsgate.checks.static.base import ConfigUnreadable, Finding, YamlDoc, shown
 from obsgate.checks.static.compose import REQUIRED_VAR
@@ -77,6 +77,12 @@ def _secret_file(conf: GrafanaConf, path: str) -> str | None:
     return None
 
 
+def _file_env(conf: GrafanaConf, file_env: Setting, what: str) -> list[Finding]:
+    """A ``GF_..._FILE`` variable: the file it names must be a deploy-time secret."""
+    problem = _secret_file(conf, file_env.value)
+    return [file_env.finding(f"{what}: {problem}", "mount it from OBS_SECRETS_DIR")] if problem else []
+
+
 def _ini_reference(conf: GrafanaConf, raw: str) -> str | None:
     """Why a grafana.ini secret value is not a reference to a required secret, None when it is."""
     file = FILE_REF.fullmatch(raw.strip())
@@ -104,8 +110,7 @@ def admin_password(conf: GrafanaConf) -> list[Finding]:
     if env:
         return []                           # its form is the compose secrets check's (literal, default, optional)
     if file_env:
-        problem = _secret_file(conf, file_env.value)
-        return [file_env.finding(f"the admin password file: {problem}", "mount it from OBS_SECRETS_DIR")] if problem else []
+        return _file_env(conf, file_env, "the admin password file")
     setting = conf.setting(ADMIN_PASSWORD)
     if setting.origin == "ini":
         problem = _ini_reference(conf, setting.raw)
@@ -127,8 +132,7 @@ def secret_key(conf: GrafanaConf) -> list[Finding]:
         return []                           # its form is the compose secrets check's (literal, default, optional)
     file_env = conf.env_setting(f"{SECRET_KEY_VAR}__FILE")
     if file_env:
-        problem = _secret_file(conf, file_env.value)
-        return [file_env.finding(f"the secret_key file: {problem}", "mount it from OBS_SECRETS_DIR")] if problem else []
+        return _file_env(conf, file_env, "the secret_key file")
     setting = conf.setting(SECRET_KEY_SETTING)
     if setting.origin == "ini":
         return []                           # a grafana.ini value's form is the ini secrets check's
