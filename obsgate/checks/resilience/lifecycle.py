@@ -77,4 +77,4 @@ def address_taken(handle: ServiceHandle, image: str) -> Iterator[str]:
             raise AssertionError(f"the placeholder got {taken}, not {handle.name}'s old address {old}")
         yield old
     finally:
-        holder.remove(force=True)
+        holder.remove(force=True, v=True)
