@@ -1,5 +1,6 @@
 """``python -m obsgate sweep [--run ID]``: remove what crashed runs left behind; ``up``: the stack until Ctrl-C;
-``repeat -n N -- <gate args>``: how stable each check is over N runs."""
+``repeat -n N -- <gate args>``: how stable each check is over N runs; ``backup`` / ``restore``: the stack's
+named volumes, against a ``docker compose`` deployment."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import docker
 from docker.errors import DockerException
 
 from obsgate import repeat, up
+from obsgate.backup import cli as backup_cli
 from obsgate.bringup.cleanup import sweep
 
 
@@ -21,7 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     up.add_arguments(commands.add_parser("up", help="bring the gate's stack up until Ctrl-C; print URL, CA, credentials"))
     repeat.add_arguments(commands.add_parser("repeat", help="run the gate N times; per check: passed/failed/not "
                                                            "evaluated counts and measurement spreads"))
+    backup_cli.add_arguments(commands.add_parser("backup", help="archive the deployment's named volumes (an archive "
+                                                            "and manifest per volume)"), restoring=False)
+    backup_cli.add_arguments(commands.add_parser("restore", help="verify a backup, then restore it into stopped services' "
+                                                             "volumes"), restoring=True)
     args = parser.parse_args(argv)
+    if args.command in ("backup", "restore"):
+        return backup_cli.main(args)
     if args.command == "up":
         return up.main(args)
     if args.command == "repeat":
