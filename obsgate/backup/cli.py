@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser, restoring: bool) -> None:
         parser.add_argument("services", nargs="+", help="services to restore, e.g. loki grafana prometheus")
     else:
         parser.add_argument("--to", dest="directory", type=Path, required=True,
-                            help="directory for the archives (a previous backup there is replaced only once this one is complete)")
+                            help="directory for the archives (a previous backup there is replaced once this one is complete)")
         parser.add_argument("services", nargs="*", help="services to back up (default: every one with a named volume)")
 
 

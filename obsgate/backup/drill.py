@@ -110,7 +110,7 @@ def run_drill(stack: Stack, services: Sequence[str], directory: Path,
         for service, outcome in _each(services, lambda s: stack[s].start()).items():
             if isinstance(outcome, BaseException):
                 result.failures[service] = f"{result.failures.get(service, '')} {service} did not start again: {outcome}".strip()
-            else:
+            elif outcome is not None:
                 result.start_s[service] = outcome
     result.rto_s = time.monotonic() - outage
     return result

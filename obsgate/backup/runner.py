@@ -119,7 +119,7 @@ class Runner:
 
 
 def backup(runner: Runner, target: Target, directory: Path) -> Backed:
-    """Archive ``target``'s volume into ``directory`` (running services may keep running); the previous archive stays until this one is complete."""
+    """Archive ``target``'s volume into ``directory`` (its service may run); the old archive stays till this one is done."""
     if not exists(runner.client, target.docker_volume):
         raise InputError(f"volume {target.docker_volume}", target.compose_volume, "no such docker volume",
                          "check --project (docker volume ls shows what exists)")
