@@ -4,7 +4,10 @@
 their production configs and route tree) whose rule directory holds one test rule and
 nothing else, and whose Slack webhook files point to a receiver of its own: nothing is
 shared with the run's stack (alerts, secrets, receiver, network). The rule turns true at a
-moment we choose; the trip is timed from that moment and split into its phases.
+moment we choose; the trip is timed from that moment and split into its phases. After the
+trip, on the same overlay and in the same background thread, Alertmanager is stopped and
+started again around a second test alert (obsgate.checks.alerting.amoutage); each drill's
+result is settled on its own, so one failing never fails the other's check.
 
 Arming: Prometheus loads the rule on SIGHUP, and every reload empties its notifier's
 Alertmanager list until service discovery refills it (up to 5 s; prometheus/prometheus#13064).
@@ -17,17 +20,23 @@ rule turns true only after the notifier has its Alertmanager again, and the arm 
 from __future__ import annotations
 
 import posixpath
+import shutil
+import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from obsgate.bringup.compose import ServiceSpec
 from obsgate.bringup.overlay import overlay_stack, with_mount
 from obsgate.bringup.stack import ServiceFailed, ServiceHandle, Stack
+from obsgate.checks.alerting.amoutage import AlertmanagerOutage, Return, return_budget
 from obsgate.checks.alerting.phases import AlertTrace, Phase, feasible
 from obsgate.checks.alerting.routing import CRITICAL
 from obsgate.checks.alerting.slack import announces
@@ -41,6 +50,7 @@ from obsgate.gate.policy import Policy
 from obsgate.run import GateRun
 from obsgate.wait import WaitTimeout, poll
 
+T = TypeVar("T")
 TEST_ALERT = "ObsGateTestAlert"
 TEST_GROUP = "obs-gate-test"
 DISCOVERY_REFILL_S = 5.0        # Prometheus' service discovery sends updates at most this often
@@ -97,6 +107,14 @@ class Trip:
                 "split": {"true -> Prometheus active": round(self.active_at - self.true_at, 3),
                           "Prometheus -> Alertmanager": handoff,
                           f"Alertmanager -> receiver (group_wait {group_wait:g} s)": posted}}
+
+
+@dataclass(frozen=True)
+class Drills:
+    """The overlay's two drills, each settled on its own: the trip, then the Alertmanager outage."""
+
+    trip: Future[Trip] = field(default_factory=Future)
+    outage: Future[Return] = field(default_factory=Future)
 
 
 class TestAlertPath:
@@ -176,12 +194,19 @@ class TestAlertPath:
             files.append(dirs[directory] / name)
         return dirs, files
 
-    def run_once(self) -> Trip:
-        """Bring the overlay up, arm the test rule, time its Slack post by phase; the overlay is removed after."""
-        budget = probe_budget(self.config, TEST_ALERT, CRITICAL)
-        deadline = feasible(self.policy, budget, "alert_delivery_s")
+    def drill(self, drills: Drills) -> None:
+        """Bring the overlay up, time the test alert's trip, then the Alertmanager outage; the overlay is removed
+        after. Each drill is settled on its own: one failing never fails the other's check."""
+        trip, outage = drills.trip, drills.outage
         rules = readable_dir(self.workdir / "rules")
         secret_dirs, url_files = self._slack_dirs()
+        delivery = probe_budget(self.config, TEST_ALERT, CRITICAL)
+        returned = return_budget(delivery, self.run.project.services["prometheus"], self.run.project.path)
+        # A config that cannot meet a target fails its check at once, with the arithmetic.
+        trip_s = _settled_on_error(trip, lambda: feasible(self.policy, delivery, "alert_delivery_s"))
+        return_s = _settled_on_error(outage, lambda: feasible(self.policy, returned, "alert_after_alertmanager_return_s"))
+        if trip.done() and outage.done():
+            return
 
         def start_receiver(stack: Stack) -> None:
             self.receiver = WebhookReceiver(stack.gateway_ip())
@@ -193,35 +218,48 @@ class TestAlertPath:
         try:
             with overlay_stack(self.run, "alerts", self._services(rules, secret_dirs), start_receiver) as stack:
                 prometheus, alertmanager = (self._ready(stack, name) for name in ("prometheus", "alertmanager"))
-                receiver_name, warning_receiver = self._route(stack, "critical"), self._route(stack, "warning")
                 api = PrometheusAPI(Endpoint.direct(prometheus, prometheus.spec.expose[0]))
                 am_api = AlertmanagerAPI(Endpoint.direct(alertmanager, alertmanager.spec.expose[0]))
+                assert self.receiver is not None
                 try:
-                    alertname, true_at, arms = TEST_ALERT, None, 0
-                    while true_at is None and arms < ARMS:
-                        arms += 1
-                        alertname = TEST_ALERT if arms == 1 else f"{TEST_ALERT}Rearm{arms}"
-                        true_at = self._arm(prometheus, api, rules, alertname)
-                    if true_at is None:
-                        raise AssertionError(f"could not arm the test alert: Prometheus' notifier took longer than "
-                                             f"{ARM_S:g} s to find Alertmanager after each of {ARMS} reloads")
-                    assert self.receiver is not None
-                    trace = AlertTrace({"alertname": alertname}, api, am_api, self.receiver,
-                                       lambda d: announces(d, alertname, marker=self.marker))
-                    try:
-                        delivery = trace.wait(true_at - time.time() + deadline, f"{alertname} at the Slack receiver",
-                                              origin=true_at)
-                    except WaitTimeout as exc:
-                        raise WaitTimeout(f"{exc}\n{prometheus.log_tail(10)}\n{alertmanager.log_tail(10)}") from None
+                    if not trip.done():
+                        _settle(trip, lambda: self._trip(stack, prometheus, alertmanager, api, am_api, rules,
+                                                         delivery, trip_s))
+                    if not outage.done():
+                        drill = AlertmanagerOutage(prometheus, alertmanager, api, am_api, self.receiver, self.marker,
+                                                   TEST_GROUP)
+                        _settle(outage, lambda: drill.run(lambda name: self._arm(prometheus, api, rules, name), ARMS,
+                                                          self.config.evaluation.seconds, returned, return_s))
                 finally:
                     api.close()
                     am_api.close()
-                assert trace.active_at is not None, "delivered, yet Prometheus never showed the alert active"
-                return Trip(delivery, true_at, trace.active_at, trace.received_at, budget, receiver_name,
-                            self.alertmanager.slack_channels(receiver_name), warning_receiver, arms)
         finally:
             if self.receiver is not None:
                 self.receiver.close()
+
+    def _trip(self, stack: Stack, prometheus: ServiceHandle, alertmanager: ServiceHandle, api: PrometheusAPI,
+              am_api: AlertmanagerAPI, rules: Path, budget: Budget, deadline: float) -> Trip:
+        """Arm the test rule and time its Slack post by phase."""
+        assert self.receiver is not None
+        receiver_name, warning_receiver = self._route(stack, "critical"), self._route(stack, "warning")
+        alertname, true_at, arms = TEST_ALERT, None, 0
+        while true_at is None and arms < ARMS:
+            arms += 1
+            alertname = TEST_ALERT if arms == 1 else f"{TEST_ALERT}Rearm{arms}"
+            true_at = self._arm(prometheus, api, rules, alertname)
+        if true_at is None:
+            raise AssertionError(f"could not arm the test alert: Prometheus' notifier took longer than "
+                                 f"{ARM_S:g} s to find Alertmanager after each of {ARMS} reloads")
+        trace = AlertTrace({"alertname": alertname}, api, am_api, self.receiver,
+                           lambda d: announces(d, alertname, marker=self.marker))
+        try:
+            delivery = trace.wait(true_at - time.time() + deadline, f"{alertname} at the Slack receiver",
+                                  origin=true_at)
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc}\n{prometheus.log_tail(10)}\n{alertmanager.log_tail(10)}") from None
+        assert trace.active_at is not None, "delivered, yet Prometheus never showed the alert active"
+        return Trip(delivery, true_at, trace.active_at, trace.received_at, budget, receiver_name,
+                    self.alertmanager.slack_channels(receiver_name), warning_receiver, arms)
 
     @staticmethod
     def _ready(stack: Stack, name: str) -> ServiceHandle:
@@ -231,3 +269,47 @@ class TestAlertPath:
         except ServiceFailed as exc:
             raise NotEvaluated(f"{name} with the production config did not become ready (test_{name}_is_ready "
                                f"judges that): {str(exc).splitlines()[0][:300]}") from None
+
+
+def run_drills(run: GateRun, workdir: Path, policy: Policy, drills: Drills) -> None:
+    """The overlay's drills in this thread; what fails before a drill is settled (the config, the overlay
+    itself) is the prerequisite of both, and both checks get it."""
+    try:
+        TestAlertPath(run, workdir, policy).drill(drills)
+    except BaseException as exc:  # noqa: BLE001 - re-raised by each check still waiting
+        for future in (drills.trip, drills.outage):
+            if not future.done():
+                future.set_exception(exc)
+
+
+@contextmanager
+def drills_in_background(run: GateRun, policy: Policy) -> Iterator[Drills]:
+    """The overlay's drills in a thread beside the other checks; on exit they are waited for (overlay removed)."""
+    # Mounted into containers whose users are unprivileged: a world-readable dir (pytest's are 0700).
+    workdir = Path(tempfile.mkdtemp(prefix=f"obsgate-{run.run_id}-test-alert-"))
+    workdir.chmod(0o755)
+    drills = Drills()
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsgate-test-alert") as pool:
+            done = pool.submit(run_drills, run, workdir, policy, drills)
+            yield drills
+            done.exception()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _settle(future: Future[T], work: Callable[[], T]) -> None:
+    """Run ``work`` into ``future``: its result, or whatever it raised (the check re-raises it)."""
+    try:
+        future.set_result(work())
+    except Exception as exc:  # noqa: BLE001 - every failure of one drill belongs to its own check
+        future.set_exception(exc)
+
+
+def _settled_on_error(future: Future[Any], work: Callable[[], float]) -> float:
+    """``work()``; when it raises, ``future`` carries the error (its check fails at once) and 0 is returned."""
+    try:
+        return work()
+    except Exception as exc:  # noqa: BLE001 - the check re-raises it
+        future.set_exception(exc)
+        return 0.0

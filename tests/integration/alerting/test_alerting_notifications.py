@@ -1,61 +1,44 @@
-"""Alerts reach the on-call channel: a test alert through the production route tree, and the real
-"Loki down" alert when Loki is stopped, each timed phase by phase against gate.yml.
+"""Alerts reach the on-call channel: a test alert through the production route tree, timed phase by
+phase against gate.yml, and an alert that fired while Alertmanager was down, once it is back.
 
-The test alert travels on a small second stack of this run (Prometheus + Alertmanager with
-production configs, one test rule file, a receiver of its own); it runs in the background
-while the Loki outage check waits out LokiDown's ``for:``, so the two long waits overlap.
+Both travel on a small second stack of this run (Prometheus + Alertmanager with production
+configs, one test rule file, a receiver of its own): first the test alert's trip, then, on
+the same overlay, Alertmanager stopped, a second test alert fired and Alertmanager started
+again; in the background from this module's first check on, each drill judged on its own.
 Both fail at once, with the arithmetic, when the config alone cannot meet the policy.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
+from concurrent.futures import Future
 
 import pytest
 
-from obsgate.checks.alerting.alertpath import TestAlertPath, Trip
-from obsgate.checks.alerting.outage import LokiDownCheck, LokiOutage
+from obsgate.checks.alerting.alertpath import Drills, Trip, drills_in_background
+from obsgate.checks.alerting.amoutage import Return
 from obsgate.checks.alerting.phases import judge_phases
 from obsgate.checks.alerting.slack import payload_summary
-from obsgate.checks.static import alerting
-from obsgate.clients import AlertmanagerAPI, PrometheusAPI
-from obsgate.clients.webhook import WebhookReceiver
 from obsgate.gate.policy import Policy
 from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
 
 
 @pytest.fixture(scope="module", autouse=True)
-def test_alert_trip(gate_run: GateRun, policy: Policy) -> Iterator[Future[Trip]]:
-    """Start the test alert's trip in the background as soon as this module runs."""
-    # Mounted into containers whose users are unprivileged: a world-readable dir (pytest's are 0700).
-    workdir = Path(tempfile.mkdtemp(prefix=f"obsgate-{gate_run.run_id}-test-alert-"))
-    workdir.chmod(0o755)
-    try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsgate-test-alert") as pool:
-            future = pool.submit(lambda: TestAlertPath(gate_run, workdir, policy).run_once())
-            yield future
-            future.exception()          # wait for the overlay to be removed before the run goes on
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+def alert_overlay(gate_run: GateRun, policy: Policy) -> Iterator[Drills]:
+    """Start the test alert's trip, then the Alertmanager outage, in the background as soon as this module runs."""
+    with drills_in_background(gate_run, policy) as drills:
+        yield drills
 
 
-@pytest.mark.gate(category="Resilience", weight=4)
-def test_loki_down_alert_reaches_receiver(loki_outage: LokiOutage, alert_receiver: WebhookReceiver,
-                                          prometheus_api: PrometheusAPI, alertmanager_api: AlertmanagerAPI,
-                                          gate_run: GateRun, policy: Policy, gate: GateRecorder) -> None:
-    """With Loki stopped, on-call must hear "LokiDown" through the production path within outage_to_page_s."""
-    check = LokiDownCheck(alerting.load(gate_run.project, policy), policy)
-    gate.evidence["rule"] = {"expr": check.rule.expr, "for_s": check.rule.for_s, "labels": check.rule.labels}
-    gate.evidence["worst case"] = check.budget.arithmetic
-    check.wait_until_quiet(prometheus_api)
-    page = check.page(loki_outage, alert_receiver, prometheus_api, alertmanager_api)
-    gate.evidence.update(page.evidence())
-    judge_phases(gate, page.phases())
+@pytest.fixture(scope="module")
+def test_alert_trip(alert_overlay: Drills) -> Future[Trip]:
+    return alert_overlay.trip
+
+
+@pytest.fixture(scope="module")
+def alertmanager_return(alert_overlay: Drills) -> Future[Return]:
+    return alert_overlay.outage
 
 
 @pytest.mark.gate(category="Functionality", weight=4)
@@ -72,3 +55,13 @@ def test_test_alert_reaches_critical_receiver(test_alert_trip: Future[Trip], gat
         f"test alert posted to channel {payload.get('channel')!r}; the route tree sends critical alerts to "
         f"receiver {trip.receiver!r} with channels {trip.channels}")
     judge_phases(gate, trip.phases())
+
+
+@pytest.mark.gate(category="Resilience", weight=3)
+def test_alert_fired_during_alertmanager_outage_is_delivered_after_its_return(
+        alertmanager_return: Future[Return], gate: GateRecorder) -> None:
+    """With Alertmanager down Prometheus evaluates on and fires; once it is back the alert reaches on-call
+    within alert_after_alertmanager_return_s."""
+    outage = alertmanager_return.result()
+    gate.evidence.update(outage.evidence())
+    gate.measure("alert_after_alertmanager_return_s", outage.return_s, name="alert_after_alertmanager_return_s")
