@@ -17,6 +17,7 @@ from pathlib import Path
 import docker
 import pytest
 from docker.errors import DockerException, ImageNotFound
+from docker.models.containers import Container
 
 from obsgate.__main__ import main
 from obsgate.backup.volumes import COMPOSE_PROJECT, COMPOSE_SERVICE, COMPOSE_VOLUME
@@ -44,7 +45,7 @@ class Deployment:
                                          volumes={self.volume: {"bind": "/data", "mode": "rw"}}, labels=self.labels)
         return bytes(out).decode().strip()
 
-    def start_service(self) -> docker.models.containers.Container:
+    def start_service(self) -> Container:
         return self.client.containers.run(
             self.image, ["sleep", "infinity"], entrypoint=[], detach=True, name=f"{self.project}-app-1",
             volumes={self.volume: {"bind": "/data", "mode": "rw"}},

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from obsgate.backup import drill
-from obsgate.bringup.secrets import BasicAuth
+from obsgate.bringup.secrets import BasicAuth, RunSecrets
 from obsgate.bringup.stack import Stack
 from obsgate.checks.logs import Entry, LogsClient, new_run_label
 from obsgate.checks.resilience.loglines import lines_missing
@@ -45,7 +45,7 @@ class Drilled:
 
 
 @pytest.fixture(scope="module")
-def backup_drill(resilience_stack: Stack, gate_run: GateRun) -> Iterator[Drilled]:
+def backup_drill(resilience_stack: Stack, gate_run: GateRun, run_secrets: RunSecrets) -> Iterator[Drilled]:
     """Lines pushed, a scrape noted, a dashboard saved; then the drill, once for every check of this module."""
     stack, services = resilience_stack, drill.drill_services(resilience_stack)
     logs = prometheus = grafana = None
@@ -64,16 +64,15 @@ def backup_drill(resilience_stack: Stack, gate_run: GateRun) -> Iterator[Drilled
     if "grafana" in services:
         spec = stack["grafana"].spec
         endpoint = Endpoint.direct(stack["grafana"], spec.expose[0])
-        endpoint.auth = BasicAuth(spec.environment.get("GF_SECURITY_ADMIN_USER", "admin"),
-                                  spec.environment["GF_SECURITY_ADMIN_PASSWORD"])
+        endpoint.auth = BasicAuth(spec.environment.get("GF_SECURITY_ADMIN_USER", "admin"), run_secrets.grafana_admin_password)
         grafana = GrafanaAPI(endpoint)
         drill.save_dashboard(grafana, dashboard)
     with drill.backup_directory(stack.run_id) as directory:
         result = drill.run_drill(stack, services, directory)
     yield Drilled(result, logs, pushed, prometheus, scrape, grafana, dashboard)
-    for api in (logs.push_api if logs else None, prometheus, grafana):
-        if api is not None:
-            api.close()
+    for opened in (logs.push_api if logs else None, prometheus, grafana):
+        if opened is not None:
+            opened.close()
 
 
 def _judge(drilled: Drilled, service: str, missing: str | None, gate: GateRecorder) -> None:
