@@ -1,7 +1,7 @@
 """Fixtures of the resilience checks.
 
-``resilience_stack`` is a second stack of this run (Loki, Prometheus, Alertmanager and
-nginx from the production compose specs, their own network and volumes): these checks
+``resilience_stack`` is a second stack of this run (Loki, Prometheus, Alertmanager, Grafana
+and nginx from the production compose specs, their own network and volumes): these checks
 SIGKILL, restart and re-create its services, which on the run's shared stack would make
 the checks running beside them fail. The ``own_*`` fixtures are its services and clients.
 ``retention_drill`` is a third, Loki alone with its timing accelerated
@@ -17,16 +17,16 @@ from concurrent.futures import Future
 import pytest
 
 from obsgate.bringup.overlay import overlay_stack
-from obsgate.bringup.secrets import RunSecrets
+from obsgate.bringup.secrets import BasicAuth, RunSecrets
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.logs import LogsClient, new_run_label
 from obsgate.checks.resilience.retention import RetentionDrill, drill_in_background
-from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, LokiAPI, PrometheusAPI
+from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, LokiAPI, PrometheusAPI
 from obsgate.errors import NotEvaluated
 from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
 
-SERVICES = ("loki", "prometheus", "alertmanager", "nginx")
+SERVICES = ("loki", "prometheus", "alertmanager", "grafana", "nginx")
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +56,22 @@ def own_prometheus(resilience_stack: Stack) -> ServiceHandle:
 @pytest.fixture
 def own_alertmanager(resilience_stack: Stack) -> ServiceHandle:
     return _own(resilience_stack, "alertmanager")
+
+
+@pytest.fixture
+def own_grafana(resilience_stack: Stack) -> ServiceHandle:
+    return _own(resilience_stack, "grafana")
+
+
+@pytest.fixture
+def own_grafana_api(own_grafana: ServiceHandle, run_secrets: RunSecrets) -> Iterator[GrafanaAPI]:
+    """Grafana's API as its admin (user from the compose file, password generated for this run)."""
+    endpoint = Endpoint.direct(own_grafana, own_grafana.spec.expose[0])
+    endpoint.auth = BasicAuth(own_grafana.spec.environment.get("GF_SECURITY_ADMIN_USER", "admin"),
+                              run_secrets.grafana_admin_password)
+    api = GrafanaAPI(endpoint)
+    yield api
+    api.close()
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 Seed success criterion "services survive restart". Each stateful service is restarted,
 stopped and started, and re-created on its named volume (obsgate.checks.resilience.lifecycle);
-each way back to ready is timed against ``service_ready_s``. On the resilience stack, never
-the run's shared one. (Grafana: not here yet.)
+each way back to ready is timed against ``service_ready_s``; Grafana keeps the folders and
+dashboards users created (obsgate.checks.resilience.dashboards). On the resilience stack,
+never the run's shared one.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import pytest
 
 from obsgate.bringup.stack import ServiceHandle
 from obsgate.checks.logs import LogsClient
+from obsgate.checks.resilience.dashboards import create_dashboard, dashboard_missing
 from obsgate.checks.resilience.lifecycle import Survival, address_taken, failures, survive_each
 from obsgate.checks.resilience.loglines import lines_missing
 from obsgate.checks.resilience.silences import create_silence, silence_missing
 from obsgate.checks.resilience.tsdb import last_scrape, scrape_missing
-from obsgate.clients import AlertmanagerAPI, Gateway, PrometheusAPI
+from obsgate.clients import AlertmanagerAPI, Gateway, GrafanaAPI, PrometheusAPI
 from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
 from obsgate.wait import poll
@@ -67,6 +69,19 @@ def test_alertmanager_silences_survive_restart_stop_start_and_recreation(
     results = survive_each(own_alertmanager, lambda: silence_missing(own_alertmanager_api, silence))
     _record(gate, "alertmanager", results)
     lost = failures(results, "alertmanager")
+    assert not lost, "; ".join(lost)
+
+
+@pytest.mark.gate(category="Resilience", weight=2)
+def test_grafana_dashboards_survive_restart_stop_start_and_recreation(
+        own_grafana: ServiceHandle, own_grafana_api: GrafanaAPI, gate_run: GateRun, gate: GateRecorder) -> None:
+    """A folder and a dashboard a user created are still there, unchanged, after restart, stop/start and
+    re-creation."""
+    dashboard = create_dashboard(own_grafana_api, gate_run.run_id)
+    gate.evidence["dashboard"] = {"uid": dashboard.uid, "folder": dashboard.folder_uid}
+    results = survive_each(own_grafana, lambda: dashboard_missing(own_grafana_api, dashboard))
+    _record(gate, "grafana", results)
+    lost = failures(results, "grafana")
     assert not lost, "; ".join(lost)
 
 
