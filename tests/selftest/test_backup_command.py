@@ -145,6 +145,7 @@ def test_restore_recreates_a_lost_volume_for_compose(deployment: Deployment) -> 
     (("backup", "--to", "{backups}", "ap"), "services.ap: no such service"),
     (("backup", "--to", "{backups}", "edge"), "services.edge.volumes: the service mounts no named volume"),
     (("backup", "--to", "{backups}", "--volume", "wal", "app"), "app does not mount volume 'wal'"),
+    (("backup", "--to", "{backups}", "--project", "gone", "app"), "volume gone_data: data: no such docker volume"),
     (("restore", "--from", "{backups}", "app"), "no backup of app's volume data here"),
     (("restore", "--from", "{backups}", "ap"), "services.ap: no such service"),
 ])
