@@ -31,6 +31,7 @@ from obsgate.bringup.cleanup import LABEL_SERVICE, run_labels
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.probe import cannot_run
 from obsgate.bringup.stack import runtime_options
+from obsgate.bringup.startup import command_with_startup_flags
 from obsgate.errors import NotEvaluated
 from obsgate.run import GateRun
 
@@ -120,7 +121,7 @@ def started(
     container.with_envs(**dict(spec.environment))
     for host, target in extra_binds:
         container.with_volume_mapping(str(host), target, "ro")
-    argv = command if command is not None else spec.command
+    argv = command if command is not None else command_with_startup_flags(spec)
     if argv is not None:
         container.with_command(list(argv))
     kwargs: dict[str, object] = {

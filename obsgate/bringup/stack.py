@@ -27,6 +27,7 @@ from obsgate.bringup.cleanup import LABEL_SERVICE, Swept, run_labels, sweep
 from obsgate.bringup.compose import ComposeProject, ServiceSpec
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.probe import Probe, ProbeFailed, Stopped, never_healthy
+from obsgate.bringup.startup import command_with_startup_flags
 from obsgate.errors import NotEvaluated
 from obsgate.wait import WaitTimeout, poll
 
@@ -254,8 +255,9 @@ class Stack:
         for port in spec.ports:
             # Every published port goes to a random port on loopback only.
             c.ports[f"{port.container_port}/{port.protocol}"] = ("127.0.0.1", None)  # type: ignore[assignment]
-        if spec.command is not None:
-            c.with_command(list(spec.command))
+        command = command_with_startup_flags(spec)
+        if command is not None:
+            c.with_command(list(command))
         kwargs: dict[str, object] = {"labels": {**spec.labels, **self.labels, LABEL_SERVICE: spec.name}}
         if spec.entrypoint is not None:
             kwargs["entrypoint"] = list(spec.entrypoint)
