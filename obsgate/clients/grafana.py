@@ -6,11 +6,21 @@ from typing import Any
 
 import httpx
 
-from obsgate.clients.http import API
+from obsgate.bringup.secrets import BasicAuth, RunSecrets
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.clients.http import API, Endpoint
 
 
 class GrafanaAPI(API):
     """Grafana's documented HTTP API (https://grafana.com/docs/grafana/latest/developers/http_api/)."""
+
+    @classmethod
+    def as_admin(cls, grafana: ServiceHandle, secrets: RunSecrets) -> GrafanaAPI:
+        """Grafana's API as its admin (user from the compose file, password generated for the run)."""
+        endpoint = Endpoint.direct(grafana, grafana.spec.expose[0])
+        endpoint.auth = BasicAuth(grafana.spec.environment.get("GF_SECURITY_ADMIN_USER", "admin"),
+                                  secrets.grafana_admin_password)
+        return cls(endpoint)
 
     def health(self) -> httpx.Response:
         return self.get("/api/health")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from obsgate.bringup.secrets import BasicAuth, RunSecrets
+from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, LokiAPI, PrometheusAPI
 from obsgate.clients.webhook import WebhookReceiver
@@ -108,10 +108,7 @@ def alertmanager_api(alertmanager: ServiceHandle) -> Iterator[AlertmanagerAPI]:
 @pytest.fixture(scope="session")
 def grafana_api(grafana: ServiceHandle, run_secrets: RunSecrets) -> Iterator[GrafanaAPI]:
     """Grafana's API as its admin (user from the compose file, password generated for this run)."""
-    endpoint = Endpoint.direct(grafana, _port(grafana))
-    endpoint.auth = BasicAuth(grafana.spec.environment.get("GF_SECURITY_ADMIN_USER", "admin"),
-                              run_secrets.grafana_admin_password)
-    api = GrafanaAPI(endpoint)
+    api = GrafanaAPI.as_admin(grafana, run_secrets)
     yield api
     api.close()
 

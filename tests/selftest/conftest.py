@@ -7,9 +7,11 @@ its relative bind mounts made absolute; the child run gets this run's image over
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,3 +129,51 @@ def passed_or_skip(run: ChildRun, check: str) -> None:
     if run.checks.get(check, {}).get("outcome") == "not_evaluated":
         pytest.skip(f"{check} not evaluated here: {run.reason(check)}")
     assert run.outcome(check) == "passed", f"{run.reason(check)}\n{run.output[-3000:]}"
+
+
+NGINX_CONF = "/etc/nginx/nginx.conf"
+PUSH_LOCATION = "location = /loki/api/v1/push {"
+
+
+@pytest.fixture
+def readable(tmp_path: Path) -> Iterator[Path]:
+    """A directory the containers' users can read (pytest's tmp_path is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="obsgate-selftest-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def nginx_conf(directory: Path, *edits: tuple[str, str]) -> Path:
+    """The production nginx.conf with each (old, new) edit applied; every ``old`` must occur."""
+    text = (STACK / "nginx" / "nginx.conf").read_text()
+    for old, new in edits:
+        assert old in text, f"variant edit does not apply any more: {old!r}"
+        text = text.replace(old, new)
+    path = directory / "nginx.conf"
+    path.write_text(text)
+    path.chmod(0o644)
+    return path
+
+
+def push_block() -> str:
+    """The production push location's block, for edits confined to it."""
+    text = (STACK / "nginx" / "nginx.conf").read_text()
+    start = text.index(PUSH_LOCATION)
+    return text[start:text.index("\n        }\n", start)]
+
+
+def with_nginx(conf: Path, *services: str, more: Callable[[Compose], None] | None = None) -> Callable[[Compose], None]:
+    def mutate(doc: Compose) -> None:
+        only("nginx", *services)(doc)
+        mount("nginx", NGINX_CONF, conf)(doc)
+        if more is not None:
+            more(doc)
+    return mutate
+
+
+def edit_push_location(old: str, new: str) -> tuple[str, str]:
+    """An edit of one line inside the push location only."""
+    block = push_block()
+    assert old in block, f"push location has no {old!r}"
+    return block, block.replace(old, new)

@@ -8,66 +8,26 @@ cannot run here: their logic is proven in tests/unit/test_grafana_checks.py.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-
 from obsgate.bringup.secrets import generate
-from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, only, passed_or_skip, reasons
+from tests.selftest.conftest import (
+    Compose,
+    edit_push_location,
+    failed_or_skip,
+    mount,
+    nginx_conf,
+    only,
+    passed_or_skip,
+    push_block,
+    reasons,
+    with_nginx,
+)
 
 EDGE = "tests/integration/edge"
 CORS, BROWSER = f"{EDGE}/test_edge_cors.py", f"{EDGE}/test_edge_cors_browser.py"
 AUTH, EXPOSURE = f"{EDGE}/test_edge_auth.py", f"{EDGE}/test_edge_exposure.py"
 TLS, RATE = f"{EDGE}/test_edge_tls.py", f"{EDGE}/test_edge_rate_limit.py"
-NGINX_CONF = "/etc/nginx/nginx.conf"
-PUSH_LOCATION = "location = /loki/api/v1/push {"
-
-
-@pytest.fixture
-def readable(tmp_path: Path) -> Iterator[Path]:
-    """A directory the containers' users can read (pytest's tmp_path is 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="obsgate-selftest-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def nginx_conf(directory: Path, *edits: tuple[str, str]) -> Path:
-    """The production nginx.conf with each (old, new) edit applied; every ``old`` must occur."""
-    text = (STACK / "nginx" / "nginx.conf").read_text()
-    for old, new in edits:
-        assert old in text, f"variant edit does not apply any more: {old!r}"
-        text = text.replace(old, new)
-    path = directory / "nginx.conf"
-    path.write_text(text)
-    path.chmod(0o644)
-    return path
-
-
-def push_block() -> str:
-    """The production push location's block, for edits confined to it."""
-    text = (STACK / "nginx" / "nginx.conf").read_text()
-    start = text.index(PUSH_LOCATION)
-    return text[start:text.index("\n        }\n", start)]
-
-
-def with_nginx(conf: Path, *services: str, more: Callable[[Compose], None] | None = None) -> Callable[[Compose], None]:
-    def mutate(doc: Compose) -> None:
-        only("nginx", *services)(doc)
-        mount("nginx", NGINX_CONF, conf)(doc)
-        if more is not None:
-            more(doc)
-    return mutate
-
-
-def edit_push_location(old: str, new: str) -> tuple[str, str]:
-    """An edit of one line inside the push location only."""
-    block = push_block()
-    assert old in block, f"push location has no {old!r}"
-    return block, block.replace(old, new)
 
 
 def test_cors_checks_fail_on_an_empty_allow_list(variant, child_gate, readable: Path) -> None:

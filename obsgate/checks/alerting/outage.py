@@ -115,8 +115,9 @@ class LokiDownCheck:
 
     def page(self, outage: LokiOutage, receiver: WebhookReceiver, prometheus: PrometheusAPI,
              alertmanager: AlertmanagerAPI) -> OutagePage:
-        """Stop Loki and wait (within the deadline) for LokiDown at the receiver."""
-        stopped_at = outage.begin()
+        """Wait (within the deadline) for LokiDown at the receiver once ``outage`` has begun (Loki stopped)."""
+        stopped_at = outage.stopped_at
+        assert stopped_at is not None, "LokiDown's page awaited before Loki was stopped"
         trace = AlertTrace({"alertname": LOKI_DOWN}, prometheus, alertmanager, receiver,
                            lambda d: d.received_at >= stopped_at and announces(d, LOKI_DOWN), since=stopped_at)
         assert outage.down_at is not None

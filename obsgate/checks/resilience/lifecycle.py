@@ -57,15 +57,16 @@ def failures(results: list[Survival], service: str) -> list[str]:
 
 
 @contextmanager
-def address_taken(handle: ServiceHandle, image: str) -> Iterator[str]:
-    """While inside, a placeholder container (``image``'s default command) holds ``handle``'s address.
+def address_taken(handle: ServiceHandle, image: str, stop: Callable[[], object] | None = None) -> Iterator[str]:
+    """Stop ``handle`` (with ``stop``, default its own); while inside, a placeholder holds its address.
 
     Docker hands a new container the lowest free address on the network, which after a
-    stop is the old one: a re-creation inside this block gets a new address, as it would
-    on a busy host. The placeholder carries the stack's labels and is always removed.
+    stop is the old one: a start or re-creation inside this block gets a new address, as
+    it would on a busy host. The placeholder (``image``'s default command) carries the
+    stack's labels and is always removed.
     """
     old = handle.ip
-    handle.stop()
+    (stop or handle.stop)()
     network = handle.stack.network_name(handle.spec.networks[0])
     holder = handle.stack.client.containers.run(
         image, detach=True, network=network,

@@ -6,15 +6,10 @@ from the Prometheus and Alertmanager configs the compose file mounts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from obsgate.bringup.stack import ServiceHandle
-from obsgate.checks.alerting.outage import LokiOutage
 from obsgate.checks.stackfiles import PrometheusConfig
 from obsgate.gate.plugin import RUN_KEY
-from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
 
 
@@ -29,12 +24,3 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def prometheus_config(gate_run: GateRun) -> PrometheusConfig:
     return PrometheusConfig.of_service(gate_run.project.services["prometheus"])
-
-
-@pytest.fixture
-def loki_outage(loki: ServiceHandle, gate: GateRecorder) -> Iterator[LokiOutage]:
-    """Stop Loki when the check says so; afterwards it is started again and ready (a failure there is an error)."""
-    outage = LokiOutage(loki)
-    yield outage
-    if outage.stopped_at is not None:
-        gate.evidence["loki_ready_again_s"] = round(loki.start(), 3)
