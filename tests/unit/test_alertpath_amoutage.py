@@ -13,7 +13,7 @@ import pytest
 
 from obsgate.bringup.compose import ComposeProject, load_compose
 from obsgate.checks.alerting import alertpath
-from obsgate.checks.alerting.amoutage import grown, last_evaluation, notifier_failures, return_budget
+from obsgate.checks.alerting.amoutage import describe, grown, last_evaluation, notifier_failures, return_budget
 from obsgate.checks.alerting.phases import feasible
 from obsgate.checks.alerting.routing import CRITICAL
 from obsgate.checks.static import alerting
@@ -144,3 +144,10 @@ def test_a_drill_already_settled_keeps_its_outcome(monkeypatch: pytest.MonkeyPat
     alertpath.run_drills(None, tmp_path, None, drills)  # type: ignore[arg-type]
     assert drills.trip.result() == "delivered"
     assert isinstance(drills.outage.exception(), RuntimeError)
+
+
+def test_notifier_failures_in_words() -> None:
+    errors = 'prometheus_notifications_errors_total{alertmanager="http://alertmanager:9093/wrong/api/v2/alerts"}'
+    assert describe({errors: 3.0, "prometheus_notifications_dropped_total": 2.0}) == (
+        "3 failed sends to http://alertmanager:9093/wrong/api/v2/alerts, 2 alerts dropped")
+    assert describe({}) == "no failed send"

@@ -85,6 +85,17 @@ def grown(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
     return {k: v - before.get(k, 0.0) for k, v in sorted(after.items()) if v > before.get(k, 0.0)}
 
 
+def describe(failures: dict[str, float]) -> str:
+    """Grown notifier counters in words: failed sends per Alertmanager URL, alerts dropped."""
+    words = []
+    for key, count in failures.items():
+        name, _, url = key.partition('{alertmanager="')
+        what = "failed sends" if name == NOTIFIER_COUNTERS[0] else "alerts dropped"
+        url = url.removesuffix('"}')
+        words.append(f"{count:g} {what}" + (f" to {url}" if url else ""))
+    return ", ".join(words) or "no failed send"
+
+
 def last_evaluation(api: PrometheusAPI, group: str) -> float | None:
     """When Prometheus last evaluated rule group ``group`` (Unix seconds), None before its first evaluation."""
     found = next((g for g in api.rules()["groups"] if g["name"] == group), None)
@@ -174,11 +185,10 @@ class AlertmanagerOutage:
             delivery = trace.wait(deadline_s, f"{alertname} (fired while Alertmanager was down) at the Slack "
                                               "receiver after Alertmanager's return", origin=ready_at)
         except WaitTimeout as exc:
-            first, _, rest = str(exc).partition("\n")
-            failed = grown(since_return, notifier_failures(self.api))
-            shown_failures = ", ".join(f"{k} +{v:g}" for k, v in failed.items()) or "none"
-            raise WaitTimeout(f"{first}; Prometheus' notifier failures since the return: {shown_failures}\n"
-                              f"{rest}\n{self.prometheus.log_tail(10)}\n{self.alertmanager.log_tail(10)}") from None
+            # Where Prometheus still fails to send is the likeliest cause: it leads the message.
+            failed = describe(grown(since_return, notifier_failures(self.api)))
+            raise WaitTimeout(f"Prometheus' notifier since Alertmanager's return: {failed}; {exc}\n"
+                              f"{self.prometheus.log_tail(10)}\n{self.alertmanager.log_tail(10)}") from None
         return Return(alertname, budget, stopped_at, true_at, firing[0], (evaluated_before, firing[1]), failures,
                       ready_s, ready_at, trace.received_at, delivery, armed)
 

@@ -86,7 +86,7 @@ class AlertTrace:
     def where(self, origin: float) -> str:
         """The phase the alert is stuck in, and when it reached each place (seconds after ``origin``)."""
         def at(moment: float | None) -> str:
-            return "not yet" if moment is None else f"+{moment - origin:.1f} s"
+            return "not yet" if moment is None else f"{moment - origin:+.1f} s"
         stuck = ("Prometheus (never active: the rule is not true, or not evaluated)" if self.active_at is None
                  else "Prometheus -> Alertmanager (not received: not sent, or sent elsewhere)"
                  if self.received_at is None else "Alertmanager -> receiver (not posted, or posted elsewhere)")
