@@ -21,7 +21,7 @@ from obsgate.run import GateRun
 def loki_outage_background(request: pytest.FixtureRequest) -> Iterator[BackgroundOutage | None]:
     """The outage drill, in the background when a selected check needs it (else nothing starts)."""
     needs = [set(item.fixturenames) for item in request.session.items]
-    if not any("loki_outage_drill" in n for n in needs):
+    if not any(n & {"loki_outage_drill", "loki_down_paged"} for n in needs):
         yield None
         return
     gate_run: GateRun = request.getfixturevalue("gate_run")

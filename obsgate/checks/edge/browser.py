@@ -198,8 +198,11 @@ class Browser:
             shutil.rmtree(profile, ignore_errors=True)
 
     def push_from(self, origin_host: str, url: str, auth_header: str, body: dict[str, Any],
-                  timeout_s: float = 30.0) -> dict[str, Any]:
+                  timeout_s: float = 45.0) -> dict[str, Any]:
         """Load a page on ``https://origin_host`` whose script POSTs ``body`` to ``url``.
+
+        ``timeout_s`` outlasts nginx's proxy_read_timeout on the push (30 s): a push Loki
+        does not answer comes back as nginx's 504, reported by the page, not as this wait's timeout.
 
         Returns what fetch() saw (``fetched``, ``status`` or ``error``) and the page's console messages
         (where Chromium says why it blocked a request)."""
