@@ -9,7 +9,10 @@ Child runs:
 - an evaluation interval, a scrape interval and a group wait each too long for the policy:
   the budget checks and the live checks fail at once with the arithmetic, in seconds;
 - Alertmanager frozen (docker pause) for a while after it received the test alert: the
-  slowed phase is the one that blows its budget.
+  slowed phase is the one that blows its budget;
+- the Alertmanager outage: Prometheus sending alerts to a path Alertmanager does not serve
+  (nothing arrives after the return; the notifier's failing URL is named), and a resend
+  delay of 5m (fails at once with the arithmetic while the test alert's trip still passes).
 The LokiDown parts need Loki and are skipped where it cannot run. Grafana's provisioning
 checks cannot run here: their logic is proven in tests/unit/test_grafana_checks.py.
 """
@@ -36,6 +39,7 @@ from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, only,
 
 ALERTING = "tests/integration/alerting"
 MONITOR, DELIVERY = f"{ALERTING}/test_alerting_monitor.py", f"{ALERTING}/test_alerting_notifications.py"
+OUTAGE = "tests/integration/resilience/test_resilience_outage.py"
 UNREACHABLE = "http://127.0.0.1:9/unreachable-slack-webhook"    # inside the Alertmanager container
 
 
@@ -91,7 +95,7 @@ def test_delivery_checks_fail_when_the_receiver_is_unreachable(variant, child_ga
         mount("alertmanager", "/etc/alertmanager/alertmanager.yml", path)(doc)
 
     run = child_gate(f"{DELIVERY}::test_test_alert_reaches_critical_receiver",
-                     f"{DELIVERY}::test_loki_down_alert_reaches_receiver", compose=variant(broken))
+                     f"{OUTAGE}::test_loki_down_alert_reaches_receiver", compose=variant(broken))
     reason = failed_or_skip(run, "test_test_alert_reaches_critical_receiver")
     assert "timed out" in reason and "ObsGateTestAlert at the Slack receiver" in reason
     stuck = "stuck in Alertmanager -> receiver"
@@ -136,7 +140,7 @@ def test_intervals_too_long_for_the_policy_fail_at_once_with_the_arithmetic(
         only("prometheus", "alertmanager", "loki")(doc)
         mount(service, target, path)(doc)
 
-    run = child_gate(DELIVERY_BUDGET, OUTAGE_BUDGET, f"{DELIVERY}::{TRIP}", f"{DELIVERY}::{LOKI_DOWN}",
+    run = child_gate(DELIVERY_BUDGET, OUTAGE_BUDGET, f"{DELIVERY}::{TRIP}", f"{OUTAGE}::{LOKI_DOWN}",
                      compose=variant(broken))
     def findings(check: str) -> str:
         failed_or_skip(run, check)
@@ -201,3 +205,47 @@ def test_a_frozen_alertmanager_blows_the_dispatch_phase(child_gate, monkeypatch:
     first = reason.removeprefix("AssertionError: ")
     assert first.startswith("test_alert_dispatch_s: ") or "stuck in Alertmanager -> receiver" in first, reason
     assert "test_alert_evaluation_s:" not in first              # the config-set phase was on time
+
+
+RETURN = "test_alert_fired_during_alertmanager_outage_is_delivered_after_its_return"
+
+
+def _wrong_alertmanager_path(readable: Path) -> Callable[[Compose], None]:
+    config = yaml.safe_load((STACK / "prometheus" / "prometheus.yml").read_text())
+    config["alerting"]["alertmanagers"][0]["path_prefix"] = "/wrong"
+    path = write(readable / "prometheus.yml", config)
+    return mount("prometheus", "/etc/prometheus/prometheus.yml", path)
+
+
+def _slow_resend(readable: Path) -> Callable[[Compose], None]:
+    def mutate(doc: Compose) -> None:
+        doc["services"]["prometheus"]["command"].append("--rules.alert.resend-delay=5m")
+    return mutate
+
+
+@pytest.mark.parametrize(("make", "cause", "trip_passes"), [
+    # Alerts go to a path Alertmanager does not serve: nothing arrives after the return, and the notifier names it.
+    pytest.param(_wrong_alertmanager_path, "failed sends to http://alertmanager:9093/wrong/api/v2/alerts", False,
+                 id="alertmanager-path-wrong"),
+    # A fresh alert still goes at once (the trip passes); one whose send failed waits 5 min: fails at once.
+    pytest.param(_slow_resend, "cannot meet alert_after_alertmanager_return_s whatever the stack does: worst case "
+                 "320 s", True, id="resend-delay-5m"),
+])
+def test_alert_after_alertmanager_return_fails_naming_the_cause(
+        variant, child_gate, readable: Path, make: Callable[[Path], Callable[[Compose], None]], cause: str,
+        trip_passes: bool) -> None:
+    broken = make(readable)
+
+    def mutate(doc: Compose) -> None:
+        only("prometheus", "alertmanager")(doc)
+        broken(doc)
+
+    run = child_gate(f"{DELIVERY}::{TRIP}", f"{DELIVERY}::{RETURN}", compose=variant(mutate))
+    reason = failed_or_skip(run, RETURN)
+    assert cause in reason, reason
+    if trip_passes:
+        passed_or_skip(run, TRIP)       # judged on its own: the other check's failure is not its own
+        assert "resend delay 5m held to the first evaluation after it 315 s" in run.checks[RETURN]["evidence"]["failure"]
+        assert run.checks[RETURN]["duration_s"] < AT_ONCE_S
+    else:                               # nothing reaches Alertmanager: the trip fails too, for its own reason
+        assert "ObsGateTestAlert at the Slack receiver" in failed_or_skip(run, TRIP)
