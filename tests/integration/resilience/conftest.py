@@ -17,7 +17,7 @@ from concurrent.futures import Future
 import pytest
 
 from obsgate.bringup.overlay import overlay_stack
-from obsgate.bringup.secrets import BasicAuth, RunSecrets
+from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.logs import LogsClient, new_run_label
 from obsgate.checks.resilience.retention import RetentionDrill, drill_in_background
@@ -66,10 +66,7 @@ def own_grafana(resilience_stack: Stack) -> ServiceHandle:
 @pytest.fixture
 def own_grafana_api(own_grafana: ServiceHandle, run_secrets: RunSecrets) -> Iterator[GrafanaAPI]:
     """Grafana's API as its admin (user from the compose file, password generated for this run)."""
-    endpoint = Endpoint.direct(own_grafana, own_grafana.spec.expose[0])
-    endpoint.auth = BasicAuth(own_grafana.spec.environment.get("GF_SECURITY_ADMIN_USER", "admin"),
-                              run_secrets.grafana_admin_password)
-    api = GrafanaAPI(endpoint)
+    api = GrafanaAPI.as_admin(own_grafana, run_secrets)
     yield api
     api.close()
 
