@@ -19,8 +19,6 @@ from pathlib import Path
 from obsgate.backup.runner import Backed, Restored, Runner, backup, restore
 from obsgate.backup.volumes import Target, stateful, targets
 from obsgate.bringup.stack import Stack, State
-from obsgate.clients.grafana import GrafanaAPI
-from obsgate.clients.http import API
 
 BACKED_UP = ("loki", "grafana", "prometheus")   # the seed's DR plan; Alertmanager's silences are not in it
 
@@ -121,19 +119,3 @@ def backup_directory(run_id: str) -> Iterator[Path]:
     """A private directory for the drill's archives, removed with them."""
     with tempfile.TemporaryDirectory(prefix=f"obsgate-{run_id}-backup-") as path:
         yield Path(path)
-
-
-DASHBOARD_TITLE = "obs-gate restore drill"
-
-
-def save_dashboard(api: GrafanaAPI, uid: str) -> None:
-    """A dashboard saved through the API: it lives only in grafana.db on the volume (provisioned ones come from files)."""
-    response = api.post("/api/dashboards/db", json={"dashboard": {"uid": uid, "title": f"{DASHBOARD_TITLE} {uid}",
-                                                                  "panels": []}, "overwrite": True})
-    response.raise_for_status()
-
-
-def dashboard_missing(api: API, uid: str) -> str | None:
-    """None while the saved dashboard is there; otherwise Grafana's answer."""
-    response = api.get(f"/api/dashboards/uid/{uid}")
-    return None if response.status_code == 200 else f"dashboard {uid}: HTTP {response.status_code}"

@@ -38,6 +38,7 @@ from obsgate.bringup.overlay import overlay_stack, with_mount
 from obsgate.bringup.stack import ServiceFailed, ServiceHandle, Stack
 from obsgate.checks.alerting.amoutage import AlertmanagerOutage, Return, return_budget
 from obsgate.checks.alerting.phases import AlertTrace, Phase, feasible
+from obsgate.checks.alerting.receiver import OwnReceiver, readable_dir
 from obsgate.checks.alerting.routing import CRITICAL
 from obsgate.checks.alerting.slack import announces
 from obsgate.checks.stackfiles import AlertmanagerConfig, flag
@@ -56,21 +57,6 @@ TEST_GROUP = "obs-gate-test"
 DISCOVERY_REFILL_S = 5.0        # Prometheus' service discovery sends updates at most this often
 ARM_S = DISCOVERY_REFILL_S + 1  # the rule turns true this long after the reload that loads it
 ARMS = 3                        # re-arms allowed when the machine is too slow for ARM_S
-
-
-def readable_dir(path: Path) -> Path:
-    """A new directory the containers' unprivileged users can read."""
-    path.mkdir()
-    path.chmod(0o755)
-    return path
-
-
-def slack_url_files(config: AlertmanagerConfig) -> list[str]:
-    """Every file Alertmanager reads a Slack webhook URL from (global and per receiver)."""
-    files = [str((config.doc.get("global") or {}).get("slack_api_url_file", ""))]
-    files += [str(s["api_url_file"]) for r in config.doc.get("receivers") or [] for s in r.get("slack_configs") or []
-              if s.get("api_url_file")]
-    return sorted({f for f in files if f})
 
 
 @dataclass
@@ -136,13 +122,10 @@ class TestAlertPath:
                                                          pattern))
         return directory, glob.replace("*", "zz-obs-gate-test", 1)
 
-    def _services(self, rules: Path, secrets: dict[str, Path]) -> dict[str, ServiceSpec]:
+    def _services(self, rules: Path, receiver: OwnReceiver) -> dict[str, ServiceSpec]:
         specs = self.run.project.services
         prometheus = with_mount(specs["prometheus"], self._rule_file()[0], rules)
-        alertmanager = specs["alertmanager"]
-        for directory, host in secrets.items():
-            alertmanager = with_mount(alertmanager, directory, host)
-        return {"prometheus": prometheus, "alertmanager": alertmanager}
+        return {"prometheus": prometheus, "alertmanager": receiver.alertmanager(specs["alertmanager"])}
 
     def _rule(self, alertname: str, true_at: float) -> str:
         return yaml.safe_dump({"groups": [{"name": TEST_GROUP, "rules": [{
@@ -179,27 +162,12 @@ class TestAlertPath:
              what="Prometheus' notifier to find Alertmanager again after the reload", evidence=prometheus.log_tail)
         return true_at if time.time() < true_at else None
 
-    def _slack_dirs(self) -> tuple[dict[str, Path], list[Path]]:
-        """(container dir -> host dir, host URL files): dirs of this trip for every Slack URL file, and in place of
-        every mount of the run's secrets, so the overlay can never post to the run's receiver."""
-        root = self.run.secrets.root.resolve()
-        mounts = [m.target for m in self.run.project.services["alertmanager"].mounts
-                  if m.kind == "bind" and Path(m.source).resolve().is_relative_to(root)]
-        dirs = {target: readable_dir(self.workdir / f"alertmanager-secrets-{i}") for i, target in enumerate(mounts)}
-        files = []
-        for path in slack_url_files(self.alertmanager):
-            directory, name = posixpath.split(path)
-            if directory not in dirs:
-                dirs[directory] = readable_dir(self.workdir / f"alertmanager-secrets-{len(dirs)}")
-            files.append(dirs[directory] / name)
-        return dirs, files
-
     def drill(self, drills: Drills) -> None:
         """Bring the overlay up, time the test alert's trip, then the Alertmanager outage; the overlay is removed
         after. Each drill is settled on its own: one failing never fails the other's check."""
         trip, outage = drills.trip, drills.outage
         rules = readable_dir(self.workdir / "rules")
-        secret_dirs, url_files = self._slack_dirs()
+        own = OwnReceiver(self.run, self.workdir)
         delivery = probe_budget(self.config, TEST_ALERT, CRITICAL)
         returned = return_budget(delivery, self.run.project.services["prometheus"], self.run.project.path)
         # A config that cannot meet a target fails its check at once, with the arithmetic.
@@ -208,15 +176,9 @@ class TestAlertPath:
         if trip.done() and outage.done():
             return
 
-        def start_receiver(stack: Stack) -> None:
-            self.receiver = WebhookReceiver(stack.gateway_ip())
-            url = self.receiver.url(f"/slack/{uuid.uuid4().hex}")
-            for file in url_files:
-                file.write_text(url + "\n")
-                file.chmod(0o644)
-
         try:
-            with overlay_stack(self.run, "alerts", self._services(rules, secret_dirs), start_receiver) as stack:
+            with overlay_stack(self.run, "alerts", self._services(rules, own), own.start) as stack:
+                self.receiver = own.webhook
                 prometheus, alertmanager = (self._ready(stack, name) for name in ("prometheus", "alertmanager"))
                 api = PrometheusAPI(Endpoint.direct(prometheus, prometheus.spec.expose[0]))
                 am_api = AlertmanagerAPI(Endpoint.direct(alertmanager, alertmanager.spec.expose[0]))
@@ -234,8 +196,7 @@ class TestAlertPath:
                     api.close()
                     am_api.close()
         finally:
-            if self.receiver is not None:
-                self.receiver.close()
+            own.close()
 
     def _trip(self, stack: Stack, prometheus: ServiceHandle, alertmanager: ServiceHandle, api: PrometheusAPI,
               am_api: AlertmanagerAPI, rules: Path, budget: Budget, deadline: float) -> Trip:
@@ -283,12 +244,18 @@ def run_drills(run: GateRun, workdir: Path, policy: Policy, drills: Drills) -> N
 
 
 @contextmanager
-def drills_in_background(run: GateRun, policy: Policy) -> Iterator[Drills]:
-    """The overlay's drills in a thread beside the other checks; on exit they are waited for (overlay removed)."""
+def drills_in_background(run: GateRun, policy: Policy, trip: bool = True, outage: bool = True) -> Iterator[Drills]:
+    """The overlay's drills in a thread beside the other checks; on exit they are waited for (overlay removed).
+
+    ``trip`` / ``outage``: which drills a selected check needs; the other is not run.
+    """
     # Mounted into containers whose users are unprivileged: a world-readable dir (pytest's are 0700).
     workdir = Path(tempfile.mkdtemp(prefix=f"obsgate-{run.run_id}-test-alert-"))
     workdir.chmod(0o755)
     drills = Drills()
+    for wanted, future in ((trip, drills.trip), (outage, drills.outage)):
+        if not wanted:
+            future.set_exception(NotEvaluated("no selected check needs this drill"))
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsgate-test-alert") as pool:
             done = pool.submit(run_drills, run, workdir, policy, drills)
@@ -311,5 +278,6 @@ def _settled_on_error(future: Future[Any], work: Callable[[], float]) -> float:
     try:
         return work()
     except Exception as exc:  # noqa: BLE001 - the check re-raises it
-        future.set_exception(exc)
+        if not future.done():   # a drill no check selected keeps its "not needed"
+            future.set_exception(exc)
         return 0.0

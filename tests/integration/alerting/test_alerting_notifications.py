@@ -4,41 +4,22 @@ phase against gate.yml, and an alert that fired while Alertmanager was down, onc
 Both travel on a small second stack of this run (Prometheus + Alertmanager with production
 configs, one test rule file, a receiver of its own): first the test alert's trip, then, on
 the same overlay, Alertmanager stopped, a second test alert fired and Alertmanager started
-again; in the background from this module's first check on, each drill judged on its own.
+again; in the background from the run's first integration check on (tests/integration/conftest.py),
+each drill judged on its own.
 Both fail at once, with the arithmetic, when the config alone cannot meet the policy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import Future
 
 import pytest
 
-from obsgate.checks.alerting.alertpath import Drills, Trip, drills_in_background
+from obsgate.checks.alerting.alertpath import Trip
 from obsgate.checks.alerting.amoutage import Return
 from obsgate.checks.alerting.phases import judge_phases
 from obsgate.checks.alerting.slack import payload_summary
-from obsgate.gate.policy import Policy
 from obsgate.gate.recorder import GateRecorder
-from obsgate.run import GateRun
-
-
-@pytest.fixture(scope="module", autouse=True)
-def alert_overlay(gate_run: GateRun, policy: Policy) -> Iterator[Drills]:
-    """Start the test alert's trip, then the Alertmanager outage, in the background as soon as this module runs."""
-    with drills_in_background(gate_run, policy) as drills:
-        yield drills
-
-
-@pytest.fixture(scope="module")
-def test_alert_trip(alert_overlay: Drills) -> Future[Trip]:
-    return alert_overlay.trip
-
-
-@pytest.fixture(scope="module")
-def alertmanager_return(alert_overlay: Drills) -> Future[Return]:
-    return alert_overlay.outage
 
 
 @pytest.mark.gate(category="Functionality", weight=4)

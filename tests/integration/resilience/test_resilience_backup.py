@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import pytest
 
 from obsgate.backup import drill
-from obsgate.bringup.secrets import BasicAuth, RunSecrets
+from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import Stack
 from obsgate.checks.logs import Entry, LogsClient, new_run_label
+from obsgate.checks.resilience.dashboards import Dashboard, create_dashboard, dashboard_missing
 from obsgate.checks.resilience.loglines import lines_missing
 from obsgate.checks.resilience.tsdb import Scrape, last_scrape, scrape_missing
 from obsgate.clients import Endpoint, LokiAPI, PrometheusAPI
@@ -41,7 +42,7 @@ class Drilled:
     prometheus: PrometheusAPI | None
     scrape: Scrape | None
     grafana: GrafanaAPI | None
-    dashboard: str
+    dashboard: Dashboard | None
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def backup_drill(resilience_stack: Stack, gate_run: GateRun, run_secrets: RunSec
     logs = prometheus = grafana = None
     pushed: list[Entry] = []
     scrape = None
-    dashboard = f"drill-{uuid.uuid4().hex[:8]}"
+    dashboard = None
     if "loki" in services:
         api = LokiAPI(Endpoint.direct(stack["loki"], stack["loki"].spec.expose[0]))
         logs = LogsClient(api, api, new_run_label(gate_run.run_id), evidence=lambda: stack["loki"].log_tail(20))
@@ -62,11 +63,8 @@ def backup_drill(resilience_stack: Stack, gate_run: GateRun, run_secrets: RunSec
         prometheus = PrometheusAPI(Endpoint.direct(stack["prometheus"], stack["prometheus"].spec.expose[0]))
         scrape = last_scrape(prometheus, "prometheus")
     if "grafana" in services:
-        spec = stack["grafana"].spec
-        endpoint = Endpoint.direct(stack["grafana"], spec.expose[0])
-        endpoint.auth = BasicAuth(spec.environment.get("GF_SECURITY_ADMIN_USER", "admin"), run_secrets.grafana_admin_password)
-        grafana = GrafanaAPI(endpoint)
-        drill.save_dashboard(grafana, dashboard)
+        grafana = GrafanaAPI.as_admin(stack["grafana"], run_secrets)
+        dashboard = create_dashboard(grafana, f"drill-{uuid.uuid4().hex[:8]}")
     with drill.backup_directory(stack.run_id) as directory:
         result = drill.run_drill(stack, services, directory)
     yield Drilled(result, logs, pushed, prometheus, scrape, grafana, dashboard)
@@ -107,8 +105,8 @@ def test_backup_restore_drill_brings_back_grafana_dashboards(backup_drill: Drill
     if "grafana" not in resilience_stack.services:
         raise NotEvaluated("grafana: not a service of the resilience stack")
     resilience_stack["grafana"].require()
-    assert backup_drill.grafana is not None
-    _judge(backup_drill, "grafana", drill.dashboard_missing(backup_drill.grafana, backup_drill.dashboard), gate)
+    assert backup_drill.grafana is not None and backup_drill.dashboard is not None
+    _judge(backup_drill, "grafana", dashboard_missing(backup_drill.grafana, backup_drill.dashboard), gate)
 
 
 @pytest.mark.gate(category="Resilience", weight=2)
