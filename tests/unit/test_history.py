@@ -54,7 +54,7 @@ def test_history_records_measurements_with_direction(tmp_path: Path) -> None:
     run(tmp_path, 1, [result("test_a", Outcome.SOFT_MISS, {"rate": (8200, "higher")})])
     [entry] = history(tmp_path)
     assert entry["measurements"] == {
-        "tests/load/test_x.py::test_a": {"rate": {"value": 8200, "unit": "u", "better": "higher"}}}
+        "tests/load/test_x.py::test_a": {"rate": {"value": 8200, "unit": "u", "better": "higher", "target": None}}}
     assert entry["total"] == 50.0 and entry["verdict"] == "FAIL"
 
 
@@ -108,6 +108,20 @@ def test_regression_threshold(better: str, before: float, after: float, regresse
     if regressed:
         assert comparison.regressions[0] == Regression(
             "n", "m", "s", better, before, after, comparison.regressions[0].change_pct)
+
+
+@pytest.mark.parametrize(("before", "after", "target", "regressed"), [
+    (0.006, 0.013, 5.0, False),     # twice as slow, yet 7 ms against a 5 s budget: noise
+    (0.006, 0.13, 5.0, True),       # 124 ms: more than 1% of the budget
+    (660.0, 792.0, 4096.0, True),   # 20% more memory is 3% of the budget: a trend worth flagging
+])
+def test_regression_ignores_moves_below_one_percent_of_the_target(before: float, after: float, target: float,
+                                                                 regressed: bool) -> None:
+    def entry(value: float) -> dict[str, Any]:
+        return {"run_id": "r", "time": "t", "total": 90, "checks": {},
+                "measurements": {"n": {"m": {"value": value, "unit": "s", "better": "lower", "target": target}}}}
+
+    assert bool(compare(entry(before), entry(after)).regressions) is regressed
 
 
 def test_only_the_same_stack_is_compared(tmp_path: Path) -> None:

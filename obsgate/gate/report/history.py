@@ -16,7 +16,8 @@ from typing import Any
 from obsgate.gate.scoring import GateScore
 
 HISTORY_FILE = "history.jsonl"
-REGRESSION_FRACTION = 0.10  # a measured value more than 10% worse is a regression
+REGRESSION_FRACTION = 0.10  # a measured value more than 10% worse is a regression ...
+NOISE_OF_TARGET = 0.01      # ... unless it moved by less than 1% of its target (6 ms -> 13 ms against 5 s)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def history_entry(gate: GateScore, metadata: Mapping[str, Any]) -> dict[str, Any
         for m in r.measurements:
             value = m.value if math.isfinite(m.value) else None
             measurements.setdefault(r.nodeid, {})[m.name] = {
-                "value": value, "unit": m.unit, "better": m.better}
+                "value": value, "unit": m.unit, "better": m.better, "target": m.target}
     return {
         "run_id": metadata["run_id"],
         "time": metadata["finished"],
@@ -131,6 +132,9 @@ def _regression(nodeid: str, name: str, then: Mapping[str, Any],
         return None
     worse_by = before - after if better == "higher" else after - before
     if worse_by <= 0:
+        return None
+    target = now.get("target")
+    if target and worse_by <= NOISE_OF_TARGET * abs(target):
         return None
     if before == 0:
         change_pct = None
