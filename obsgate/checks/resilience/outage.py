@@ -149,11 +149,7 @@ class LokiOutageRun:
     def __init__(self, run: GateRun, workdir: Path, policy: Policy, check: LokiDownCheck | None) -> None:
         self.run, self.policy, self.check = run, policy, check
         self.receiver = OwnReceiver(run, workdir)
-        allow = NginxConf.of_service(run.project.services["nginx"]).cors_allow_list()
-        if not allow.exact:
-            raise NotEvaluated("nginx.conf's CORS allow-list lists no origin (test_cors_preflight_from_allowed_"
-                               "origin_is_answered judges that): no browser origin to probe with")
-        self.drill = OutageDrill(origin=allow.exact[0])
+        self.drill = OutageDrill(origin="")
         self.label = new_run_label(run.run_id)
 
     def services(self) -> dict[str, Any]:
@@ -206,6 +202,11 @@ class LokiOutageRun:
     def _pusher(self, stack: Stack) -> API:
         """The push credential at the outage stack's nginx, once a push through it works with Loki up."""
         nginx = _required(stack, "nginx")
+        allow = NginxConf.of_service(nginx.spec).cors_allow_list()
+        if not allow.exact:
+            raise NotEvaluated("nginx.conf's CORS allow-list lists no origin (test_cors_preflight_from_allowed_"
+                               "origin_is_answered judges that): no browser origin to probe with")
+        self.drill.origin = allow.exact[0]
         pusher = Gateway(nginx, self.run.secrets).api(self.run.secrets.push)
         # Long enough that a hang shows as a measured hang, not as this client's timeout.
         pusher.timeout_s = 3 * self.policy.target("gateway_error_s").value
