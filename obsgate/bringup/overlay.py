@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from obsgate.bringup.compose import Mount, ServiceSpec
+from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.stack import Stack
 from obsgate.run import GateRun
 
@@ -27,8 +28,11 @@ def with_mount(spec: ServiceSpec, target: str, source: Path) -> ServiceSpec:
 
 @contextmanager
 def overlay_stack(run: GateRun, suffix: str, services: Mapping[str, ServiceSpec],
-                  before_services: Callable[[Stack], None] | None = None) -> Iterator[Stack]:
+                  before_services: Callable[[Stack], None] | None = None,
+                  images: Mapping[str, ImageChoice] | None = None) -> Iterator[Stack]:
     """Bring up ``services`` (specs of the run's compose project, possibly changed) and remove them after.
+
+    ``images``: other images for some services (an upgrade candidate), else the run's choices.
 
     Dependencies on services left out are dropped; each service's state says whether it
     came up (``stack[name].require()`` raises NotEvaluated / ServiceFailed as for the run).
@@ -38,7 +42,7 @@ def overlay_stack(run: GateRun, suffix: str, services: Mapping[str, ServiceSpec]
     volumes = tuple(v for v in run.project.volumes
                     if any(m.kind == "volume" and m.source == v for s in kept.values() for m in s.mounts))
     project = dataclasses.replace(run.project, services=kept, volumes=volumes)
-    stack = Stack(project, f"{run.run_id}-{suffix}", run.image_choices(), run.docker())
+    stack = Stack(project, f"{run.run_id}-{suffix}", {**run.image_choices(), **(images or {})}, run.docker())
     if before_services is not None:
         stack.before_services.append(before_services)
     try:

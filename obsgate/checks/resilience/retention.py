@@ -48,6 +48,7 @@ import httpx
 import yaml
 
 from obsgate.bringup.compose import ServiceSpec
+from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.stack import ServiceHandle
 from obsgate.checks.logs import NS, Entry, LogsClient, new_run_label
@@ -55,6 +56,7 @@ from obsgate.checks.resilience.compactor import CompactorMetrics, parse
 from obsgate.checks.stackfiles import prom_duration_s
 from obsgate.clients import Endpoint, LokiAPI
 from obsgate.errors import InputError
+from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
 from obsgate.wait import poll
 
@@ -230,16 +232,19 @@ class RetentionDrill:
 
 
 @contextmanager
-def drill_in_background(run: GateRun) -> Iterator[Future[RetentionDrill]]:
+def drill_in_background(run: GateRun, image: Callable[[], ImageChoice] | None = None,
+                        suffix: str = "retention") -> Iterator[Future[RetentionDrill]]:
     """Bring the accelerated Loki up and run the drill in a thread, beside other checks.
 
+    ``image``: a Loki image other than the run's (an upgrade candidate), resolved in the thread.
     The future gives the ready drill (or raises what stopped it, NotEvaluated included);
     on exit the setup is waited for, then the accelerated Loki is removed.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsgate-retention") as pool, ExitStack() as held:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"obsgate-{suffix}") as pool, ExitStack() as held:
         def prepare() -> RetentionDrill:
             spec = accelerated(run.project.services["loki"])
-            loki = held.enter_context(overlay_stack(run, "retention", {"loki": spec}))["loki"].require()
+            images = {"loki": image()} if image is not None else None
+            loki = held.enter_context(overlay_stack(run, suffix, {"loki": spec}, images=images))["loki"].require()
             api = LokiAPI(Endpoint.direct(loki, loki.spec.expose[0]))
             held.callback(api.close)
             logs = LogsClient(api, api, new_run_label(run.run_id), evidence=lambda: loki.log_tail(20))
@@ -252,3 +257,31 @@ def drill_in_background(run: GateRun) -> Iterator[Future[RetentionDrill]]:
             yield future
         finally:
             wait_futures([future])
+
+
+def judge_compaction(drill: RetentionDrill, gate: GateRecorder) -> None:
+    """After the index is shipped, the compactor completed a compaction, and none failed."""
+    gate.evidence["timings"] = dict(drill.timings)
+    metrics = drill.result("compaction")
+    gate.evidence["compactor"] = metrics.describe()
+    assert metrics.compactions_failed == 0, f"Loki's compactor failed: {metrics.describe()}"
+
+
+def judge_retention(drill: RetentionDrill, gate: GateRecorder) -> None:
+    """Lines older than the retention period are gone, with their chunks; every recent line stayed."""
+    gate.evidence["settings"] = vars(drill.settings) | {"expired_age_h": drill.settings.expired_age_s / 3600}
+    gate.evidence["timings"] = dict(drill.timings)
+    cutoff = drill.cutoff_ms()
+    before = drill.result("chunks_before")
+    assert any(through < cutoff for _, through in before), (
+        f"no expired chunk on the volume before retention ran (chunks: {before}): the drill proves nothing")
+    gate.evidence["compactor"] = drill.result("sweep").describe()
+    expired, answer = drill.result("expired")
+    gate.evidence["expired_query"] = answer
+    after = drill.result("chunks_after")
+    gate.evidence["chunks"] = {"before": len(before), "after": len(after)}
+    assert not expired, f"{len(expired)} of {len(drill.expired)} expired lines still returned after the sweep"
+    left = [span for span in after if span[1] < cutoff]
+    assert not left, f"{len(left)} expired chunks still on the volume after the sweep: {left}"
+    recent = drill.result("recent")
+    assert recent == sorted(drill.recent), f"recent lines changed: {len(recent)} returned of {len(drill.recent)}"

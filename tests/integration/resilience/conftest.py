@@ -7,12 +7,16 @@ the checks running beside them fail. The ``own_*`` fixtures are its services and
 ``retention_drill`` is a third, Loki alone with its timing accelerated
 (obsgate.checks.resilience.retention), pushed to and shipped once for the compactor and
 retention checks; its setup runs in the background from the first resilience check on.
+``candidate_retention_drill`` is the same drill on each Loki upgrade candidate (--candidate
+loki=IMAGE), beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import ExitStack
+from functools import partial
 
 import pytest
 
@@ -23,6 +27,7 @@ from obsgate.checks.logs import LogsClient, new_run_label
 from obsgate.checks.resilience.retention import RetentionDrill, drill_in_background
 from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, LokiAPI, PrometheusAPI
 from obsgate.errors import NotEvaluated
+from obsgate.gate.candidates import CANDIDATES_KEY, NO_CANDIDATE, Candidate
 from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
 
@@ -30,8 +35,9 @@ SERVICES = ("loki", "prometheus", "alertmanager", "grafana", "nginx")
 
 
 @pytest.fixture(scope="session")
-def resilience_stack(gate_run: GateRun, retention_background: Future[RetentionDrill] | None) -> Iterator[Stack]:
-    """Comes up while the retention drill's own Loki does (``retention_background``): the two overlap."""
+def resilience_stack(gate_run: GateRun, retention_background: Future[RetentionDrill] | None,
+                     candidate_retention_background: dict[str, Future[RetentionDrill]]) -> Iterator[Stack]:
+    """Comes up while the retention drills' own Lokis do (``retention_background`` and any candidate's)."""
     services = {name: spec for name in SERVICES if (spec := gate_run.project.services.get(name)) is not None}
     with overlay_stack(gate_run, "resilience", services) as stack:
         yield stack
@@ -115,3 +121,26 @@ def retention_drill(retention_background: Future[RetentionDrill] | None) -> Rete
     """An accelerated Loki with expired and recent lines pushed, flushed and its index shipped."""
     assert retention_background is not None, "retention_drill requested but not started"
     return retention_background.result()
+
+
+@pytest.fixture(scope="session")
+def candidate_retention_background(gate_run: GateRun, request: pytest.FixtureRequest
+                                   ) -> Iterator[dict[str, Future[RetentionDrill]]]:
+    """The retention drill on each Loki upgrade candidate (--candidate loki=IMAGE), in the background."""
+    wanted = any("candidate_retention_drill" in item.fixturenames for item in request.session.items)
+    candidates = [c for c in request.config.stash.get(CANDIDATES_KEY, ()) if c.service == "loki" and wanted]
+    with ExitStack() as running:
+        yield {c.id: running.enter_context(drill_in_background(gate_run, partial(c.image, gate_run),
+                                                               f"retention-candidate-{i}"))
+               for i, c in enumerate(candidates)}
+
+
+@pytest.fixture
+def candidate_retention_drill(candidate: Candidate | None,
+                              candidate_retention_background: dict[str, Future[RetentionDrill]]) -> RetentionDrill:
+    """The candidate Loki's drill; not evaluated without a Loki candidate."""
+    if candidate is None:
+        raise NotEvaluated(NO_CANDIDATE)
+    if candidate.service != "loki":
+        raise NotEvaluated(f"retention is Loki's: candidate {candidate.id} is not a Loki image")
+    return candidate_retention_background[candidate.id].result()
