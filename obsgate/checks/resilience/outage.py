@@ -83,7 +83,8 @@ class GatewayAnswer:
 
     def short(self) -> dict[str, Any]:
         return {"after_down_s": round(self.after_down_s, 3), "seconds": round(self.seconds, 3),
-                "status": self.status, "error": self.error, "headers": self.headers}
+                "status": self.status, "error": self.error, "headers": self.headers,
+                "cors_problems": list(self.cors_problems)}
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class Recovery:
 
 @dataclass
 class OutageDrill:
-    """Everything the outage's checks judge; ``run()`` fills it."""
+    """Everything the outage's checks judge; ``LokiOutageRun.run_on`` fills it."""
 
     origin: str
     page: Outcome[OutagePage] = field(default_factory=Outcome)
