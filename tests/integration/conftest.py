@@ -28,7 +28,6 @@ from obsgate.checks.resilience.outage import BackgroundOutage, OutageDrill, outa
 from obsgate.gate.policy import Policy
 from obsgate.run import GateRun
 
-
 BACKGROUND = frozenset({"loki_outage_drill", "loki_down_paged", "test_alert_trip", "alertmanager_return"})
 
 
