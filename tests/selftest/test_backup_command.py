@@ -41,9 +41,15 @@ class Deployment:
         return f"{self.project}_data"
 
     def sh(self, script: str) -> str:
-        out = self.client.containers.run(self.image, [script], entrypoint=["/bin/sh", "-c"], user="0", remove=True,
-                                         volumes={self.volume: {"bind": "/data", "mode": "rw"}}, labels=self.labels)
-        return bytes(out).decode().strip()
+        # Not run(remove=True): that keeps the anonymous volumes of the image's VOLUMEs (e.g. /prometheus).
+        container = self.client.containers.run(self.image, [script], entrypoint=["/bin/sh", "-c"], user="0",
+                                               detach=True, volumes={self.volume: {"bind": "/data", "mode": "rw"}},
+                                               labels=self.labels)
+        try:
+            container.wait(timeout=60)
+            return bytes(container.logs()).decode().strip()
+        finally:
+            container.remove(force=True, v=True)
 
     def start_service(self) -> Container:
         return self.client.containers.run(
