@@ -20,12 +20,10 @@ checks cannot run here: their logic is proven in tests/unit/test_grafana_checks.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +39,6 @@ ALERTING = "tests/integration/alerting"
 MONITOR, DELIVERY = f"{ALERTING}/test_alerting_monitor.py", f"{ALERTING}/test_alerting_notifications.py"
 OUTAGE = "tests/integration/resilience/test_resilience_outage.py"
 UNREACHABLE = "http://127.0.0.1:9/unreachable-slack-webhook"    # inside the Alertmanager container
-
-
-@pytest.fixture
-def readable() -> Iterator[Path]:
-    """A directory Prometheus' and Alertmanager's unprivileged users can read (pytest's tmp_path is 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="obsgate-selftest-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def write(path: Path, doc: object) -> Path:
