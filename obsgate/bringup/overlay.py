@@ -29,10 +29,12 @@ def with_mount(spec: ServiceSpec, target: str, source: Path) -> ServiceSpec:
 @contextmanager
 def overlay_stack(run: GateRun, suffix: str, services: Mapping[str, ServiceSpec],
                   before_services: Callable[[Stack], None] | None = None,
-                  images: Mapping[str, ImageChoice] | None = None) -> Iterator[Stack]:
+                  images: Mapping[str, ImageChoice] | None = None,
+                  confirm_healthchecks: bool = True) -> Iterator[Stack]:
     """Bring up ``services`` (specs of the run's compose project, possibly changed) and remove them after.
 
     ``images``: other images for some services (an upgrade candidate), else the run's choices.
+    ``confirm_healthchecks``: see ``Stack`` (False: ready by the host-side GET alone).
 
     Dependencies on services left out are dropped; each service's state says whether it
     came up (``stack[name].require()`` raises NotEvaluated / ServiceFailed as for the run).
@@ -42,7 +44,8 @@ def overlay_stack(run: GateRun, suffix: str, services: Mapping[str, ServiceSpec]
     volumes = tuple(v for v in run.project.volumes
                     if any(m.kind == "volume" and m.source == v for s in kept.values() for m in s.mounts))
     project = dataclasses.replace(run.project, services=kept, volumes=volumes)
-    stack = Stack(project, f"{run.run_id}-{suffix}", {**run.image_choices(), **(images or {})}, run.docker())
+    stack = Stack(project, f"{run.run_id}-{suffix}", {**run.image_choices(), **(images or {})}, run.docker(),
+                  confirm_healthchecks)
     if before_services is not None:
         stack.before_services.append(before_services)
     try:

@@ -223,10 +223,11 @@ class Probe:
         self.seen_host = self.seen_exec = ""
 
     @classmethod
-    def healthcheck(cls, what: str, target: Target, command: Sequence[str], timeout_s: float) -> Probe:
-        """A compose healthcheck: over HTTP from the host when it is a plain URL fetch, confirmed by exec."""
+    def healthcheck(cls, what: str, target: Target, command: Sequence[str], timeout_s: float,
+                    confirm: bool = True) -> Probe:
+        """A compose healthcheck: over HTTP from the host when it is a plain URL fetch, confirmed by exec if ``confirm``."""
         http = http_probe(command)
-        return cls(what, target, http=http, command=command, timeout_s=timeout_s, confirm=http is not None)
+        return cls(what, target, http=http, command=command, timeout_s=timeout_s, confirm=confirm and http is not None)
 
     @property
     def seen(self) -> str:

@@ -150,6 +150,8 @@ class ServiceHandle:
 
         A URL-fetch healthcheck is polled from the host, then run once in the container as
         compose would: one that cannot run there fails naming the probe and who never starts.
+        A stack made with ``confirm_healthchecks=False`` skips that in-container run: for a
+        drill that needs the service ready, not its healthcheck's tooling (judged elsewhere).
         """
         hc = self.spec.healthcheck
         deadline = timeout_s if timeout_s is not None else (hc.deadline_s if hc else 30.0)
@@ -158,7 +160,8 @@ class ServiceHandle:
             poll(self._running, timeout_s=deadline, what=f"{self.name} (running)", interval_s=0.5,
                  evidence=self.log_tail, fatal=(ServiceFailed,))
             return time.monotonic() - started
-        probe = Probe.healthcheck(f"{self.name} healthcheck", self, hc.test, hc.timeout_s)
+        probe = Probe.healthcheck(f"{self.name} healthcheck", self, hc.test, hc.timeout_s,
+                                  confirm=self.stack.confirm_healthchecks)
         try:
             return probe.wait(deadline, self.log_tail)
         except Stopped as exc:
@@ -210,8 +213,10 @@ class Stack:
         run_id: str,
         images: Mapping[str, ImageChoice],
         client: docker.DockerClient,
+        confirm_healthchecks: bool = True,
     ) -> None:
         self.project, self.run_id, self.client = project, run_id, client
+        self.confirm_healthchecks = confirm_healthchecks   # False: ready when the host GET passes (see wait_ready)
         self.labels = run_labels(run_id, project.name)
         self.services = {n: ServiceHandle(s, images[n], self) for n, s in project.services.items()}
         self.pool = ThreadPoolExecutor(max_workers=max(4, 2 * len(self.services)), thread_name_prefix="obsgate")

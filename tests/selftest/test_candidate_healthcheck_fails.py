@@ -19,6 +19,7 @@ import docker
 import pytest
 from docker.errors import BuildError, ContainerError, DockerException, ImageNotFound
 
+from obsgate.backup.runner import Runner, ThrowawayFailed
 from obsgate.bringup.cleanup import LABEL_RUN
 from obsgate.run import GateRun
 from tests.selftest.conftest import passed_or_skip
@@ -33,12 +34,15 @@ FILES_NEEDED = (
 
 
 def _files(client: docker.DockerClient, source: str, binaries: list[str], labels: dict[str, str]) -> list[tuple[str, str]]:
+    # A Runner throwaway, not run(remove=True): that would keep the anonymous volume of the image's VOLUME /prometheus.
     try:
-        out = client.containers.run(source, ["-c", FILES_NEEDED, "sh", *binaries], entrypoint=["/bin/sh"],
-                                    remove=True, labels=labels, network_disabled=True)
-    except (ContainerError, DockerException) as exc:
+        code, out = Runner(client, labels, [source]).throwaway(source, None, f"set -- {' '.join(binaries)}; {FILES_NEEDED}",
+                                                             purpose="files-needed")
+    except ThrowawayFailed as exc:
         pytest.skip(f"cannot list the files {source}'s binaries need: {exc}")
-    pairs = [line.split() for line in out.decode().splitlines() if line.strip()]
+    if code != 0:
+        pytest.skip(f"cannot list the files {source}'s binaries need: exit {code}: {out}")
+    pairs = [line.split() for line in out.splitlines() if line.strip()]
     return [(path, real) for path, real in pairs if real.startswith("/")]
 
 

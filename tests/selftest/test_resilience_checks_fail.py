@@ -8,11 +8,18 @@ CI) its check is not evaluated and that part skips with the reason.
 
 from __future__ import annotations
 
+import io
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
+from docker.errors import BuildError, DockerException, ImageNotFound
 
-from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, only
+from obsgate.bringup.cleanup import LABEL_RUN
+from obsgate.run import GateRun
+from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, only, passed_or_skip
 
 CRASH = "tests/integration/resilience/test_resilience_crash.py"
 RETENTION = "tests/integration/resilience/test_resilience_retention.py"
@@ -56,6 +63,47 @@ def test_retention_check_fails_with_compactor_retention_off(variant, child_gate,
     run = child_gate(f"{RETENTION}::{check}", compose=variant(broken))
     assert "waiting for the compactor to mark expired chunks for deletion" in failed_or_skip(run, check)
     assert "0 chunks marked for deletion" in run.checks[check]["evidence"]["failure"]
+
+
+@pytest.fixture
+def retention_off_candidate(gate_run: GateRun) -> Iterator[str]:
+    """The run's Loki as an "upgrade" whose entrypoint switches compactor retention off.
+
+    Stands for a release that stops deleting on today's config (a changed default, a
+    renamed key): the config file stays the production one, the candidate just ignores it.
+    """
+    choice = gate_run.image_choices()["loki"]
+    if not choice.available:
+        pytest.skip(f"loki: {choice.reason}")
+    client = gate_run.docker()
+    entrypoint = client.images.get(choice.ref).attrs["Config"].get("Entrypoint") or ["/usr/bin/loki"]
+    tag = f"obsgate-selftest/loki-retention-off:{gate_run.run_id}"
+    dockerfile = f"FROM {choice.ref}\nENTRYPOINT {json.dumps([*entrypoint, '-compactor.retention-enabled=false'])}\n"
+    try:
+        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, labels={LABEL_RUN: gate_run.run_id},
+                            pull=False, rm=True, forcerm=True)
+    except (BuildError, DockerException) as exc:
+        pytest.skip(f"cannot build a retention-off candidate from {choice.ref}: {exc}")
+    try:
+        yield tag
+    finally:
+        try:
+            client.images.remove(tag, force=True)
+        except ImageNotFound:
+            pass
+
+
+def test_candidate_retention_check_fails_on_a_candidate_that_stops_deleting(retention_off_candidate: str,
+                                                                           child_gate) -> None:
+    candidate = f"loki={retention_off_candidate}"
+    compaction = f"test_candidate_loki_compactor_compacts_shipped_tables[{candidate}]"
+    retention = f"test_candidate_loki_retention_deletes_expired_lines_and_keeps_recent[{candidate}]"
+    run = child_gate(f"{RETENTION}::test_candidate_loki_compactor_compacts_shipped_tables",
+                     f"{RETENTION}::test_candidate_loki_retention_deletes_expired_lines_and_keeps_recent",
+                     extra=("--candidate", candidate))
+    assert "waiting for the compactor to mark expired chunks for deletion" in failed_or_skip(run, retention)
+    assert run.checks[retention]["category"] == "Upgrade readiness"
+    passed_or_skip(run, compaction)   # it still compacts: only the deleting is gone
 
 
 def test_lifecycle_checks_fail_without_named_volumes(variant, child_gate) -> None:

@@ -159,6 +159,13 @@ def test_no_shell_in_the_image_fails_as_a_probe_failure_not_a_timeout(server: di
         Probe.healthcheck("loki healthcheck", target, _healthcheck(server["port"]), 5).wait(30)
 
 
+def test_unconfirmed_the_host_get_alone_decides_and_nothing_runs_in_the_container(server: dict[str, int]) -> None:
+    """A drill's stack (confirm_healthchecks=False) takes a shell-less image that answers /ready."""
+    target = FakeContainer("127.0.0.1", [(126, OCI + '"/bin/sh": stat /bin/sh: no such file or directory: unknown')])
+    assert Probe.healthcheck("loki healthcheck", target, _healthcheck(server["port"]), 5, confirm=False).check()
+    assert target.exec_calls == 0
+
+
 class DiesUnderExec(FakeContainer):
     """Running when asked, exited by the time its exec fails (a crash under a restart policy)."""
 

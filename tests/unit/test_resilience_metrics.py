@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from obsgate.checks.resilience.compactor import parse
@@ -31,9 +32,23 @@ def test_loki_29_names() -> None:
     assert m.swept(2) and not m.swept(3)
 
 
-def test_loki_3x_names_count_the_same() -> None:
+LOKI_346 = (Path(__file__).parent / "fixtures" / "loki" / "compactor-metrics-3.4.6.txt").read_text()
+
+
+def test_loki_346_page_as_recorded() -> None:
+    """3.4.6 keeps the compaction and sweeper names and moves apply_retention_* to loki_compactor_."""
+    m = parse(LOKI_346)
+    assert (m.compactions_ok, m.compactions_failed, m.chunks_marked, m.chunks_deleted) == (1, 0, 1, 1)
+    assert m.last_compaction_s == 1.796180433860418e09
+    assert m.last_retention_s == 1.7961804338647764e09
+    assert "loki_compactor_apply_retention_last_successful_run_timestamp_seconds" in m.series
+    assert "loki_boltdb_shipper_compact_tables_operation_total" in m.series
+
+
+def test_a_release_that_renames_every_series_is_still_read() -> None:
     m = parse(LOKI_29.replace("loki_boltdb_shipper_", "loki_compactor_"))
     assert (m.compactions_ok, m.chunks_marked, m.chunks_deleted) == (26, 1, 1)
+    assert all(name.startswith("loki_compactor_") for name in m.series)
 
 
 def test_nothing_exported_yet_is_zero() -> None:

@@ -57,7 +57,7 @@ def test_flags_are_appended_to_the_production_command() -> None:
 
 
 def _drill() -> RetentionDrill:
-    return RetentionDrill(None, None, None, Settings.from_config(CONFIG))  # type: ignore[arg-type]
+    return RetentionDrill(None, None, None, Settings.from_config(CONFIG), None)  # type: ignore[arg-type]
 
 
 def test_a_failed_step_is_raised_as_it_was_and_later_steps_say_which_failed_first() -> None:

@@ -22,7 +22,9 @@ there, nothing is deleted and the check fails.
 The drill: push expired and recent lines, ``/flush``, restart (index shipped), wait for
 the compactor to mark the expired chunks, restart once more (the sweeper takes its first
 pass at start, rather than a minute later), wait for the sweeper, then query and list the
-chunks directory on the volume.
+chunks directory on the volume. The listing runs in a throwaway container that mounts the
+volume read-only (the backup's ``Runner``: Loki's own image if it has a shell and ``find``,
+else another of the run's), not in Loki: 3.6 and later ship without a shell or ``find``.
 
 Querying the expired lines right after the sweep may answer 500 "failed to load chunk …
 no such file": the ingester keeps its own copy of the index it built for those lines (it
@@ -47,10 +49,12 @@ from typing import Any
 import httpx
 import yaml
 
+from obsgate.backup.runner import DATA, Runner, ThrowawayFailed
+from obsgate.backup.volumes import Target
 from obsgate.bringup.compose import ServiceSpec
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.overlay import overlay_stack
-from obsgate.bringup.stack import ServiceHandle
+from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.logs import NS, Entry, LogsClient, new_run_label
 from obsgate.checks.resilience.compactor import CompactorMetrics, parse
 from obsgate.checks.stackfiles import prom_duration_s
@@ -93,6 +97,33 @@ def chunk_span_ms(path: str) -> tuple[int, int] | None:
 
 
 @dataclass(frozen=True)
+class VolumeDir:
+    """A directory of a container as found on its named volume, listed by throwaway containers."""
+
+    runner: Runner
+    target: Target
+    inside: str   # the path below the volume's root
+
+    @classmethod
+    def of(cls, stack: Stack, loki: ServiceHandle, path: str, images: list[str]) -> VolumeDir:
+        """``path`` of ``loki`` on the named volume mounted over it; InputError if none is."""
+        over = [m for m in loki.spec.mounts if m.kind == "volume" and (path + "/").startswith(m.target.rstrip("/") + "/")]
+        if not over:
+            raise InputError("the compose file", f"services.{loki.spec.name}.volumes", f"no named volume holds {path}:"
+                             " the chunks cannot be listed (nor kept)", f"mount a named volume over {path}")
+        mount = max(over, key=lambda m: len(m.target))
+        target = Target(loki.spec.name, mount.source, stack.volume_name(mount.source), loki.image.ref)
+        return cls(Runner(stack.client, stack.labels, images), target, path[len(mount.target.rstrip("/")):])
+
+    def files(self) -> list[str]:
+        code, out = self.runner.throwaway(self.runner.helper(self.target), self.target.docker_volume,
+                                          f"find {DATA}{self.inside} -type f", read_only=True, purpose="loki-chunks")
+        if code != 0:
+            raise AssertionError(f"cannot list {self.inside or '/'} on volume {self.target.docker_volume}: {out}")
+        return out.splitlines()
+
+
+@dataclass(frozen=True)
 class Settings:
     """What the accelerated Loki really runs with (its /config), as far as the drill needs."""
 
@@ -128,6 +159,7 @@ class RetentionDrill:
     api: LokiAPI
     logs: LogsClient
     settings: Settings
+    chunks: VolumeDir
     expired: list[Entry] = field(default_factory=list)
     recent: list[Entry] = field(default_factory=list)
     shipped_at_s: float = 0.0
@@ -153,7 +185,7 @@ class RetentionDrill:
     def _step(self, name: str, step: Callable[[], Any]) -> bool:
         try:
             self.observed[name] = step()
-        except (AssertionError, httpx.HTTPError) as exc:
+        except (AssertionError, httpx.HTTPError, ThrowawayFailed) as exc:
             self.errors[name] = exc
             return False
         return True
@@ -171,10 +203,7 @@ class RetentionDrill:
 
     def chunk_spans(self) -> list[tuple[int, int]]:
         """(from, through) ms of every chunk file on the volume; the index directory left out."""
-        code, out = self.loki.exec(["find", self.settings.chunks_dir, "-type", "f"])
-        if code != 0:
-            raise AssertionError(f"cannot list {self.settings.chunks_dir} in {self.loki.name}: {out.strip()}")
-        return sorted(span for line in out.splitlines()
+        return sorted(span for line in self.chunks.files()
                       if "/index/" not in line and (span := chunk_span_ms(line)) is not None)
 
     def push_and_ship(self) -> None:
@@ -244,11 +273,17 @@ def drill_in_background(run: GateRun, image: Callable[[], ImageChoice] | None = 
         def prepare() -> RetentionDrill:
             spec = accelerated(run.project.services["loki"])
             images = {"loki": image()} if image is not None else None
-            loki = held.enter_context(overlay_stack(run, suffix, {"loki": spec}, images=images))["loki"].require()
+            # Ready by /ready from the host: the drill needs Loki, not its healthcheck's wget,
+            # which a shell-less candidate (3.6+) lacks; that is test_candidate_image_runs_the_compose_healthcheck's.
+            stack = held.enter_context(overlay_stack(run, suffix, {"loki": spec}, images=images,
+                                                     confirm_healthchecks=False))
+            loki = stack["loki"].require()
             api = LokiAPI(Endpoint.direct(loki, loki.spec.expose[0]))
             held.callback(api.close)
             logs = LogsClient(api, api, new_run_label(run.run_id), evidence=lambda: loki.log_tail(20))
-            drill = RetentionDrill(loki, api, logs, Settings.from_config(api.config()))
+            settings = Settings.from_config(api.config())
+            helpers = [c.ref for c in run.image_choices().values() if c.available]
+            drill = RetentionDrill(loki, api, logs, settings, VolumeDir.of(stack, loki, settings.chunks_dir, helpers))
             drill.run()
             return drill
 
@@ -264,6 +299,7 @@ def judge_compaction(drill: RetentionDrill, gate: GateRecorder) -> None:
     gate.evidence["timings"] = dict(drill.timings)
     metrics = drill.result("compaction")
     gate.evidence["compactor"] = metrics.describe()
+    gate.evidence["compactor_series"] = list(metrics.series)
     assert metrics.compactions_failed == 0, f"Loki's compactor failed: {metrics.describe()}"
 
 
