@@ -40,6 +40,7 @@ log = logging.getLogger("obsgate.load")
 PROCESS_TAG = f"{os.getpid():x}{uuid.uuid4().hex[:4]}"
 ABORT_MESSAGE = "obsgate_abort"
 PREFLIGHT_TIMEOUT_S = 5.0
+PREFLIGHT_BODY = {"streams": [{"stream": {"job": "obsgate-preflight"}, "values": []}]}
 PREFLIGHT_DONE = gevent.event.Event()   # users wait for the preflight push before their first own push
 MAX_RECORDED = 2_000_000          # latencies kept per run for the gate's percentiles (bounded memory)
 _owners = itertools.count()
@@ -255,9 +256,13 @@ class LokiQueryUser(_LokiUser):
 
 
 def preflight(options: LoadOptions, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> str | None:
-    """One empty push before any user spawns: None if accepted, else what is wrong (target, TLS, credential)."""
+    """One empty push before any user spawns: None if accepted, else what is wrong (target, TLS, credential).
+
+    Empty as in a stream without entries (204, nothing counted, in 2.9 and 3.x alike), not
+    a push without streams: Loki 3.x answers that 422 "at least one valid stream is required".
+    """
     context = ssl.create_default_context(cafile=str(options.ca_file) if options.ca_file else None)
-    request = urllib.request.Request(options.host + PUSH_PATH, data=json.dumps({"streams": []}).encode(),
+    request = urllib.request.Request(options.host + PUSH_PATH, data=json.dumps(PREFLIGHT_BODY).encode(),
                                      headers={"Content-Type": "application/json", **_auth_header(options.push_auth)},
                                      method="POST")
     try:

@@ -271,6 +271,7 @@ def drill_in_background(run: GateRun, image: Callable[[], ImageChoice] | None = 
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"obsgate-{suffix}") as pool, ExitStack() as held:
         def prepare() -> RetentionDrill:
+            started = time.monotonic()
             spec = accelerated(run.project.services["loki"])
             images = {"loki": image()} if image is not None else None
             # Ready by /ready from the host: the drill needs Loki, not its healthcheck's wget,
@@ -285,6 +286,7 @@ def drill_in_background(run: GateRun, image: Callable[[], ImageChoice] | None = 
             helpers = [c.ref for c in run.image_choices().values() if c.available]
             drill = RetentionDrill(loki, api, logs, settings, VolumeDir.of(stack, loki, settings.chunks_dir, helpers))
             drill.run()
+            drill.timings |= {"up_s": round(stack.up_s or 0.0, 2), "drill_s": round(time.monotonic() - started, 2)}
             return drill
 
         future = pool.submit(prepare)
