@@ -25,7 +25,8 @@ from obsgate.bringup.cleanup import LABEL_RUN, LABEL_SERVICE
 from obsgate.errors import InputError, NotEvaluated
 
 DATA, ARCHIVES = "/data", "/backup"
-HAS_TAR = "command -v find >/dev/null && tar --numeric-owner -czf /dev/null -T /dev/null"
+HAS_TAR = "command -v find >/dev/null && tar --numeric-owner -czf /dev/null -T /dev/null"  # GNU tar: busybox lacks --numeric-owner
+HAS_FIND = "command -v find >/dev/null"
 TAR_CHANGED = 1     # GNU tar: "file changed as we read it" (a live volume); the archive is still checked in full
 TIMEOUT_S = 1800.0  # a throwaway's own budget: large volumes take minutes, a hang must still end
 
@@ -55,25 +56,25 @@ class Runner:
     client: docker.DockerClient
     labels: Mapping[str, str]
     images: Sequence[str]
-    _helpers: dict[str, bool] = field(default_factory=dict, repr=False)
+    _helpers: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
 
     @property
     def run(self) -> str:
         return self.labels.get(LABEL_RUN, "obsgate")
 
-    def helper(self, target: Target) -> str:
-        """The service's own image if it is here and has ``tar``, else the first other one that does; never pulled."""
+    def helper(self, target: Target, needs: str = HAS_TAR, what: str = "tar") -> str:
+        """The service's own image if it is here and passes ``needs`` (a shell test), else the first other one; never pulled."""
         for ref in dict.fromkeys((target.image, *self.images)):
-            if ref not in self._helpers:
+            if (ref, needs) not in self._helpers:
                 try:
                     self.client.images.get(ref)
-                    self._helpers[ref] = self.throwaway(ref, None, HAS_TAR, purpose="tar-probe")[0] == 0
+                    self._helpers[ref, needs] = self.throwaway(ref, None, needs, purpose="tool-probe")[0] == 0
                 except (ImageNotFound, ThrowawayFailed):
-                    self._helpers[ref] = False
-            if self._helpers[ref]:
+                    self._helpers[ref, needs] = False
+            if self._helpers[ref, needs]:
                 return ref
-        raise NotEvaluated(f"no image with tar present locally among {', '.join(dict.fromkeys((target.image, *self.images)))}"
-                           " (obs-gate never pulls one for a backup)")
+        raise NotEvaluated(f"no image with {what} present locally among {', '.join(dict.fromkeys((target.image, *self.images)))}"
+                           " (obs-gate never pulls one for a throwaway)")
 
     def throwaway(self, image: str, volume: str | None, script: str, archives: Path | None = None,
                   read_only: bool = False, purpose: str = "backup") -> tuple[int, str]:

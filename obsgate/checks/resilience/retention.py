@@ -24,7 +24,8 @@ the compactor to mark the expired chunks, restart once more (the sweeper takes i
 pass at start, rather than a minute later), wait for the sweeper, then query and list the
 chunks directory on the volume. The listing runs in a throwaway container that mounts the
 volume read-only (the backup's ``Runner``: Loki's own image if it has a shell and ``find``,
-else another of the run's), not in Loki: 3.6 and later ship without a shell or ``find``.
+else another of the run's; never a pulled one), not in Loki: 3.6 and later ship without a
+shell or ``find``.
 
 Querying the expired lines right after the sweep may answer 500 "failed to load chunk …
 no such file": the ingester keeps its own copy of the index it built for those lines (it
@@ -49,7 +50,7 @@ from typing import Any
 import httpx
 import yaml
 
-from obsgate.backup.runner import DATA, Runner, ThrowawayFailed
+from obsgate.backup.runner import DATA, HAS_FIND, Runner, ThrowawayFailed
 from obsgate.backup.volumes import Target
 from obsgate.bringup.compose import ServiceSpec
 from obsgate.bringup.images import ImageChoice
@@ -116,7 +117,7 @@ class VolumeDir:
         return cls(Runner(stack.client, stack.labels, images), target, path[len(mount.target.rstrip("/")):])
 
     def files(self) -> list[str]:
-        code, out = self.runner.throwaway(self.runner.helper(self.target), self.target.docker_volume,
+        code, out = self.runner.throwaway(self.runner.helper(self.target, HAS_FIND, "find"), self.target.docker_volume,
                                           f"find {DATA}{self.inside} -type f", read_only=True, purpose="loki-chunks")
         if code != 0:
             raise AssertionError(f"cannot list {self.inside or '/'} on volume {self.target.docker_volume}: {out}")
