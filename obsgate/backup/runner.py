@@ -25,7 +25,7 @@ from obsgate.bringup.cleanup import LABEL_RUN, LABEL_SERVICE
 from obsgate.errors import InputError, NotEvaluated
 
 DATA, ARCHIVES = "/data", "/backup"
-HAS_TAR = "command -v find >/dev/null && tar --numeric-owner -czf /dev/null -T /dev/null"  # GNU tar: busybox lacks --numeric-owner
+HAS_TAR = "command -v find >/dev/null && tar --numeric-owner -czf /dev/null -T /dev/null"  # GNU tar (not busybox)
 HAS_FIND = "command -v find >/dev/null"
 TAR_CHANGED = 1     # GNU tar: "file changed as we read it" (a live volume); the archive is still checked in full
 TIMEOUT_S = 1800.0  # a throwaway's own budget: large volumes take minutes, a hang must still end

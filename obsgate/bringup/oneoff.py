@@ -16,13 +16,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 from docker.errors import APIError, DockerException, NotFound
+from docker.models.containers import Container
 from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 from testcontainers.core.container import DockerContainer
@@ -30,12 +30,11 @@ from testcontainers.core.container import DockerContainer
 from obsgate.bringup.cleanup import LABEL_SERVICE, run_labels
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.probe import cannot_run
-from obsgate.bringup.stack import runtime_options
+from obsgate.bringup.stack import TIMEOUT_EXIT, exec_in, runtime_options
 from obsgate.bringup.startup import command_with_startup_flags
 from obsgate.errors import NotEvaluated
 from obsgate.run import GateRun
 
-TIMEOUT_EXIT = 124
 _EXECS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="obsgate-oneoff-exec")
 
 
@@ -60,19 +59,14 @@ class Completed:
 class OneOff:
     """A running one-off container: exec into it, probe its address, read its log, see whether it exited."""
 
-    container: docker.models.containers.Container
+    container: Container
     image: str
     service: str
     network: str
 
     def exec(self, argv: Sequence[str], timeout_s: float = 30.0) -> tuple[int, str]:
         """Run ``argv`` in the container; (exit code, combined output), 124 when it outlasts ``timeout_s``."""
-        future = _EXECS.submit(self.container.exec_run, list(argv), demux=False)
-        try:
-            result = future.result(timeout=timeout_s)
-        except FutureTimeout:
-            return TIMEOUT_EXIT, f"timed out after {timeout_s}s: {' '.join(argv)}"
-        return int(result.exit_code), (result.output or b"").decode("utf-8", "replace")
+        return exec_in(_EXECS, self.container, argv, timeout_s)
 
     @property
     def ip(self) -> str | None:

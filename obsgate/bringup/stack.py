@@ -20,6 +20,7 @@ from enum import Enum
 
 import docker
 from docker.errors import DockerException, NotFound
+from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
@@ -62,6 +63,20 @@ class ServiceFailed(AssertionError):
     """A service started but did not become ready (or a dependency did not)."""
 
 
+TIMEOUT_EXIT = 124   # as coreutils' timeout(1)
+
+
+def exec_in(pool: ThreadPoolExecutor, container: Container, argv: Sequence[str], timeout_s: float) -> tuple[int, str]:
+    """Run ``argv`` in ``container`` from ``pool`` (so a hung exec cannot hang the run): (exit code, combined output)."""
+    future = pool.submit(container.exec_run, list(argv), demux=False)
+    try:
+        result = future.result(timeout=timeout_s)
+    except FutureTimeout:
+        return TIMEOUT_EXIT, f"timed out after {timeout_s}s: {' '.join(argv)}"
+    output = result.output if isinstance(result.output, bytes) else b""
+    return (-1 if result.exit_code is None else int(result.exit_code)), output.decode("utf-8", "replace")
+
+
 @dataclass
 class ServiceHandle:
     """One running service: its container, addresses and lifecycle, as tests need them."""
@@ -90,7 +105,7 @@ class ServiceHandle:
         return self
 
     @property
-    def container(self) -> docker.models.containers.Container:
+    def container(self) -> Container:
         if self._container is None:
             raise ServiceFailed(f"{self.name} has no container ({self.state.value}: {self.reason})")
         container = self._container.get_wrapped_container()
@@ -124,12 +139,7 @@ class ServiceHandle:
 
     def exec(self, argv: Sequence[str], timeout_s: float = 30.0) -> tuple[int, str]:
         """Run ``argv`` in the container; returns (exit code, combined output)."""
-        future = self.stack.pool.submit(self.container.exec_run, list(argv), demux=False)
-        try:
-            result = future.result(timeout=timeout_s)
-        except FutureTimeout:
-            return 124, f"timed out after {timeout_s}s: {' '.join(argv)}"
-        return int(result.exit_code), (result.output or b"").decode("utf-8", "replace")
+        return exec_in(self.stack.pool, self.container, argv, timeout_s)
 
     def stopped(self) -> str | None:
         """Why the service is no longer running (crashed, restarting, run interrupted), or None."""
@@ -241,7 +251,7 @@ class Stack:
     def gateway_ip(self, compose_network: str | None = None) -> str:
         """This host's address on a run network: where containers reach harness-side servers."""
         network = self._networks[compose_network or self.project.networks[0]]
-        return str(self.client.networks.get(network.id).attrs["IPAM"]["Config"][0]["Gateway"])
+        return str(self.client.networks.get(str(network.id)).attrs["IPAM"]["Config"][0]["Gateway"])
 
     def volume_name(self, compose_volume: str) -> str:
         return f"obsgate-{self.run_id}-{compose_volume}"
@@ -284,7 +294,7 @@ class Stack:
         c.with_kwargs(**kwargs)
         c.start()
         for extra in spec.networks[1:]:
-            self._networks[extra].connect(c.get_wrapped_container().id, network_aliases=[spec.name])
+            self._networks[extra].connect(str(c.get_wrapped_container().id), network_aliases=[spec.name])
         return c
 
     def _bring_up(self, handle: ServiceHandle) -> None:

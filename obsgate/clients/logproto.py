@@ -33,7 +33,7 @@ Entries = Sequence[tuple[int, str]]
 
 def _field(name: str, number: int, kind: int, label: int = _F.LABEL_OPTIONAL,
            type_name: str | None = None) -> descriptor_pb2.FieldDescriptorProto:
-    field = _F(name=name, number=number, type=kind, label=label)
+    field = _F(name=name, number=number, type=kind, label=label)  # type: ignore[arg-type]  # enum values are ints
     if type_name is not None:
         field.type_name = type_name
     return field

@@ -202,6 +202,11 @@ class RetentionDrill:
     def metrics(self) -> CompactorMetrics:
         return parse(self.api.metrics())
 
+    def metrics_once(self, done: Callable[[CompactorMetrics], bool]) -> CompactorMetrics | None:
+        """The metrics if ``done`` holds for them (a ``poll`` probe), else None."""
+        metrics = self.metrics()
+        return metrics if done(metrics) else None
+
     def chunk_spans(self) -> list[tuple[int, int]]:
         """(from, through) ms of every chunk file on the volume; the index directory left out."""
         return sorted(span for line in self.chunks.files()
@@ -224,7 +229,7 @@ class RetentionDrill:
     def wait_compacted(self, timeout_s: float) -> CompactorMetrics:
         """Until a compaction succeeded after the index was shipped."""
         started = time.monotonic()
-        metrics = poll(lambda: (m := self.metrics()).last_compaction_s >= self.shipped_at_s and m,
+        metrics = poll(lambda: self.metrics_once(lambda m: m.last_compaction_s >= self.shipped_at_s),
                        timeout_s=timeout_s, what="a successful compaction of the shipped tables",
                        evidence=lambda: f"{self.metrics().describe()}\n{self.loki.log_tail(20)}")
         self.timings["compacted_after_s"] = round(time.monotonic() - started, 2)
@@ -233,14 +238,14 @@ class RetentionDrill:
     def wait_swept(self) -> CompactorMetrics:
         """Until the expired chunks are marked, then (after a restart) deleted by the sweeper."""
         started = time.monotonic()
-        marked = poll(lambda: (m := self.metrics()).chunks_marked > 0 and m, timeout_s=MARKED_TIMEOUT_S,
+        marked = poll(lambda: self.metrics_once(lambda m: m.chunks_marked > 0), timeout_s=MARKED_TIMEOUT_S,
                       what="the compactor to mark expired chunks for deletion",
                       evidence=lambda: (f"{self.metrics().describe()}; retention_enabled="
                                         f"{self.settings.retention_enabled}\n{self.loki.log_tail(20)}"))
         self.timings["marked_after_s"] = round(time.monotonic() - started, 2)
         self.timings["restart_for_sweeper_s"] = round(self.loki.restart(), 2)
         started = time.monotonic()
-        swept = poll(lambda: (m := self.metrics()).swept(marked.chunks_marked) and m,
+        swept = poll(lambda: self.metrics_once(lambda m: m.swept(marked.chunks_marked)),
                      timeout_s=SWEPT_TIMEOUT_S, what=f"the sweeper to delete the {marked.chunks_marked:.0f} marked chunks",
                      evidence=lambda: f"{self.metrics().describe()}\n{self.loki.log_tail(20)}")
         self.timings["swept_after_s"] = round(time.monotonic() - started, 2)

@@ -9,6 +9,7 @@ WAL on the volume; samples still only in memory would be gone).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from obsgate.clients import PrometheusAPI
 from obsgate.clients.http import data
@@ -26,7 +27,7 @@ class Scrape:
     series: int
 
 
-def instant(api: PrometheusAPI, expr: str, at_s: float | None = None) -> list[dict[str, object]]:
+def instant(api: PrometheusAPI, expr: str, at_s: float | None = None) -> list[dict[str, Any]]:
     """An instant query's result vector, optionally evaluated at ``at_s``."""
     params = {"query": expr, **({"time": f"{at_s:.3f}"} if at_s is not None else {})}
     return list(data(api.get("/api/v1/query", params=params))["result"])
@@ -35,8 +36,7 @@ def instant(api: PrometheusAPI, expr: str, at_s: float | None = None) -> list[di
 def series_at(api: PrometheusAPI, job: str, at_s: float) -> int:
     """How many series of ``job`` have a sample exactly at ``at_s`` (raw samples of the second up to it)."""
     result = instant(api, f'{{job="{job}"}}[1s]', at_s)
-    return sum(1 for series in result
-               if any(round(float(ts), 3) == at_s for ts, _ in series["values"]))  # type: ignore[attr-defined]
+    return len([series for series in result if any(round(float(ts), 3) == at_s for ts, _ in series["values"])])
 
 
 def last_scrape(api: PrometheusAPI, job: str) -> Scrape:
