@@ -12,7 +12,7 @@ from docker.errors import DockerException
 
 from obsgate import repeat, up
 from obsgate.backup import cli as backup_cli
-from obsgate.bringup.cleanup import sweep
+from obsgate.bringup.cleanup import sweep, sweep_scratch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except DockerException as exc:
         print(f"obs-gate sweep: Docker engine unavailable: {exc}", file=sys.stderr)
         return 2
+    swept.directories = sweep_scratch(args.run)
     print(f"obs-gate sweep: {swept}")
     return 1 if swept.errors else 0
 

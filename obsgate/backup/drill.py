@@ -18,6 +18,7 @@ from pathlib import Path
 
 from obsgate.backup.runner import Backed, Restored, Runner, backup, restore
 from obsgate.backup.volumes import Target, stateful, targets
+from obsgate.bringup.cleanup import scratch_prefix
 from obsgate.bringup.stack import Stack, State
 
 BACKED_UP = ("loki", "grafana", "prometheus")   # the seed's DR plan; Alertmanager's silences are not in it
@@ -117,5 +118,5 @@ def run_drill(stack: Stack, services: Sequence[str], directory: Path,
 @contextmanager
 def backup_directory(run_id: str) -> Iterator[Path]:
     """A private directory for the drill's archives, removed with them."""
-    with tempfile.TemporaryDirectory(prefix=f"obsgate-{run_id}-backup-") as path:
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix(run_id, "backup")) as path:
         yield Path(path)

@@ -11,7 +11,6 @@ import datetime as dt
 import ipaddress
 import secrets as _secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from obsgate.bringup.cleanup import scratch_dir
 
 # Low bcrypt cost on purpose: nginx re-hashes on every request, and these passwords are
 # 32 random characters, so the cost factor buys nothing but CPU under load.
@@ -126,7 +127,7 @@ def _tls(root: Path) -> Path:
 
 def generate(run_id: str, slack_webhook_url: str | None = None) -> RunSecrets:
     """Create the run's secrets directory with everything the compose file mounts."""
-    root = Path(tempfile.mkdtemp(prefix=f"obsgate-{run_id}-secrets-"))
+    root = scratch_dir(run_id, "secrets")
     root.chmod(0o755)
     push, read = BasicAuth("pos-push", _password()), BasicAuth("sre-read", _password())
     _write(root / "nginx" / "htpasswd-push", _htpasswd(push))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from docker.errors import APIError, NotFound
 
-from obsgate.bringup.cleanup import LABEL_PROJECT, LABEL_RUN, Swept, run_labels, sweep
+from obsgate.bringup.cleanup import LABEL_PROJECT, LABEL_RUN, Swept, run_labels, scratch_dir, sweep, sweep_scratch
 
 Log = list[tuple[str, str, dict[str, Any]]]
 
@@ -136,3 +138,13 @@ def test_swept_summary_states_counts() -> None:
 
 def test_swept_summary_lists_errors() -> None:
     assert str(Swept(0, 0, 0, ("volume v1: in use",))).endswith("; errors: volume v1: in use")
+
+
+def test_sweep_scratch_removes_a_runs_directories_and_only_its(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    mine, other = scratch_dir("run-1", "secrets"), scratch_dir("run-2", "backup")
+    (mine / "nginx").mkdir()
+    (tmp_path / "obsgate-run-1-not-a-dir").write_text("")
+    assert sweep_scratch("run-1") == 1
+    assert not mine.exists() and other.exists() and (tmp_path / "obsgate-run-1-not-a-dir").exists()
+    assert sweep_scratch() == 1 and not other.exists()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import posixpath
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from obsgate.bringup.cleanup import scratch_dir
 from obsgate.bringup.compose import ServiceSpec
 from obsgate.bringup.overlay import overlay_stack, with_mount
 from obsgate.bringup.stack import ServiceFailed, ServiceHandle, Stack
@@ -250,7 +250,7 @@ def drills_in_background(run: GateRun, policy: Policy, trip: bool = True, outage
     ``trip`` / ``outage``: which drills a selected check needs; the other is not run.
     """
     # Mounted into containers whose users are unprivileged: a world-readable dir (pytest's are 0700).
-    workdir = Path(tempfile.mkdtemp(prefix=f"obsgate-{run.run_id}-test-alert-"))
+    workdir = scratch_dir(run.run_id, "test-alert")
     workdir.chmod(0o755)
     drills = Drills()
     for wanted, future in ((trip, drills.trip), (outage, drills.outage)):

@@ -15,7 +15,6 @@ gets its own outcome, so one failing never makes another fail.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +25,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from obsgate.bringup.cleanup import scratch_dir
 from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.stack import ServiceFailed, ServiceHandle, Stack, State
 from obsgate.checks import grafana as gc
@@ -297,7 +297,7 @@ def run_drill(run: GateRun, policy: Policy, check: LokiDownCheck | None) -> Outa
 
     ``check``: also wait for LokiDown at the receiver (minutes); without it the outage ends with the probes.
     """
-    workdir = Path(tempfile.mkdtemp(prefix=f"obsgate-{run.run_id}-outage-"))
+    workdir = scratch_dir(run.run_id, "outage")
     workdir.chmod(0o755)     # mounted into containers whose users are unprivileged
     try:
         try:
