@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from obsgate.bringup.interpolate import InterpolationError, interpolate
@@ -115,6 +115,12 @@ class ServiceSpec:
     cap_add: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
     stop_grace_period_s: float | None = None
+
+    def mount_over(self, path: str, kind: str | None = None) -> Mount | None:
+        """The innermost mount (of ``kind``, if given) that ``path`` in the container lies in, or None."""
+        inside = PurePosixPath(path)
+        covering = [m for m in self.mounts if (kind is None or m.kind == kind) and inside.is_relative_to(m.target)]
+        return max(covering, key=lambda m: len(PurePosixPath(m.target).parts), default=None)
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,10 @@ _PROM_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w":
 def mounted_path(spec: ServiceSpec, container_path: str) -> Path:
     """The host path behind ``container_path`` in ``spec``'s bind mounts (the file, or inside a mounted dir)."""
     path = container_path.rstrip("/")
-    candidates = [m for m in spec.mounts if m.kind == "bind"
-                  and (path == m.target.rstrip("/") or path.startswith(m.target.rstrip("/") + "/"))]
-    if not candidates:
+    mount = spec.mount_over(path, "bind")
+    if mount is None:
         raise InputError(spec.name, "volumes", f"nothing is bind-mounted at {container_path}",
                          f"mount the file the service reads at {container_path}")
-    mount = max(candidates, key=lambda m: len(m.target))
     rest = path[len(mount.target.rstrip("/")):].lstrip("/")
     return Path(mount.source) / rest if rest else Path(mount.source)
 

@@ -828,3 +828,13 @@ def test_error_unsupported_mount_mode(tmp_path: Path, mode: str) -> None:
 def test_error_unsupported_long_mount_type(tmp_path: Path) -> None:
     error, path = load_error(tmp_path, "services:\n  a:\n    image: busybox\n    volumes:\n      - {type: tmpfs, target: /tmp}\n")
     assert_actionable(error, path, "services.a.volumes[0]")
+
+
+def test_mount_over_picks_the_innermost_mount_a_path_lies_in() -> None:
+    spec = ServiceSpec(name="loki", image="grafana/loki:2.9.3", mounts=(
+        Mount("volume", "loki-data", "/loki", False), Mount("bind", "/srv/rules", "/loki/rules/", True)))
+    assert spec.mount_over("/loki/chunks/fake").source == "loki-data"          # type: ignore[union-attr]
+    assert spec.mount_over("/loki/rules/a.yml").source == "/srv/rules"         # type: ignore[union-attr]
+    assert spec.mount_over("/loki/rules").kind == "bind"                       # type: ignore[union-attr]
+    assert spec.mount_over("/loki/rules/a.yml", "volume").source == "loki-data"  # type: ignore[union-attr]
+    assert spec.mount_over("/lokix") is None and spec.mount_over("/etc", "bind") is None

@@ -108,11 +108,10 @@ class VolumeDir:
     @classmethod
     def of(cls, stack: Stack, loki: ServiceHandle, path: str, images: list[str]) -> VolumeDir:
         """``path`` of ``loki`` on the named volume mounted over it; InputError if none is."""
-        over = [m for m in loki.spec.mounts if m.kind == "volume" and (path + "/").startswith(m.target.rstrip("/") + "/")]
-        if not over:
+        mount = loki.spec.mount_over(path)
+        if mount is None or mount.kind != "volume":
             raise InputError("the compose file", f"services.{loki.spec.name}.volumes", f"no named volume holds {path}:"
                              " the chunks cannot be listed (nor kept)", f"mount a named volume over {path}")
-        mount = max(over, key=lambda m: len(m.target))
         target = Target(loki.spec.name, mount.source, stack.volume_name(mount.source), loki.image.ref)
         return cls(Runner(stack.client, stack.labels, images), target, path[len(mount.target.rstrip("/")):])
 

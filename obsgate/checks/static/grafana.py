@@ -70,9 +70,8 @@ def _secret_file(conf: GrafanaConf, path: str) -> str | None:
         host = mounted_path(conf.spec, path)
     except InputError:
         return None
-    mount = max((m for m in conf.spec.mounts if m.kind == "bind" and (path + "/").startswith(m.target.rstrip("/") + "/")),
-                key=lambda m: len(m.target))
-    if not conf.from_deploy(mount):
+    mount = conf.spec.mount_over(path, "bind")
+    if mount is not None and not conf.from_deploy(mount):
         return f"{path} is mounted from {shown(host)}, a file that ships with the compose file (committed)"
     return None
 
@@ -271,8 +270,7 @@ def dashboard_providers(conf: GrafanaConf) -> list[Finding]:
         if path is None:
             continue                        # the parse check names the missing options.path
         paths.append(path)
-        mount = next((m for m in sorted(conf.spec.mounts, key=lambda m: -len(m.target))
-                      if PurePosixPath(path) == PurePosixPath(m.target) or PurePosixPath(path).is_relative_to(m.target)), None)
+        mount = conf.spec.mount_over(path)
         if mount is None or mount.kind != "bind":
             what = f"on volume {mount.source}, whatever an earlier container left" if mount else "not mounted"
             out.append(doc.finding(f"{key}.options.path", f"{path} is {what}: this provider loads no shipped dashboard",

@@ -155,13 +155,10 @@ def unreachable(addresses: Sequence[Address], listeners: Mapping[str, Sequence[L
 
 def _mount_at(spec: ServiceSpec, path: str, compose: YamlDoc) -> tuple[Mount, str] | None:
     """The innermost mount covering ``path`` and its compose entry (``file:line key``)."""
-    target = PurePosixPath(path)
-    covering = [(i, m) for i, m in enumerate(spec.mounts)
-                if target == PurePosixPath(m.target) or target.is_relative_to(m.target)]
-    if not covering:
+    mount = spec.mount_over(path)
+    if mount is None:
         return None
-    i, mount = max(covering, key=lambda c: len(c[1].target))
-    key = f"services.{spec.name}.volumes[{i}]"
+    key = f"services.{spec.name}.volumes[{spec.mounts.index(mount)}]"
     return mount, f"{compose.name}:{compose.line(key)} {key}"
 
 
