@@ -39,7 +39,7 @@ def scratch_dir(run_id: str, kind: str) -> Path:
 def sweep_scratch(run_id: str | None = None) -> int:
     """Remove the scratch directories ``run_id`` (any run if None) left behind; how many."""
     removed = 0
-    for path in Path(tempfile.gettempdir()).glob(f"obsgate-{run_id or '*'}-*"):
+    for path in Path(tempfile.gettempdir()).glob(scratch_prefix(run_id or "*", "*") + "*"):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
             removed += 1

@@ -6,18 +6,24 @@ its relative bind mounts made absolute; the child run gets this run's image over
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from docker.errors import BuildError, DockerException, ImageNotFound
+
+from obsgate.bringup.cleanup import LABEL_RUN
+from obsgate.run import GateRun
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "stack"
@@ -177,3 +183,23 @@ def edit_push_location(old: str, new: str) -> tuple[str, str]:
     block = push_block()
     assert old in block, f"push location has no {old!r}"
     return block, block.replace(old, new)
+
+
+@contextmanager
+def built_image(gate_run: GateRun, tag: str, dockerfile: str, what: str) -> Iterator[str]:
+    """``tag`` built from just ``dockerfile`` (its files come FROM images present), labelled with the run,
+    removed on exit; the self-test skips if it cannot be built."""
+    client = gate_run.docker()
+    try:
+        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, labels={LABEL_RUN: gate_run.run_id},
+                            pull=False, rm=True, forcerm=True)
+    except (BuildError, DockerException) as exc:
+        pytest.skip(f"cannot build {what}: {exc}")
+    try:
+        yield tag
+    finally:
+        try:
+            client.images.remove(tag, force=True)
+        except ImageNotFound:
+            pass
+

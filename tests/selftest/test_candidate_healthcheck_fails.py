@@ -10,19 +10,17 @@ and is removed afterwards.
 
 from __future__ import annotations
 
-import io
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
-from docker.errors import BuildError, ContainerError, DockerException, ImageNotFound
+from docker.errors import ContainerError
 
 from obsgate.backup.runner import Runner, ThrowawayFailed
 from obsgate.bringup.cleanup import LABEL_RUN
 from obsgate.run import GateRun
-from tests.selftest.conftest import passed_or_skip
+from tests.selftest.conftest import built_image, passed_or_skip
 
 UPGRADE = "tests/config/test_upgrade_readiness.py"
 READY = "tests/integration/test_services_ready.py"
@@ -44,18 +42,6 @@ def _files(client: docker.DockerClient, source: str, binaries: list[str], labels
         pytest.skip(f"cannot list the files {source}'s binaries need: exit {code}: {out}")
     pairs = [line.split() for line in out.splitlines() if line.strip()]
     return [(path, real) for path, real in pairs if real.startswith("/")]
-
-
-def _context(dockerfile: str) -> io.BytesIO:
-    """A build context holding just the Dockerfile (the files come from the source image)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        data = dockerfile.encode()
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    return buffer
 
 
 @pytest.fixture
@@ -81,21 +67,12 @@ WORKDIR /prometheus
 ENTRYPOINT ["{binary}"]
 CMD [{cmd}]
 """
-    try:
-        client.images.build(fileobj=_context(dockerfile), custom_context=True, tag=tag, labels=labels,
-                            pull=False, rm=True, forcerm=True)
-    except (BuildError, DockerException) as exc:
-        pytest.skip(f"cannot build a shell-less image from {choice.ref}: {exc}")
-    try:
-        client.containers.run(tag, ["--version"], remove=True, labels=labels, network_disabled=True)
-        yield tag
-    except ContainerError as exc:
-        pytest.skip(f"the shell-less image built from {choice.ref} cannot run Prometheus: {exc}")
-    finally:
+    with built_image(gate_run, tag, dockerfile, f"a shell-less image from {choice.ref}"):
         try:
-            client.images.remove(tag, force=True)
-        except ImageNotFound:
-            pass
+            client.containers.run(tag, ["--version"], remove=True, labels=labels, network_disabled=True)
+        except ContainerError as exc:
+            pytest.skip(f"the shell-less image built from {choice.ref} cannot run Prometheus: {exc}")
+        yield tag
 
 
 def test_a_candidate_without_a_shell_is_flagged_and_the_pinned_run_is_unaffected(

@@ -8,18 +8,15 @@ CI) its check is not evaluated and that part skips with the reason.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from docker.errors import BuildError, DockerException, ImageNotFound
 
-from obsgate.bringup.cleanup import LABEL_RUN
 from obsgate.run import GateRun
-from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, only, passed_or_skip
+from tests.selftest.conftest import STACK, Compose, built_image, failed_or_skip, mount, only, passed_or_skip
 
 CRASH = "tests/integration/resilience/test_resilience_crash.py"
 RETENTION = "tests/integration/resilience/test_resilience_retention.py"
@@ -75,22 +72,11 @@ def retention_off_candidate(gate_run: GateRun) -> Iterator[str]:
     choice = gate_run.image_choices()["loki"]
     if not choice.available:
         pytest.skip(f"loki: {choice.reason}")
-    client = gate_run.docker()
-    entrypoint = client.images.get(choice.ref).attrs["Config"].get("Entrypoint") or ["/usr/bin/loki"]
-    tag = f"obsgate-selftest/loki-retention-off:{gate_run.run_id}"
+    entrypoint = gate_run.docker().images.get(choice.ref).attrs["Config"].get("Entrypoint") or ["/usr/bin/loki"]
     dockerfile = f"FROM {choice.ref}\nENTRYPOINT {json.dumps([*entrypoint, '-compactor.retention-enabled=false'])}\n"
-    try:
-        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, labels={LABEL_RUN: gate_run.run_id},
-                            pull=False, rm=True, forcerm=True)
-    except (BuildError, DockerException) as exc:
-        pytest.skip(f"cannot build a retention-off candidate from {choice.ref}: {exc}")
-    try:
+    with built_image(gate_run, f"obsgate-selftest/loki-retention-off:{gate_run.run_id}", dockerfile,
+                     f"a retention-off candidate from {choice.ref}") as tag:
         yield tag
-    finally:
-        try:
-            client.images.remove(tag, force=True)
-        except ImageNotFound:
-            pass
 
 
 def test_candidate_retention_check_fails_on_a_candidate_that_stops_deleting(retention_off_candidate: str,
