@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -25,21 +24,13 @@ from obsgate.bringup.images import ImageChoice, parse_overrides, resolve
 from obsgate.bringup.secrets import RunSecrets, generate
 from obsgate.bringup.stack import Stack
 from obsgate.clients.webhook import WebhookReceiver
+from obsgate.core.options import RunOptions
 from obsgate.errors import InputError, NotEvaluated
 from obsgate.gate.policy import Policy, load_policy
 from obsgate.gate.results import CheckResult
 
 # How the run's own clients name the stack: nginx's certificate is issued for it.
 PUBLIC_URL = "https://localhost"
-
-
-@dataclass
-class RunOptions:
-    compose: Path
-    policy: Path
-    reports: Path
-    images: Sequence[str] = ()
-    pull: str = "missing"
 
 
 def _git(path: Path, *args: str) -> str | None:

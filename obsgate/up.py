@@ -17,11 +17,11 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from obsgate.bringup.images import PULL_POLICIES
 from obsgate.bringup.stack import ServiceHandle, State
 from obsgate.clients import Gateway
+from obsgate.core.options import PULL_POLICIES, RunOptions
 from obsgate.errors import InputError, NotEvaluated
-from obsgate.run import GateRun, RunOptions
+from obsgate.run import GateRun
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,6 @@ from docker.errors import DockerException, ImageNotFound
 from obsgate.errors import InputError
 
 ENV_PREFIX = "OBSGATE_IMAGE_"
-PULL_POLICIES = ("missing", "never")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """``--candidate SERVICE=IMAGE``: check today's configs against an upgrade candidate image.
 
-A pytest plugin (in obsgate.gate.plugin's ``pytest_plugins``). Each candidate
+A pytest plugin (in obsgate.gate.hooks' ``pytest_plugins``; the option is obsgate.gate.plugin's). Each candidate
 parametrizes every test that takes a ``candidate`` argument, so the upgrade-readiness
 checks run once per candidate, in their own advisory category; without any candidate
 they are reported as not evaluated, saying how to ask for one.
@@ -15,7 +15,7 @@ import pytest
 
 from obsgate.bringup.images import ImageChoice, parse_service_refs, resolve
 from obsgate.errors import InputError, NotEvaluated
-from obsgate.gate.plugin import RUN_KEY
+from obsgate.gate.hooks import RUN_KEY
 from obsgate.run import GateRun
 
 CANDIDATES_KEY = pytest.StashKey[tuple["Candidate", ...]]()
@@ -44,17 +44,6 @@ def parse_candidates(values: Sequence[str], services: Sequence[str]) -> tuple[Ca
     """``SERVICE=IMAGE`` items; the service must exist in the compose file."""
     pairs = parse_service_refs(values, services, "--candidate")
     return tuple(dict.fromkeys(Candidate(service, ref) for service, ref in pairs))
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("obsgate").addoption(
-        "--candidate",
-        action="append",
-        default=[],
-        metavar="SERVICE=IMAGE",
-        help="also run SERVICE's config acceptance checks against candidate IMAGE (repeatable); "
-        "reported under 'Upgrade readiness', never scored",
-    )
 
 
 @pytest.hookimpl(trylast=True)

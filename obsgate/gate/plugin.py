@@ -1,55 +1,24 @@
-"""The pytest plugin: options, gate-check collection rules, fixtures, scoring and the verdict.
+"""The pytest plugin (``pytest11`` entry point ``obsgate``): obs-gate's options, and nothing more
+until a run uses the gate.
 
-Registered through the ``pytest11`` entry point (``pip install -e .``), so its options exist
-whatever the rootdir and whichever conftests load (obsgate.gate.rootdir corrects a rootdir
-pytest chose from an option's value). It is inert unless the run uses the gate: active when
-``--compose`` or ``--policy`` is given or ``<rootdir>/gate.yml`` exists; otherwise no run,
-no secrets, no fixtures, no reports (only the ``gate`` marker is registered).
-
-A gate check is a test under tests/config, tests/integration or tests/load (relative to the
-rootdir: the checks belong to the project, wherever ``--compose`` points) carrying
-``@pytest.mark.gate(category=..., weight=...)``. Each one's outcome becomes a CheckResult;
-skips and xfails are "not evaluated", never passes, and show as such in pytest's summary.
-In gate mode (``pytest -m gate``) the exit code is the verdict's; otherwise it is the tests'.
+pytest imports it in every run of its environment, so it stays cheap: it declares the options
+and the ``gate`` marker, imports nothing heavier than pytest, and decides whether the run is a
+gate run: ``--compose`` or ``--policy`` given, or ``<rootdir>/gate.yml`` present. Only then is
+obsgate.gate.hooks registered (the run, its fixtures, scoring, reports, and with them docker,
+testcontainers, httpx, cryptography). ``-p no:obsgate`` turns it off altogether.
 """
 
 from __future__ import annotations
 
-import shutil
-import signal
-import threading
-from collections.abc import Generator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from obsgate.bringup.images import PULL_POLICIES
-from obsgate.errors import InputError, NotEvaluated
-from obsgate.gate.causes import Cause, diagnose
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
-from obsgate.gate.report import console_summary, new_run_dir, write_run_reports
-from obsgate.gate.results import CheckResult, Judgement, Outcome
-from obsgate.gate.scoring import GateScore, Verdict, score
-from obsgate.gate.text import one_line
-from obsgate.run import GateRun, RunOptions
+from obsgate.core.options import PULL_POLICIES
 
-pytest_plugins = ("obsgate.gate.rootdir", "obsgate.gate.candidates")   # needed before the command line is parsed
-FIXTURES_PLUGIN = "obsgate.gate.fixtures"   # registered only in a run that uses the gate
-
-GATE_DIRS = ("tests/config", "tests/integration", "tests/load")
-RUN_KEY = pytest.StashKey[GateRun]()
-RECORDER_KEY = pytest.StashKey[GateRecorder]()
-RUN_DIR_KEY = pytest.StashKey[Path]()
-SCORE_KEY = pytest.StashKey[tuple[GateScore, Any, Path]]()
-PHASES_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
-DIAGNOSES_KEY = pytest.StashKey[dict[str, tuple[str, Cause]]]()   # per phase: short reason, cause
-NOT_EVALUATED = "not evaluated"     # pytest's summary category (and -v word) of a not-evaluated gate check
-NOT_EVALUATED_ATTR = "gate_not_evaluated"
-MAX_REASON = 300
-MAX_FAILURE_TEXT = 4000
+pytest_plugins = ("obsgate.gate.rootdir",)   # needed before the command line is parsed
+HOOKS_PLUGIN = "obsgate.gate.hooks"          # registered only in a run that uses the gate
+MARKER = "gate(category, weight): a release-gate check with its category and weight (see gate.yml)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,26 +31,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "also OBSGATE_IMAGE_<SERVICE>")
     group.addoption("--pull", choices=PULL_POLICIES, default="missing",
                     help="pull images that are not present (missing) or never pull (never)")
+    group.addoption("--candidate", action="append", default=[], metavar="SERVICE=IMAGE",
+                    help="also run SERVICE's config acceptance checks against candidate IMAGE (repeatable); "
+                         "reported under 'Upgrade readiness', never scored")
     group.addoption("--gate-exit", choices=("auto", "verdict", "tests"), default="auto",
                     help="exit code from the gate verdict or from test outcomes; auto: verdict under -m gate")
     group.addoption("--accept-conditional", action="store_true",
                     help="in gate mode, exit 0 on CONDITIONAL PASS too")
 
 
-def _gate_mode(config: pytest.Config) -> bool:
-    choice = config.getoption("gate_exit")
-    return choice == "verdict" or (choice == "auto" and (config.getoption("markexpr") or "").strip() == "gate")
-
-
-def _sigterm_to_interrupt() -> None:
-    """CI timeouts send SIGTERM: turn it into Ctrl-C so teardown still runs."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        def handler(signum: int, frame: Any) -> None:
-            raise KeyboardInterrupt(f"signal {signum}")
-        signal.signal(signal.SIGTERM, handler)
-
-
-def _uses_gate(config: pytest.Config) -> bool:
+def uses_gate(config: pytest.Config) -> bool:
     """The run is a gate run: an input was named, or the rootdir holds a gate policy."""
     given = config.getoption("compose") or config.getoption("policy")
     return bool(given) or (Path(config.rootpath) / "gate.yml").is_file()
@@ -89,206 +48,6 @@ def _uses_gate(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "gate(category, weight): a release-gate check (see gate.yml)")
-    if config.option.help or not _uses_gate(config):
-        return
-    root = Path(config.rootpath)
-    policy = config.getoption("policy")
-    if policy is None and not (root / "gate.yml").is_file():
-        raise pytest.UsageError(f"obs-gate: no gate policy: {root / 'gate.yml'} does not exist (pass --policy FILE)")
-    options = RunOptions(
-        compose=Path(config.getoption("compose") or root / "stack" / "docker-compose.yml"),
-        policy=Path(policy or root / "gate.yml"),
-        reports=Path(config.getoption("reports_dir") or root / "reports"),
-        images=config.getoption("image"),
-        pull=config.getoption("pull"),
-    )
-    try:
-        run = GateRun.prepare(options)
-    except InputError as exc:
-        raise pytest.UsageError(f"obs-gate: {exc}") from None
-    config.stash[RUN_KEY] = run
-    config.pluginmanager.import_plugin(FIXTURES_PLUGIN)
-    _sigterm_to_interrupt()
-    if config.option.collectonly:
-        return   # inputs validated, nothing will run: no run directory, no report
-    run_dir = new_run_dir(options.reports, run.run_id, run.started)
-    config.stash[RUN_DIR_KEY] = run_dir
-    if not config.option.xmlpath:
-        config.option.xmlpath = str(run_dir / "junit.xml")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    run = config.stash.get(RUN_KEY, None)
-    if run is not None:
-        run.teardown()
-
-
-def _in_gate_dir(item: pytest.Item) -> bool:
-    path, root = Path(item.path).resolve(), Path(item.config.rootpath).resolve()
-    return any(path.is_relative_to(root / d) for d in GATE_DIRS)
-
-
-@dataclass(frozen=True)
-class GateMark:
-    category: str
-    weight: float
-
-
-def _gate_mark(item: pytest.Item, policy: Policy) -> GateMark | str:
-    """The check's category and weight, or what is wrong with its marker."""
-    marker = item.get_closest_marker("gate")
-    if marker is None:
-        return "gate check without @pytest.mark.gate(category=..., weight=...)"
-    category, weight = marker.kwargs.get("category"), marker.kwargs.get("weight")
-    if category not in policy.categories:
-        return f"unknown category {category!r} (gate.yml has {', '.join(policy.categories)})"
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
-        return f"weight must be a positive number, got {weight!r}"
-    return GateMark(category, float(weight))
-
-
-_MARK_KEY = pytest.StashKey[GateMark]()
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Reject gate checks without category/weight, duplicate ids, and blockers naming no check."""
-    run = config.stash.get(RUN_KEY, None)
-    if run is None:
-        return
-    problems: list[str] = []
-    seen: dict[str, str] = {}
-    for item in items:
-        if not (_in_gate_dir(item) or item.get_closest_marker("gate")):
-            continue
-        mark = _gate_mark(item, run.policy)
-        if isinstance(mark, str):
-            problems.append(f"{item.nodeid}: {mark}")
-            continue
-        if item.name in seen:
-            problems.append(f"{item.nodeid}: check id {item.name} already used by {seen[item.name]}")
-        seen[item.name] = item.nodeid
-        item.stash[_MARK_KEY] = mark
-    if problems:
-        raise pytest.UsageError("obs-gate: invalid gate checks:\n  " + "\n  ".join(problems))
-    if config.args_source is pytest.Config.ArgsSource.ARGS:
-        return   # a hand-picked selection: a missing blocker shows in the verdict instead
-    ids = set(seen) | {getattr(i, "originalname", i.name) for i in items if _MARK_KEY in i.stash}
-    try:
-        run.policy.check_blockers(ids)
-    except InputError as exc:
-        raise pytest.UsageError(f"obs-gate: {exc}") from None
-
-
-def _reason(report: pytest.TestReport) -> str:
-    """The first line of why the phase did not pass, whole (bounded where it is shown)."""
-    if report.skipped and isinstance(report.longrepr, tuple):
-        text = str(report.longrepr[2]).removeprefix("Skipped: ").removeprefix("not evaluated: ")
-    elif hasattr(report, "wasxfail"):
-        text = f"xfail hides a gate check: {report.wasxfail or 'no reason'}"
-    else:
-        crash = getattr(report.longrepr, "reprcrash", None)
-        text = crash.message if crash is not None else str(report.longrepr)
-    return text.strip().splitlines()[0] if text.strip() else "no reason given"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """NotEvaluated becomes a skip; a gate check's skip keeps its short reason, the raw error its cause."""
-    report = yield
-    if call.excinfo is not None and call.excinfo.errisinstance(NotEvaluated):
-        report.outcome = "skipped"
-        report.longrepr = (str(item.path), item.location[1] or 0, f"not evaluated: {call.excinfo.value}")
-    if _MARK_KEY in item.stash:
-        if report.skipped and isinstance(report.longrepr, tuple) and not hasattr(report, "wasxfail"):
-            reason, cause = diagnose(_reason(report))
-            item.stash.setdefault(DIAGNOSES_KEY, {})[report.when] = (reason, cause)
-            report.longrepr = (*report.longrepr[:2], f"not evaluated: {reason}")
-            setattr(report, NOT_EVALUATED_ATTR, True)
-        item.stash.setdefault(PHASES_KEY, {})[report.when] = report
-    return report
-
-
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
-    """A not-evaluated gate check is counted as such ("3 not evaluated"), not as a skip; its
-    reasons are in the obs-gate summary, grouped by cause, instead of one SKIPPED line each."""
-    if getattr(report, NOT_EVALUATED_ATTR, False):
-        return NOT_EVALUATED, "s", NOT_EVALUATED.upper()
-    return None
-
-
-def _check_result(item: pytest.Item, run: GateRun) -> CheckResult:
-    mark, phases = item.stash[_MARK_KEY], item.stash.get(PHASES_KEY, {})
-    recorder = item.stash.get(RECORDER_KEY, None)
-    measurements = recorder.measurements if recorder else []
-    evidence = dict(recorder.evidence) if recorder else {}
-    outcome, reason, cause = Outcome.PASSED, "", None
-    for when in ("setup", "call", "teardown"):
-        rep = phases.get(when)
-        if rep is None or rep.passed:
-            continue
-        if rep.skipped or hasattr(rep, "wasxfail"):
-            outcome = Outcome.NOT_EVALUATED
-            reason, cause = item.stash.get(DIAGNOSES_KEY, {}).get(when) or diagnose(_reason(rep))
-        else:
-            outcome = Outcome.FAILED if when == "call" else Outcome.ERROR
-            reason = one_line(_reason(rep), MAX_REASON)
-            evidence["failure"] = rep.longreprtext[-MAX_FAILURE_TEXT:]
-        break
-    else:
-        if "call" not in phases:
-            outcome = Outcome.NOT_EVALUATED
-            reason, cause = diagnose("did not run")
-        elif any(m.judgement is Judgement.SOFT for m in measurements):
-            outcome = Outcome.SOFT_MISS
-            reason = "; ".join(f"{m.name}: {run.policy.target(m.target_key).explain(m.value)}"
-                               for m in measurements if m.judgement is Judgement.SOFT and m.target_key)
-    duration = sum(r.duration for r in phases.values())
-    check_id = item.name
-    blocker = check_id in run.policy.blockers or getattr(item, "originalname", check_id) in run.policy.blockers
-    return CheckResult(check_id, item.nodeid, mark.category, mark.weight, outcome, reason, round(duration, 3),
-                       blocker, measurements, evidence, cause)
-
-
-def _collect(session: pytest.Session, run: GateRun) -> list[CheckResult]:
-    return [_check_result(item, run) for item in session.items if _MARK_KEY in item.stash]
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Tear down, score, write reports; in gate mode the verdict decides the exit code."""
-    config = session.config
-    run = config.stash.get(RUN_KEY, None)
-    if run is None or RUN_DIR_KEY not in config.stash:
-        return
-    run.teardown()
-    run.results = _collect(session, run)
-    run_dir = config.stash[RUN_DIR_KEY]
-    if not run.results:
-        shutil.rmtree(run_dir, ignore_errors=True)   # no gate check ran: nothing to report
-        return
-    gate_mode = _gate_mode(config)
-    gate = score(run.results, run.policy)
-    metadata = run.metadata("gate" if gate_mode else "selftest")
-    comparison = write_run_reports(run.options.reports, run_dir, gate, metadata, run.secrets.values)
-    config.stash[SCORE_KEY] = (gate, comparison, run_dir)
-    if gate_mode:
-        ok = gate.verdict is Verdict.PASS or (gate.verdict is Verdict.CONDITIONAL_PASS
-                                              and config.getoption("accept_conditional"))
-        session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> Generator[None, None, None]:
-    """The obs-gate section goes last, after pytest's short summary: the verdict is what stays on screen."""
-    yield
-    entry = config.stash.get(SCORE_KEY, None)
-    if entry is None:
-        return
-    gate, comparison, run_dir = entry
-    terminalreporter.section("obs-gate")
-    terminalreporter.write_line(console_summary(gate, comparison))
-    terminalreporter.write_line(f"reports: {run_dir}")
+    config.addinivalue_line("markers", MARKER)
+    if not config.option.help and uses_gate(config):
+        config.pluginmanager.import_plugin(HOOKS_PLUGIN)

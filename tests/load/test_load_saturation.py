@@ -13,7 +13,7 @@ import pytest
 from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.clients import Gateway
-from obsgate.gate.plugin import RUN_DIR_KEY
+from obsgate.gate.hooks import RUN_DIR_KEY
 from obsgate.gate.policy import Policy
 from obsgate.gate.recorder import GateRecorder
 from obsgate.load import verdict

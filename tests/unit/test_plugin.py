@@ -275,3 +275,19 @@ def test_plugin_is_inert_in_a_project_without_a_gate(pytester: pytest.Pytester) 
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(passed=3, skipped=1)
     assert "obs-gate verdict" not in result.stdout.str() and not (pytester.path / "reports").exists()
+
+
+def test_inert_plugin_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
+    """Every pytest run of the environment imports the plugin: it must cost no docker, httpx, crypto..."""
+    pytester.makepyfile(test_other="""
+        import sys
+
+        HEAVY = ("docker", "testcontainers", "httpx", "cryptography", "bcrypt", "jsonschema", "yaml",
+                 "obsgate.gate.hooks", "obsgate.run")
+
+        def test_plugin_loaded_but_nothing_heavy(pytestconfig):
+            assert pytestconfig.pluginmanager.has_plugin("obsgate")
+            assert [m for m in HEAVY if m in sys.modules] == []
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from obsgate.checks.stackfiles import PrometheusConfig
-from obsgate.gate.plugin import RUN_KEY
+from obsgate.gate.hooks import RUN_KEY
 from obsgate.run import GateRun
 
 
