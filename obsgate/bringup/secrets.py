@@ -90,17 +90,26 @@ def _write(path: Path, data: str | bytes, mode: int = 0o644) -> None:
 
 
 def _tls(root: Path) -> Path:
-    """A throwaway CA and a server certificate for nginx; returns the CA certificate path."""
+    """A throwaway CA and a server certificate for nginx; returns the CA certificate path.
+
+    Both follow the RFC 5280 profile that strict verifiers demand: OpenSSL's ``X509_STRICT``
+    (Python 3.13+ sets it in ``ssl.create_default_context``, and ``obsgate.clients.tls`` on every
+    Python) refuses a CA without a Subject Key Identifier and a leaf without an Authority Key
+    Identifier, and cryptography's ``PolicyBuilder`` checks the same profile.
+    """
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "obs-gate run CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(ca_ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -112,8 +121,13 @@ def _tls(root: Path) -> Path:
         .issuer_name(ca_name).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        # An ECDSA key only signs the handshake (ECDHE does the key exchange): digitalSignature alone.
+        .add_extension(_key_usage(digital_signature=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
@@ -123,6 +137,12 @@ def _tls(root: Path) -> Path:
     _write(root / "nginx" / "server.key", key.private_bytes(
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
     return ca_path
+
+
+def _key_usage(*, digital_signature: bool = False, key_cert_sign: bool = False, crl_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(digital_signature=digital_signature, content_commitment=False, key_encipherment=False,
+                         data_encipherment=False, key_agreement=False, key_cert_sign=key_cert_sign, crl_sign=crl_sign,
+                         encipher_only=False, decipher_only=False)
 
 
 def generate(run_id: str, slack_webhook_url: str | None = None) -> RunSecrets:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ssl
-
 from obsgate.bringup.secrets import BasicAuth, RunSecrets
 from obsgate.bringup.stack import ServiceHandle
 from obsgate.clients.grafana import GrafanaAPI
 from obsgate.clients.http import API, Endpoint
 from obsgate.clients.loki import LokiAPI
 from obsgate.clients.prometheus import PrometheusAPI
+from obsgate.clients.tls import client_context
 
 
 class Gateway:
@@ -17,7 +16,7 @@ class Gateway:
 
     def __init__(self, handle: ServiceHandle, secrets: RunSecrets) -> None:
         self.handle, self.secrets = handle, secrets
-        self.tls = ssl.create_default_context(cafile=str(secrets.ca_cert))
+        self.tls = client_context(secrets.ca_cert)
 
     def https_url(self) -> str:
         host, port = self.handle.published(443)

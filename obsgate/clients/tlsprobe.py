@@ -5,7 +5,8 @@ lowers the client's OpenSSL security level to 0, so that a refused TLS 1.0/1.1
 handshake is the server's refusal and not OpenSSL 3's own client-side policy
 (which would otherwise offer no cipher at all for those versions). A handshake
 the client itself could not start raises ``ProbeError`` instead of counting as
-"refused". ``verify_chain`` trusts only the given CA file.
+"refused". ``verify_chain`` trusts only the given CA file and verifies strictly
+(``obsgate.clients.tls``), as Python 3.13+ clients do.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+
+from obsgate.clients.tls import client_context
 
 VERSIONS: dict[str, ssl.TLSVersion] = {
     "TLSv1": ssl.TLSVersion.TLSv1,
@@ -114,7 +117,7 @@ def _certificate(der: bytes | None) -> dict[str, object]:
 
 def verify_chain(host: str, port: int, ca_file: Path, server_hostname: str, timeout_s: float = 5.0) -> Chain:
     """Handshake trusting only ``ca_file`` (and checking ``server_hostname``); reports what was served."""
-    strict = ssl.create_default_context(cafile=str(ca_file))
+    strict = client_context(ca_file)
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as sock, \
                 strict.wrap_socket(sock, server_hostname=server_hostname) as tls:

@@ -13,7 +13,6 @@ import itertools
 import json
 import logging
 import os
-import ssl
 import sys
 import time
 import urllib.error
@@ -31,6 +30,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+from obsgate.clients.tls import client_context
 from obsgate.load import options as load_options
 from obsgate.load.limits import Refusal, classify, classify_error
 from obsgate.load.options import EXIT_BAD_INPUT, PUSH_PATH, QUERY_PATH, LoadOptions, OptionError
@@ -141,8 +141,8 @@ def abort(environment: Environment, reason: str) -> None:
 
 
 def _ssl_factory(options: LoadOptions) -> Any:
-    cafile = str(options.ca_file) if options.ca_file else None
-    return lambda: gevent.ssl.create_default_context(cafile=cafile)
+    """gevent's context (cooperative sockets for FastHttpUser), verifying as strictly as the rest of the gate."""
+    return lambda: client_context(options.ca_file, gevent.ssl.create_default_context)
 
 
 def _auth_header(auth: tuple[str, str] | None) -> dict[str, str]:
@@ -261,7 +261,7 @@ def preflight(options: LoadOptions, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> s
     Empty as in a stream without entries (204, nothing counted, in 2.9 and 3.x alike), not
     a push without streams: Loki 3.x answers that 422 "at least one valid stream is required".
     """
-    context = ssl.create_default_context(cafile=str(options.ca_file) if options.ca_file else None)
+    context = client_context(options.ca_file)
     request = urllib.request.Request(options.host + PUSH_PATH, data=json.dumps(PREFLIGHT_BODY).encode(),
                                      headers={"Content-Type": "application/json", **_auth_header(options.push_auth)},
                                      method="POST")

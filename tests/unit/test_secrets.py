@@ -1,4 +1,8 @@
-"""obsgate.bringup.secrets: per-run TLS material, htpasswd files and passwords."""
+"""obsgate.bringup.secrets: per-run TLS material, htpasswd files and passwords.
+
+The certificates' RFC 5280 profile is checked here field by field; that strict verifiers accept
+them (OpenSSL's X509_STRICT, ``openssl verify``, cryptography's verifier) is in test_tls.py.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,17 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import bcrypt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from obsgate.bringup.secrets import RunSecrets, generate
+
+E = TypeVar("E", bound=x509.ExtensionType)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +43,10 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def load_cert(path: Path) -> x509.Certificate:
     return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def extension(cert: x509.Certificate, kind: type[E]) -> x509.Extension[E]:
+    return cert.extensions.get_extension_for_class(kind)
 
 
 def htpasswd_entry(path: Path) -> tuple[str, bytes]:
@@ -116,9 +128,33 @@ def test_ca_certificate_is_a_ca(run: RunSecrets) -> None:
     assert constraints.ca is True
 
 
-def test_server_certificate_names_localhost(run: RunSecrets) -> None:
+def test_ca_certificate_has_the_extensions_strict_verification_requires(run: RunSecrets) -> None:
+    ca = load_cert(run.ca_cert)
+    constraints, usage = extension(ca, x509.BasicConstraints), extension(ca, x509.KeyUsage)
+    assert constraints.critical and usage.critical
+    assert usage.value.key_cert_sign and usage.value.crl_sign
+    ski = extension(ca, x509.SubjectKeyIdentifier)
+    assert not ski.critical and ski.value == x509.SubjectKeyIdentifier.from_public_key(ca.public_key())
+
+
+def test_server_certificate_names_the_ca_key_that_signed_it(run: RunSecrets) -> None:
+    ca_ski = extension(load_cert(run.ca_cert), x509.SubjectKeyIdentifier).value
+    aki = extension(load_cert(run.root / "nginx" / "server.crt"), x509.AuthorityKeyIdentifier)
+    assert not aki.critical and aki.value.key_identifier == ca_ski.digest
+
+
+def test_server_certificate_is_a_tls_server_end_entity(run: RunSecrets) -> None:
+    server = load_cert(run.root / "nginx" / "server.crt")
+    constraints, usage = extension(server, x509.BasicConstraints), extension(server, x509.KeyUsage)
+    assert constraints.value.ca is False and usage.critical
+    assert usage.value.digital_signature and not usage.value.key_cert_sign and not usage.value.key_encipherment
+    assert ExtendedKeyUsageOID.SERVER_AUTH in extension(server, x509.ExtendedKeyUsage).value
+    assert extension(server, x509.SubjectKeyIdentifier).value == x509.SubjectKeyIdentifier.from_public_key(server.public_key())
+
+
+def test_server_certificate_names_localhost_and_nginx(run: RunSecrets) -> None:
     sans = load_cert(run.root / "nginx" / "server.crt").extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert "localhost" in sans.get_values_for_type(x509.DNSName)
+    assert {"localhost", "nginx"} <= set(sans.get_values_for_type(x509.DNSName))
 
 
 def test_server_certificate_names_127_0_0_1(run: RunSecrets) -> None:
