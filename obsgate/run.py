@@ -1,4 +1,5 @@
-"""One gate run: inputs validated up front, the stack brought up on demand, torn down always."""
+"""One gate run: inputs validated up front, the stack brought up on demand, torn down always (an interrupted
+run too: whatever it created is removed by its labels, see ``GateRun.teardown``)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from typing import Any
 
 import docker
 from docker.errors import DockerException
+from testcontainers.core.exceptions import ContainerConnectException
 
+from obsgate.bringup.cleanup import Swept, start_reaper, sweep, sweep_scratch
 from obsgate.bringup.compose import ComposeProject, load_compose
 from obsgate.bringup.images import ImageChoice, parse_overrides, resolve
 from obsgate.bringup.secrets import RunSecrets, generate
 from obsgate.bringup.stack import Stack
 from obsgate.clients.webhook import WebhookReceiver
+from obsgate.core import stop
 from obsgate.core.options import RunOptions
 from obsgate.errors import InputError, NotEvaluated
 from obsgate.gate.policy import Policy, load_policy
@@ -68,18 +72,19 @@ class GateRun:
         if not re.fullmatch(r"[a-z0-9]{4,32}", run_id):
             raise InputError("OBSGATE_RUN_ID", run_id, "invalid run id", "use 4-32 lowercase letters and digits")
         policy = load_policy(options.policy)
-        secrets = generate(run_id)
         try:
+            secrets = generate(run_id)
             env = {**os.environ, **secrets.env, "OBS_PUBLIC_URL": PUBLIC_URL}
             project = load_compose(options.compose, env)
             overrides = parse_overrides(options.images, list(project.services))
         except BaseException:
-            secrets.remove()
+            sweep_scratch(run_id)   # the secrets, even those of a generate() a signal cut short
             raise
         return cls(options, policy, project, secrets, overrides, run_id, dt.datetime.now(dt.UTC))
 
     def docker(self) -> docker.DockerClient:
-        """A live Docker client; NotEvaluated (remembered for the run) when there is no engine."""
+        """A live Docker client, with Ryuk started where it runs (before the run creates anything);
+        NotEvaluated (remembered for the run) when there is no engine or Ryuk cannot start."""
         if self._unavailable is not None:
             raise NotEvaluated(self._unavailable)
         if self._client is None:
@@ -88,6 +93,12 @@ class GateRun:
                 client.ping()
             except DockerException as exc:
                 self._unavailable = f"Docker engine unavailable: {str(exc).splitlines()[0][:200]}"
+                raise NotEvaluated(self._unavailable) from None
+            try:
+                start_reaper()
+            except (DockerException, ContainerConnectException, OSError) as exc:
+                self._unavailable = (f"testcontainers' Ryuk could not start: {str(exc).splitlines()[0][:200]} (where it "
+                                     "cannot run, set TESTCONTAINERS_RYUK_DISABLED=true: the gate removes what it made)")
                 raise NotEvaluated(self._unavailable) from None
             self._client = client
         return self._client
@@ -114,21 +125,30 @@ class GateRun:
         self.secrets.set_slack_webhook_url(self.webhook.url(f"/slack/{uuid.uuid4().hex}"))
 
     def teardown(self) -> None:
-        """Remove every container, network and volume of this run, and its secrets. Idempotent."""
-        with self._lock:
+        """Remove every container, network and volume of this run (its overlays' and one-offs' too, by the labels
+        they carry), its secrets and scratch directories. Idempotent.
+
+        Never cut short: a signal meanwhile only makes the run's other threads stop (obsgate.core.stop);
+        their objects, even ones created while this runs, go by the same labels.
+        """
+        with stop.shielded(), self._lock:
+            swept = Swept()
             if self._stack is not None:
                 self.timings["bring_up"] = self._stack.up_s
                 self.timings["ready"] = {h.name: h.ready_after_s for h in self._stack}
                 started = time.monotonic()
                 swept = self._stack.down()
                 self.timings["teardown"] = time.monotonic() - started
-                if swept.errors:
-                    print(f"obs-gate teardown: {swept}", file=sys.stderr)
                 self._stack = None
+            elif self._client is not None:      # one-offs, or a stack interrupted before it existed
+                swept = sweep(self._client, self.run_id)
+            if swept.errors:
+                print(f"obs-gate teardown: {swept}", file=sys.stderr)
             if self.webhook is not None:
                 self.webhook.close()
                 self.webhook = None
             self.secrets.remove()
+            sweep_scratch(self.run_id)
 
     def metadata(self, mode: str) -> dict[str, Any]:
         finished = dt.datetime.now(dt.UTC)

@@ -4,22 +4,21 @@ Brought up exactly as a gate run does (``GateRun``: same compose file, ``--image
 pull policy and per-run secrets), then the gateway URL, the CA file and the push/read
 credentials are printed -- as ``export`` lines for Locust and ``tests/load/locustfile.py``.
 On Ctrl-C (or SIGTERM) everything the run created is removed: containers, networks, volumes,
-the secrets directory and the env file.
+the secrets directory and the env file; a second signal meanwhile does not cut that short.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sys
 import threading
 from pathlib import Path
-from types import FrameType
 
 from obsgate.bringup.stack import ServiceHandle, State
 from obsgate.clients import Gateway
 from obsgate.core.options import PULL_POLICIES, RunOptions
+from obsgate.core.stop import handle_signals, shielded
 from obsgate.errors import InputError, NotEvaluated
 from obsgate.run import GateRun
 
@@ -49,10 +48,6 @@ def _state(handle: ServiceHandle) -> str:
     return f"{handle.state.value}: {handle.reason.splitlines()[0] if handle.reason else ''}"
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """Bring the stack up, print how to reach it, wait for Ctrl-C (or ``stop``), tear down."""
     options = RunOptions(compose=args.compose, policy=args.policy, reports=Path("reports"),
@@ -62,9 +57,10 @@ def main(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     except InputError as exc:
         print(f"obs-gate up: {exc}", file=sys.stderr)
         return 2
-    # Ctrl-C and SIGTERM both tear down (SIGINT explicitly: a shell may start us with it ignored).
+    # Ctrl-C and SIGTERM both tear down (SIGINT even when a shell started us with it ignored).
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    restore = handle_signals(lambda name: f"\nobs-gate up: interrupted ({name}): stopping, removing run {run.run_id}") \
+        if main_thread else None
     env_file: Path | None = args.env_file
     try:
         print(f"obs-gate up: run {run.run_id}: starting {', '.join(run.project.services)} ...", flush=True)
@@ -94,16 +90,16 @@ def main(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         (stop or threading.Event()).wait()
         return 0
     except KeyboardInterrupt:
-        print("\nobs-gate up: interrupted", flush=True)
         return 0
     except (NotEvaluated, AssertionError) as exc:
         print(f"obs-gate up: the stack is not usable: {exc}", file=sys.stderr)
         return 1
     finally:
-        print(f"obs-gate up: tearing down run {run.run_id} ...", flush=True)
-        run.teardown()
-        if env_file is not None:
-            env_file.unlink(missing_ok=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        print("obs-gate up: nothing left", flush=True)
+        with shielded():
+            print(f"obs-gate up: tearing down run {run.run_id} ...", flush=True)
+            run.teardown()
+            if env_file is not None:
+                env_file.unlink(missing_ok=True)
+            if restore is not None:
+                restore()
+            print("obs-gate up: nothing left", flush=True)

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from obsgate.core import progress, stop
+
 T = TypeVar("T")
 
 
@@ -13,6 +15,7 @@ class WaitTimeout(AssertionError):
     """What was awaited did not happen in time; the message says what and shows evidence."""
 
 
+@progress.reports_wait     # a background thread's wait shows on the console while a check waits on it
 def poll(
     probe: Callable[[], T | None],
     *,
@@ -26,10 +29,12 @@ def poll(
 
     ``evidence`` is called once on timeout (e.g. a container's log tail) and appended.
     Exceptions in ``fatal`` end the wait at once; any other exception means "not yet".
+    An interrupted run (obsgate.core.stop) ends it too, with RunStopped, before the next probe.
     """
     deadline = time.monotonic() + timeout_s
     last_error = ""
     while True:
+        stop.check()
         try:
             value = probe()
             if value:
@@ -49,4 +54,4 @@ def poll(
                 except Exception as exc:  # noqa: BLE001 - the timeout is the news, not this
                     message += f"\n(no evidence: {type(exc).__name__}: {exc})"
             raise WaitTimeout(message)
-        time.sleep(min(interval_s, remaining))
+        stop.pause(min(interval_s, remaining))

@@ -2,7 +2,8 @@
 
 The throwaway runs an image already present here (the service's own if it has ``tar``,
 else another of the run's), never a pulled one, as root (to read and restore every file
-with its owner), without a network; it carries the run's labels and is always removed.
+with its owner), without a network; it carries the run's labels and is always removed
+(an interrupted gate run stops waiting for it: its teardown removes it by those labels).
 ``restore`` checks everything for every target (archive, running users, emptiness) before
 it touches any volume: a refusal changes nothing.
 """
@@ -18,17 +19,21 @@ from pathlib import Path
 
 import docker
 from docker.errors import DockerException, ImageNotFound, NotFound
+from docker.models.containers import Container
 
 from obsgate.backup.archive import Manifest, commit, verify
 from obsgate.backup.volumes import Target, exists
 from obsgate.bringup.cleanup import LABEL_RUN, LABEL_SERVICE
+from obsgate.core import stop
 from obsgate.errors import InputError, NotEvaluated
+from obsgate.wait import WaitTimeout, poll
 
 DATA, ARCHIVES = "/data", "/backup"
 HAS_TAR = "command -v find >/dev/null && tar --numeric-owner -czf /dev/null -T /dev/null"  # GNU tar (not busybox)
 HAS_FIND = "command -v find >/dev/null"
 TAR_CHANGED = 1     # GNU tar: "file changed as we read it" (a live volume); the archive is still checked in full
 TIMEOUT_S = 1800.0  # a throwaway's own budget: large volumes take minutes, a hang must still end
+EXITED_POLL_S = 0.1  # how often a running throwaway is looked at
 
 
 class ThrowawayFailed(RuntimeError):
@@ -87,6 +92,7 @@ class Runner:
             mounts[volume] = {"bind": DATA, "mode": "ro" if read_only else "rw"}
         if archives is not None:
             mounts[str(archives.resolve())] = {"bind": ARCHIVES, "mode": "rw" if read_only else "ro"}
+        stop.check()
         try:
             container = self.client.containers.create(
                 image, entrypoint=["/bin/sh", "-c"], command=[script], user="0", network_mode="none",
@@ -95,9 +101,9 @@ class Runner:
             raise ThrowawayFailed(f"cannot create a throwaway from {image}: {exc}") from None
         try:
             container.start()
-            code = int(container.wait(timeout=TIMEOUT_S)["StatusCode"])
+            code = _exit_code(container, f"the {purpose} throwaway from {image}")
             return code, container.logs().decode("utf-8", "replace").strip()
-        except DockerException as exc:
+        except (DockerException, WaitTimeout) as exc:
             raise ThrowawayFailed(f"throwaway from {image} failed: {exc}") from None
         finally:
             try:
@@ -117,6 +123,18 @@ class Runner:
         code, out = self.in_volume(target, f"find {DATA} -mindepth 1 -delete")
         if code != 0:
             raise ThrowawayFailed(f"wiping {target.docker_volume} failed ({code}): {out}")
+
+
+def _exit_code(container: Container, what: str) -> int:
+    """The container's exit code once it has exited; polled rather than Docker's blocking wait, which an
+    interrupted run could not leave (obsgate.core.stop)."""
+    def ended() -> dict[str, object] | None:
+        container.reload()
+        state: dict[str, object] = container.attrs["State"]
+        return None if state.get("Running") else state
+
+    state = poll(ended, timeout_s=TIMEOUT_S, what=f"{what} to exit", interval_s=EXITED_POLL_S, fatal=(DockerException,))
+    return int(str(state["ExitCode"]))
 
 
 def backup(runner: Runner, target: Target, directory: Path) -> Backed:
@@ -164,7 +182,8 @@ def restore(runner: Runner, targets: Sequence[Target], directory: Path, overwrit
     """Restore every target from ``directory`` or, if any check fails, none (InputError, nothing changed).
 
     A missing docker volume is created (``volume_labels[docker volume]``: compose's labels for
-    a deployment, so ``docker compose up`` adopts it); an existing one is emptied first.
+    a deployment, so ``docker compose up`` adopts it; without them, a gate drill's: the runner's
+    labels, so the run's teardown removes it); an existing one is emptied first.
     """
     manifests = check_restore(runner, targets, directory, overwrite)
     done = []
@@ -173,7 +192,9 @@ def restore(runner: Runner, targets: Sequence[Target], directory: Path, overwrit
         if exists(runner.client, target.docker_volume):
             runner.wipe(target)
         else:
-            runner.client.volumes.create(target.docker_volume, labels=dict((volume_labels or {}).get(target.docker_volume, {})))
+            labels = runner.labels if volume_labels is None else volume_labels.get(target.docker_volume, {})
+            stop.check()
+            runner.client.volumes.create(target.docker_volume, labels=dict(labels))
         script = (f"tar --numeric-owner -xzpf {ARCHIVES}/{manifest.archive} -C {DATA}"
                   f" && [ \"$(find {DATA} | wc -l)\" -eq {manifest.members} ]")
         code, out = runner.in_volume(target, script, archives=directory)

@@ -27,11 +27,12 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ReadTimeout
 from testcontainers.core.container import DockerContainer
 
-from obsgate.bringup.cleanup import LABEL_SERVICE, run_labels
+from obsgate.bringup.cleanup import LABEL_SERVICE, for_testcontainers, run_labels
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.probe import cannot_run
 from obsgate.bringup.stack import TIMEOUT_EXIT, exec_in, runtime_options
 from obsgate.bringup.startup import command_with_startup_flags
+from obsgate.core import stop
 from obsgate.errors import NotEvaluated
 from obsgate.run import GateRun
 
@@ -119,7 +120,7 @@ def started(
     if argv is not None:
         container.with_command(list(argv))
     kwargs: dict[str, object] = {
-        "labels": labels,
+        "labels": for_testcontainers(labels),
         "network": name,
         "extra_hosts": {other: "127.0.0.1" for other in run.project.services},
         **runtime_options(spec),
@@ -129,15 +130,18 @@ def started(
         kwargs["entrypoint"] = list(chosen_entrypoint)
     container.with_kwargs(**kwargs)
     try:
+        stop.check()
         client.networks.create(name, driver="bridge", internal=True, labels=labels)
         for mount in spec.mounts:
             source = mount.source
             if mount.kind == "volume":
                 source = f"{name}-{mount.source}"
-                client.volumes.create(source, labels=labels)
                 volumes.append(source)
+                stop.check()
+                client.volumes.create(source, labels=labels)
             container.with_volume_mapping(source, mount.target, "ro" if mount.read_only else "rw")
         try:
+            stop.check()
             container.start()
         except APIError as exc:
             _harness_program_missing(entrypoint, choice.ref, service, exc)

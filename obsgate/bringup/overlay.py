@@ -4,7 +4,8 @@ For checks that need a variant the run's stack must not carry (an extra test rul
 file, nginx with no upstream to reach). Same harness (``obsgate.bringup.stack.Stack``),
 same image choices, its own network and volumes under its own run id
 ``<run id>-<suffix>``, so everything it creates is labelled and removed like the
-run's own objects (``python -m obsgate sweep`` after a crash).
+run's own objects; each also names the gate run as its parent, so removing the run
+(its teardown, an interrupt, ``python -m obsgate sweep --run ID``) removes its overlays too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from obsgate.bringup.compose import Mount, ServiceSpec
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.stack import Stack
+from obsgate.core import stop
 from obsgate.run import GateRun
 
 
@@ -38,6 +40,8 @@ def overlay_stack(run: GateRun, suffix: str, services: Mapping[str, ServiceSpec]
 
     Dependencies on services left out are dropped; each service's state says whether it
     came up (``stack[name].require()`` raises NotEvaluated / ServiceFailed as for the run).
+    An interrupted run's overlays are only halted here: its teardown removes them with
+    everything else of the run, at once (by the parent label).
     """
     kept = {name: dataclasses.replace(spec, depends_on=tuple(d for d in spec.depends_on if d.service in services))
             for name, spec in services.items()}
@@ -45,12 +49,15 @@ def overlay_stack(run: GateRun, suffix: str, services: Mapping[str, ServiceSpec]
                     if any(m.kind == "volume" and m.source == v for s in kept.values() for m in s.mounts))
     project = dataclasses.replace(run.project, services=kept, volumes=volumes)
     stack = Stack(project, f"{run.run_id}-{suffix}", {**run.image_choices(), **(images or {})}, run.docker(),
-                  confirm_healthchecks)
+                  confirm_healthchecks, parent=run.run_id)
     if before_services is not None:
         stack.before_services.append(before_services)
     try:
         stack.up()
         yield stack
     finally:
-        stack.down()
+        if stop.requested():
+            stack.halt()
+        else:
+            stack.down()
 

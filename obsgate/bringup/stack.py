@@ -2,9 +2,10 @@
 
 One run = one fresh network per compose network (service names as aliases), one
 labelled volume per compose volume, one container per service, every object
-labelled with the run id. Services start in parallel as soon as their
-``depends_on`` conditions hold; readiness is the service's own compose healthcheck,
-polled with a deadline (from the host where it is a URL fetch: obsgate.bringup.probe).
+labelled with the run id (and the gate run's, for an overlay: obsgate.bringup.cleanup).
+Services start in parallel as soon as their ``depends_on`` conditions hold; readiness is
+the service's own compose healthcheck, polled with a deadline (from the host where it is a
+URL fetch: obsgate.bringup.probe).
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 import docker
-from docker.errors import DockerException, NotFound
+from docker.errors import DockerException
 from docker.models.containers import Container
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-from obsgate.bringup.cleanup import LABEL_SERVICE, Swept, run_labels, sweep
+from obsgate.bringup.cleanup import LABEL_SERVICE, Swept, for_testcontainers, run_labels, sweep
 from obsgate.bringup.compose import ComposeProject, ServiceSpec
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.probe import Probe, ProbeFailed, Stopped, never_healthy
 from obsgate.bringup.startup import command_with_startup_flags
+from obsgate.core import stop
 from obsgate.errors import NotEvaluated
 from obsgate.wait import WaitTimeout, poll
 
@@ -195,11 +197,13 @@ class ServiceHandle:
         self.epoch += 1
 
     def start(self) -> float:
+        stop.check()        # an interrupted run starts nothing (RunStopped), not even where a finally would
         self.container.start()
         self.epoch += 1
         return self.wait_ready()
 
     def restart(self) -> float:
+        stop.check()
         self.container.restart()
         self.epoch += 1
         return self.wait_ready()
@@ -224,10 +228,11 @@ class Stack:
         images: Mapping[str, ImageChoice],
         client: docker.DockerClient,
         confirm_healthchecks: bool = True,
+        parent: str | None = None,
     ) -> None:
         self.project, self.run_id, self.client = project, run_id, client
         self.confirm_healthchecks = confirm_healthchecks   # False: ready when the host GET passes (see wait_ready)
-        self.labels = run_labels(run_id, project.name)
+        self.labels = run_labels(run_id, project.name, parent)   # parent: the gate run's id, for an overlay
         self.services = {n: ServiceHandle(s, images[n], self) for n, s in project.services.items()}
         self.pool = ThreadPoolExecutor(max_workers=max(4, 2 * len(self.services)), thread_name_prefix="obsgate")
         self._networks: dict[str, Network] = {}
@@ -258,6 +263,7 @@ class Stack:
 
     def create_container(self, spec: ServiceSpec, image: ImageChoice) -> DockerContainer:
         """Create and start the container for ``spec`` (no waiting)."""
+        stop.check()
         if self._cancel.is_set():
             raise ServiceFailed("run interrupted")
         c = DockerContainer(image.ref)
@@ -273,7 +279,7 @@ class Stack:
         command = command_with_startup_flags(spec)
         if command is not None:
             c.with_command(list(command))
-        kwargs: dict[str, object] = {"labels": {**spec.labels, **self.labels, LABEL_SERVICE: spec.name}}
+        kwargs: dict[str, object] = {"labels": for_testcontainers({**spec.labels, **self.labels, LABEL_SERVICE: spec.name})}
         if spec.entrypoint is not None:
             kwargs["entrypoint"] = list(spec.entrypoint)
         if spec.healthcheck is not None:
@@ -330,10 +336,12 @@ class Stack:
         """Create networks and volumes, start every service in dependency order, in parallel."""
         started = time.monotonic()
         for net in self.project.networks:
-            network = Network(docker_network_kw={"labels": self.labels, "driver": "bridge"})
+            stop.check()
+            network = Network(docker_network_kw={"labels": for_testcontainers(self.labels), "driver": "bridge"})
             network.name = self.network_name(net)
             self._networks[net] = network.create()
         for vol in self.project.volumes:
+            stop.check()
             self.client.volumes.create(self.volume_name(vol), labels=self.labels)
         for hook in self.before_services:
             hook(self)
@@ -346,11 +354,13 @@ class Stack:
             raise
         self.up_s = time.monotonic() - started
 
-    def down(self) -> Swept:
-        """Remove everything labelled with this run, whatever state it is in. Idempotent."""
+    def halt(self) -> None:
+        """Start no more services. An interrupted run does not wait for those still starting: their waits
+        end on the stop (obsgate.core.stop), and what they create meanwhile a sweep's next pass removes."""
         self._cancel.set()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        try:
-            return sweep(self.client, self.run_id)
-        except NotFound:
-            return Swept()
+        self.pool.shutdown(wait=not stop.requested(), cancel_futures=True)
+
+    def down(self) -> Swept:
+        """Remove everything labelled with this run (its overlays' too), whatever state it is in. Idempotent."""
+        self.halt()
+        return sweep(self.client, self.run_id)

@@ -13,15 +13,16 @@ In gate mode (``pytest -m gate``) the exit code is the verdict's; otherwise it i
 from __future__ import annotations
 
 import shutil
-import signal
 import threading
 from collections.abc import Generator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from obsgate.core import stop
 from obsgate.core.options import RunOptions
 from obsgate.errors import InputError, NotEvaluated
 from obsgate.gate.causes import Cause, diagnose
@@ -33,7 +34,7 @@ from obsgate.gate.scoring import GateScore, Verdict, score
 from obsgate.gate.text import one_line
 from obsgate.run import GateRun
 
-pytest_plugins = ("obsgate.gate.candidates", "obsgate.gate.fixtures")
+pytest_plugins = ("obsgate.gate.candidates", "obsgate.gate.fixtures", "obsgate.gate.live")
 
 GATE_DIRS = ("tests/config", "tests/integration", "tests/load")
 RUN_KEY = pytest.StashKey[GateRun]()
@@ -53,12 +54,34 @@ def _gate_mode(config: pytest.Config) -> bool:
     return choice == "verdict" or (choice == "auto" and (config.getoption("markexpr") or "").strip() == "gate")
 
 
-def _sigterm_to_interrupt() -> None:
-    """CI timeouts send SIGTERM: turn it into Ctrl-C so teardown still runs."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        def handler(signum: int, frame: Any) -> None:
-            raise KeyboardInterrupt(f"signal {signum}")
-        signal.signal(signal.SIGTERM, handler)
+def _stop_on_signals(config: pytest.Config) -> None:
+    """SIGINT and SIGTERM (a CI runner cancelling: SIGINT, SIGTERM, SIGKILL ~10 s later) stop the run at once:
+    background drills are abandoned, the teardown removes what the run made (obsgate.core.stop)."""
+    def announce(name: str) -> str:
+        run = config.stash.get(RUN_KEY, None)
+        return f"\nobs-gate: interrupted ({name}): stopping" + (f", removing run {run.run_id}" if run is not None else "")
+
+    if threading.current_thread() is threading.main_thread():
+        config.add_cleanup(stop.handle_signals(announce))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Once the checks are over, a signal no longer raises: the teardowns that follow are never cut short
+    (a KeyboardInterrupt out of pytest's session finish would skip ours)."""
+    try:
+        return (yield)
+    finally:
+        shield = ExitStack()
+        shield.enter_context(stop.shielded())
+        session.config.add_cleanup(shield.close)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """After an interrupt no further check starts, even when this one's wait ended it as a failure (RunStopped)."""
+    if stop.requested():
+        item.session.shouldstop = "obs-gate: interrupted"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -74,12 +97,12 @@ def pytest_configure(config: pytest.Config) -> None:
         images=config.getoption("image"),
         pull=config.getoption("pull"),
     )
+    _stop_on_signals(config)     # before the run's secrets exist: from here on nothing is left behind
     try:
         run = GateRun.prepare(options)
     except InputError as exc:
         raise pytest.UsageError(f"obs-gate: {exc}") from None
     config.stash[RUN_KEY] = run
-    _sigterm_to_interrupt()
     if config.option.collectonly:
         return   # inputs validated, nothing will run: no run directory, no report
     run_dir = new_run_dir(options.reports, run.run_id, run.started)
@@ -245,7 +268,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     metadata = run.metadata("gate" if gate_mode else "selftest")
     comparison = write_run_reports(run.options.reports, run_dir, gate, metadata, run.secrets.values)
     config.stash[SCORE_KEY] = (gate, comparison, run_dir)
-    if gate_mode:
+    if stop.requested():
+        session.exitstatus = pytest.ExitCode.INTERRUPTED    # what ran is reported, but it is no verdict
+    elif gate_mode:
         ok = gate.verdict is Verdict.PASS or (gate.verdict is Verdict.CONDITIONAL_PASS
                                               and config.getoption("accept_conditional"))
         session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED

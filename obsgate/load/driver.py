@@ -9,16 +9,24 @@ At each phase's measured window (after its ramp) the driver reads, at the same m
 users' tally, Loki's counters (its /metrics) and this process's CPU time, so client- and
 server-side figures cover the same seconds. A saturation run stops after the first phase
 that breaks ``stop_when``. Locust's CSV files and HTML report land in ``report_dir``.
+
+Every few seconds it prints a progress line (``obsgate.core.progress.relay_line``) on its
+stdout for ``session`` to show: the phase, the cumulative acknowledged lines and failed
+pushes, and Loki's accepted lines from its two counters alone, so the gate's console shows
+the rate while it runs without costing the generator measurable CPU.
 """
 
 from __future__ import annotations
 
 import csv
+import http.client
+import itertools
 import json
 import os
 import resource
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +38,14 @@ from locust.html import get_html_report
 from locust.shape import LoadTestShape
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter, stats_history
 
+from obsgate.core import progress
 from obsgate.load import counters, shapes
 from obsgate.load.options import from_namespace
 from obsgate.load.plan import STOP_GRACE_S, DriverPlan, percentile
 from obsgate.load.user import TALLY, LokiPushUser, LokiQueryUser
+
+PROGRESS_SCRAPE_TIMEOUT_S = 2.0
+PROGRESS_COUNTERS = (counters.LINES_RECEIVED, counters.DISCARDED_LINES)
 
 
 def _cpu_s() -> float:
@@ -65,6 +77,32 @@ def _snapshot(plan: DriverPlan) -> dict[str, Any]:
         except OSError as exc:
             server = {"error": f"{type(exc).__name__}: {exc}"}
     return {"wall": wall, "cpu_s": cpu, "client": TALLY.counts(), "server": server}
+
+
+def _accepted_by_loki(url: str) -> float:
+    """Loki's accepted lines so far, parsed from its counters' lines of /metrics alone (a whole page
+    every few seconds would be generator CPU the measurement counts)."""
+    with urllib.request.urlopen(url, timeout=PROGRESS_SCRAPE_TIMEOUT_S) as response:
+        page = response.read().decode("utf-8", "replace")
+    return counters.parse("\n".join(line for line in page.splitlines() if line.startswith(PROGRESS_COUNTERS))).accepted_lines
+
+
+def _relay_progress(plan: DriverPlan, started: float) -> None:
+    """A progress line on stdout now and every few seconds: cumulative counts, rates are the reader's."""
+    for tick in itertools.count():
+        gevent.sleep(max(0.0, started + tick * progress.UPDATE_EVERY_S - time.monotonic()))
+        t = time.monotonic() - started
+        phase, counts = plan.plan.phase_at(t), TALLY.counts()
+        fields: dict[str, Any] = {"t": round(t, 3), "phase": phase.name if phase else None,
+                                  "target_lines_per_s": phase.rps * plan.payload.lines_per_request if phase else 0,
+                                  "lines": counts["lines"], "failed_pushes": sum(counts["failures"].values()),
+                                  "failures": counts["failures"]}
+        if plan.loki_metrics_url:
+            try:
+                fields["loki_accepted"] = _accepted_by_loki(plan.loki_metrics_url)
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                fields["loki_error"] = f"{type(exc).__name__}: {exc}"
+        print(progress.relay_line(**fields), flush=True)
 
 
 def _window_breaks(plan: DriverPlan, start: dict[str, Any], end: dict[str, Any]) -> str | None:
@@ -131,10 +169,13 @@ def run(plan: DriverPlan) -> dict[str, Any]:
     windows: list[dict[str, Any]] = []
     wall_start = time.time()
     runner.start_shape()
-    watcher = gevent.spawn(_watch, env, plan, shape, windows, time.monotonic())
+    started = time.monotonic()
+    watcher = gevent.spawn(_watch, env, plan, shape, windows, started)
+    relay = gevent.spawn(_relay_progress, plan, started)
     assert runner.shape_greenlet is not None
     runner.shape_greenlet.join(timeout=plan.plan.hard_cap_s + STOP_GRACE_S)
     watcher.kill(block=True)
+    relay.kill(block=True)
     runner.quit()
     if writer is not None and plan.report_dir is not None:
         _write_reports(env, plan.report_dir, writer)

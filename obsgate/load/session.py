@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import selectors
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from obsgate.bringup.stack import ServiceHandle, Stack, State
 from obsgate.checks.logs import RUN_LABEL, new_run_label
 from obsgate.clients import Endpoint, LokiAPI
 from obsgate.clients.logproto import quote
+from obsgate.core import progress
 from obsgate.gate.policy import Policy
 from obsgate.gate.recorder import GateRecorder
 from obsgate.load import shapes, verdict
@@ -41,6 +43,7 @@ USER_RPS = 1.0                   # each push user: one push a second, like an ag
 COUNT_TIMEOUT_S = 60.0           # acknowledged lines not queryable by then are lost
 COUNT_QUERY_TIMEOUT_S = 60.0     # one count over a whole run scans every line of it
 DRIVER_OVERHEAD_S = 120.0        # driver process start, payload layout, report writing
+PROGRESS_KEY = "load"            # the console's name for the load run's progress
 
 
 @dataclass(frozen=True)
@@ -108,17 +111,101 @@ def _credentials_env(secrets: RunSecrets) -> dict[str, str]:
             "OBSGATE_READ_USER": secrets.read.user, "OBSGATE_READ_PASSWORD": secrets.read.password}
 
 
+def describe_plan(plan: DriverPlan) -> str:
+    """The load run in one line: its phases, rates in lines/s, and length."""
+    per_push, phases = plan.payload.lines_per_request, plan.plan.phases
+    if len(phases) <= 3:
+        parts = ", ".join(f"{p.name} {p.duration_s:g} s {'to' if p.ramp_s >= p.duration_s else 'at'} "
+                          f"{p.rps * per_push:,.0f} lines/s" for p in phases)
+    else:
+        rates = [p.rps * per_push for p in phases]
+        parts = f"{len(phases)} phases ({phases[0].name} to {phases[-1].name}) at {min(rates):,.0f}-{max(rates):,.0f} lines/s"
+    return f"{parts} ({plan.plan.length_s:.0f} s)"
+
+
+@dataclass
+class LoadProgress:
+    """The driver's progress lines (``obsgate.core.progress.relay_line``) as console text, with the
+    rates between one line and the next: Loki's accepted lines/s (its own counters), the client's
+    acknowledged lines/s, failed pushes so far and why."""
+
+    last: dict[str, Any] | None = None
+
+    def feed(self, line: str) -> str | None:
+        """Text for the console, or None (not a progress line, or the first one: the rates' baseline)."""
+        now = progress.parse_relay(line)
+        if now is None:
+            return None
+        before, self.last = self.last, now
+        try:
+            return None if before is None else self._describe(before, now)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @staticmethod
+    def _describe(before: Mapping[str, Any], now: Mapping[str, Any]) -> str | None:
+        span = float(now["t"]) - float(before["t"])
+        if span <= 0:
+            return None
+        rates = [f"{(now['lines'] - before['lines']) / span:,.0f} lines/s acknowledged"]
+        if "loki_accepted" in now and "loki_accepted" in before:
+            rates.insert(0, f"{(now['loki_accepted'] - before['loki_accepted']) / span:,.0f} lines/s accepted by Loki")
+        elif "loki_error" in now:
+            rates.append(f"Loki's counters unreadable ({str(now['loki_error'])[:80]})")
+        failures = now.get("failures") or {}
+        why = f" ({', '.join(f'{k} {v}' for k, v in sorted(failures.items()))})" if failures else ""
+        where = (f"{now['phase']} phase, {float(now['t']):.0f} s in (target {now['target_lines_per_s']:,.0f} lines/s)"
+                 if now.get("phase") else f"stopping, {float(now['t']):.0f} s in")
+        return f"{where}: {', '.join(rates)}, {now['failed_pushes']} failed pushes{why}"
+
+
+def _stdout_lines(proc: subprocess.Popen[bytes], deadline: float, timeout_s: float) -> Iterator[str]:
+    """The child's stdout, line by line as it comes, until it closes it; TimeoutExpired at ``deadline``."""
+    assert proc.stdout is not None
+    fd, pending = proc.stdout.fileno(), b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout_s)
+            if not selector.select(remaining):
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                if pending:
+                    yield pending.decode("utf-8", "replace")
+                return
+            *complete, pending = (pending + chunk).split(b"\n")
+            yield from (line.decode("utf-8", "replace") for line in complete)
+
+
 def drive(plan: DriverPlan, env: Mapping[str, str], workdir: Path) -> dict[str, Any]:
-    """Run the driver process to completion (bounded by the plan's hard cap) and read its result."""
-    plan_file, result_file = workdir / "plan.json", workdir / "result.json"
+    """Run the driver process to completion (bounded by the plan's hard cap) and read its result;
+    meanwhile its progress lines go to the console. A timeout or Ctrl-C kills it at once."""
+    plan_file, result_file, log_file = workdir / "plan.json", workdir / "result.json", workdir / "driver.log"
     plan.dump(plan_file)
     timeout = plan.plan.hard_cap_s + STOP_GRACE_S + DRIVER_OVERHEAD_S
-    proc = subprocess.run([sys.executable, "-m", "obsgate.load.driver", str(plan_file), str(result_file)],
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0 or not result_file.exists():
-        raise AssertionError(f"the load driver failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    deadline = time.monotonic() + timeout
+    shown = LoadProgress()
+    progress.phase(PROGRESS_KEY, describe_plan(plan))
+    command = [sys.executable, "-m", "obsgate.load.driver", str(plan_file), str(result_file)]
+    with (log_file.open("wb") as log,
+          subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=log) as proc):
+        try:
+            for line in _stdout_lines(proc, deadline, timeout):
+                text = shown.feed(line)
+                if text is not None:
+                    progress.update(PROGRESS_KEY, text)
+            returncode = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except BaseException:
+            proc.kill()
+            raise
+    stderr = log_file.read_text(encoding="utf-8", errors="replace")
+    if returncode != 0 or not result_file.exists():
+        raise AssertionError(f"the load driver failed (exit {returncode}):\n{stderr[-3000:]}")
     result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
-    result["log_tail"] = proc.stderr[-3000:]
+    result["log_tail"] = stderr[-3000:]
     return result
 
 

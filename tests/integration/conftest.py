@@ -25,6 +25,7 @@ import pytest
 from obsgate.checks.alerting.alertpath import Drills, Trip, drills_in_background
 from obsgate.checks.alerting.amoutage import Return
 from obsgate.checks.resilience.outage import BackgroundOutage, OutageDrill, outage_in_background
+from obsgate.core import progress
 from obsgate.gate.policy import Policy
 from obsgate.run import GateRun
 
@@ -53,13 +54,16 @@ def loki_outage_background(request: pytest.FixtureRequest) -> Iterator[Backgroun
 def loki_outage_drill(loki_outage_background: BackgroundOutage | None) -> OutageDrill:
     """The finished outage drill (each part carries its own outcome)."""
     assert loki_outage_background is not None, "loki_outage_drill requested but not started"
-    return loki_outage_background.drill.result()
+    return progress.await_result(loki_outage_background.drill, "Loki outage drill", "obsgate-outage")
 
 
 @pytest.fixture(scope="session")
 def loki_down_paged(loki_outage_background: BackgroundOutage | None) -> BackgroundOutage:
-    """The outage drill, which then also waits for LokiDown at the receiver (not waited for here)."""
+    """The outage drill, which then also waits for LokiDown at the receiver (waited for here, showing how it goes,
+    unless LokiDown's check already failed: that check fails at once)."""
     assert loki_outage_background is not None, "loki_down_paged requested but not started"
+    if loki_outage_background.check.error is None:
+        progress.await_done(loki_outage_background.drill, "Loki outage drill", "obsgate-outage")
     return loki_outage_background
 
 
@@ -79,10 +83,10 @@ def alert_drills(request: pytest.FixtureRequest) -> Iterator[Drills | None]:
 @pytest.fixture(scope="session")
 def test_alert_trip(alert_drills: Drills | None) -> Future[Trip]:
     assert alert_drills is not None, "test_alert_trip requested but not started"
-    return alert_drills.trip
+    return progress.await_done(alert_drills.trip, "test alert drill", "obsgate-test-alert")
 
 
 @pytest.fixture(scope="session")
 def alertmanager_return(alert_drills: Drills | None) -> Future[Return]:
     assert alert_drills is not None, "alertmanager_return requested but not started"
-    return alert_drills.outage
+    return progress.await_done(alert_drills.outage, "Alertmanager outage drill", "obsgate-test-alert")

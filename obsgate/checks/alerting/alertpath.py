@@ -24,7 +24,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +46,7 @@ from obsgate.checks.static.alerting import Budget, load, probe_budget
 from obsgate.clients import AlertmanagerAPI, Endpoint, PrometheusAPI
 from obsgate.clients.http import data
 from obsgate.clients.webhook import Delivery, WebhookReceiver
+from obsgate.core import stop
 from obsgate.errors import NotEvaluated
 from obsgate.gate.policy import Policy
 from obsgate.run import GateRun
@@ -245,7 +246,8 @@ def run_drills(run: GateRun, workdir: Path, policy: Policy, drills: Drills) -> N
 
 @contextmanager
 def drills_in_background(run: GateRun, policy: Policy, trip: bool = True, outage: bool = True) -> Iterator[Drills]:
-    """The overlay's drills in a thread beside the other checks; on exit they are waited for (overlay removed).
+    """The overlay's drills in a thread beside the other checks; on exit they are waited for (overlay removed),
+    unless the run is stopping: then the thread, a daemon, is left to end on the stop (obsgate.core.stop).
 
     ``trip`` / ``outage``: which drills a selected check needs; the other is not run.
     """
@@ -257,10 +259,11 @@ def drills_in_background(run: GateRun, policy: Policy, trip: bool = True, outage
         if not wanted:
             future.set_exception(NotEvaluated("no selected check needs this drill"))
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsgate-test-alert") as pool:
-            done = pool.submit(run_drills, run, workdir, policy, drills)
+        done = stop.background(lambda: run_drills(run, workdir, policy, drills), "obsgate-test-alert")
+        try:
             yield drills
-            done.exception()
+        finally:
+            stop.wait_done(done)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -38,6 +38,7 @@ from obsgate.checks.resilience.lifecycle import address_taken
 from obsgate.checks.static import alerting
 from obsgate.clients import API, AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, PrometheusAPI
 from obsgate.clients.webhook import WebhookReceiver
+from obsgate.core import stop
 from obsgate.errors import NotEvaluated
 from obsgate.gate.policy import Policy
 from obsgate.run import GateRun
@@ -329,12 +330,16 @@ class BackgroundOutage:
 
 @contextmanager
 def outage_in_background(run: GateRun, policy: Policy, page: bool) -> Iterator[BackgroundOutage]:
-    """The drill in a thread beside the other checks; on exit it is waited for (its stack removed).
+    """The drill in a thread beside the other checks; on exit it is waited for (its stack removed), unless
+    the run is stopping: then the thread, a daemon, is left to end on the stop (obsgate.core.stop).
 
     ``page``: LokiDown's check is built first (a config that cannot page in time fails at once,
     with the arithmetic) and the drill waits for the page.
     """
     check = attempt(lambda: LokiDownCheck(alerting.load(run.project, policy), policy)) if page \
         else Outcome[LokiDownCheck](error=NotEvaluated("no check waits for LokiDown's page"))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsgate-outage") as pool:
-        yield BackgroundOutage(check, pool.submit(run_drill, run, policy, check.value))
+    drill = stop.background(lambda: run_drill(run, policy, check.value), "obsgate-outage")
+    try:
+        yield BackgroundOutage(check, drill)
+    finally:
+        stop.wait_done(drill)

@@ -41,8 +41,7 @@ import binascii
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
+from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +59,7 @@ from obsgate.checks.logs import NS, Entry, LogsClient, new_run_label
 from obsgate.checks.resilience.compactor import CompactorMetrics, parse
 from obsgate.checks.stackfiles import prom_duration_s
 from obsgate.clients import Endpoint, LokiAPI
+from obsgate.core import stop
 from obsgate.errors import InputError
 from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
@@ -272,9 +272,10 @@ def drill_in_background(run: GateRun, image: Callable[[], ImageChoice] | None = 
 
     ``image``: a Loki image other than the run's (an upgrade candidate), resolved in the thread.
     The future gives the ready drill (or raises what stopped it, NotEvaluated included);
-    on exit the setup is waited for, then the accelerated Loki is removed.
+    on exit the setup is waited for, then the accelerated Loki is removed. A stopping run
+    waits for nothing: the thread, a daemon, ends on the stop (obsgate.core.stop).
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"obsgate-{suffix}") as pool, ExitStack() as held:
+    with ExitStack() as held:
         def prepare() -> RetentionDrill:
             started = time.monotonic()
             spec = accelerated(run.project.services["loki"])
@@ -294,11 +295,11 @@ def drill_in_background(run: GateRun, image: Callable[[], ImageChoice] | None = 
             drill.timings |= {"up_s": round(stack.up_s or 0.0, 2), "drill_s": round(time.monotonic() - started, 2)}
             return drill
 
-        future = pool.submit(prepare)
+        future = stop.background(prepare, f"obsgate-{suffix}")
         try:
             yield future
         finally:
-            wait_futures([future])
+            stop.wait_done(future)
 
 
 def judge_compaction(drill: RetentionDrill, gate: GateRecorder) -> None:

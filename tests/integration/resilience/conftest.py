@@ -26,6 +26,7 @@ from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.logs import LogsClient, new_run_label
 from obsgate.checks.resilience.retention import RetentionDrill, drill_in_background
 from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, LokiAPI, PrometheusAPI
+from obsgate.core import progress
 from obsgate.errors import NotEvaluated
 from obsgate.gate.candidates import CANDIDATES_KEY, NO_CANDIDATE, Candidate
 from obsgate.gate.recorder import GateRecorder
@@ -120,7 +121,7 @@ def retention_background(gate_run: GateRun, request: pytest.FixtureRequest) -> I
 def retention_drill(retention_background: Future[RetentionDrill] | None) -> RetentionDrill:
     """An accelerated Loki with expired and recent lines pushed, flushed and its index shipped."""
     assert retention_background is not None, "retention_drill requested but not started"
-    return retention_background.result()
+    return progress.await_result(retention_background, "retention drill", "obsgate-retention_")
 
 
 @pytest.fixture(scope="session")
@@ -143,4 +144,5 @@ def candidate_retention_drill(candidate: Candidate | None,
         raise NotEvaluated(NO_CANDIDATE)
     if candidate.service != "loki":
         raise NotEvaluated(f"retention is Loki's: candidate {candidate.id} is not a Loki image")
-    return candidate_retention_background[candidate.id].result()
+    return progress.await_result(candidate_retention_background[candidate.id], f"retention drill on {candidate.id}",
+                                 "obsgate-retention-candidate")
