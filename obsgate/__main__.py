@@ -1,4 +1,4 @@
-"""``python -m obsgate sweep [--run ID]``: remove what crashed runs left behind; ``up``: the stack until Ctrl-C;
+"""``obsgate sweep [--run ID]`` (or ``python -m obsgate``): remove what crashed runs left behind; ``up``: the stack until Ctrl-C;
 ``repeat -n N -- <gate args>``: how stable each check is over N runs; ``backup`` / ``restore``: the stack's
 named volumes, against a ``docker compose`` deployment."""
 
@@ -16,7 +16,7 @@ from obsgate.bringup.cleanup import sweep, sweep_scratch
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m obsgate")
+    parser = argparse.ArgumentParser(prog="obsgate")
     commands = parser.add_subparsers(dest="command", required=True)
     sweep_cmd = commands.add_parser("sweep", help="remove containers, networks and volumes of obs-gate runs")
     sweep_cmd.add_argument("--run", help="only this run id (default: every obs-gate run)")

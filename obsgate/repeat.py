@@ -178,7 +178,7 @@ def run_once(index: int, gate_args: Sequence[str], reports: Path, timeout_s: flo
             _stop(proc, GRACE_S)
             code = -1
             print(f"  run {index} ({run_id}) exceeded {timeout_s:g} s and was stopped; if anything is left: "
-                  f"python -m obsgate sweep --run {run_id}", file=sys.stderr)
+                  f"obsgate sweep --run {run_id}", file=sys.stderr)
     wall = time.monotonic() - started
     docs = [p for p in sorted(reports.glob("*/gate.json")) if p.parent.name.endswith(run_id[:8])]
     if not docs:

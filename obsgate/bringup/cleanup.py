@@ -2,7 +2,7 @@
 
 Where Ryuk (testcontainers' reaper) cannot run, the suite removes what it made: on teardown
 by its own run id (an interrupted run too, its overlays and one-offs included), and via
-``python -m obsgate sweep`` after a crash. Where Ryuk runs, it reaps the same objects by
+``obsgate sweep`` after a crash. Where Ryuk runs, it reaps the same objects by
 testcontainers' session label (``run_labels`` adds it; ``start_reaper``), even after a SIGKILL.
 The same goes for the run's scratch directories (secrets, archives, drill files): each is
 named ``obsgate-<run id>-<kind>-…`` in the temp dir and removed by its owner, or by the

@@ -7,7 +7,7 @@ interface, as under compose, but no route out; the host still reaches the contai
 address on it, which is how readiness is probed without a shell or wget in the image:
 obsgate.bringup.probe); the compose service names resolve to 127.0.0.1 so a config naming
 ``loki:3100`` still loads. Container, network and volumes
-carry the run's labels and are always removed; after a crash ``python -m obsgate sweep``
+carry the run's labels and are always removed; after a crash ``obsgate sweep``
 finds them by those labels.
 """
 

