@@ -1,7 +1,7 @@
 """Loki push load, POS-shaped: ``locust -f tests/load/locustfile.py --host https://127.0.0.1:PORT``.
 
-Everything lives in ``obsgate.load``; this file only names what Locust should find. See the
-README's "Load" section (``python -m obsgate up`` prints the target and credentials).
+Everything lives in ``obsgate.load``; this file only names what Locust should find. See
+docs/load.md (``obsgate up`` prints the target and credentials).
 """
 
 from obsgate.load.locust_shapes import PosShape, ProfileShape, SoakShape, StepShape  # noqa: F401  (PosShape first: the default)
