@@ -22,19 +22,16 @@ from docker.errors import DockerException
 from testcontainers.core.exceptions import ContainerConnectException
 
 from obsgate.bringup.cleanup import Swept, start_reaper, sweep, sweep_scratch
-from obsgate.bringup.compose import ComposeProject, load_compose
 from obsgate.bringup.images import ImageChoice, parse_overrides, resolve
-from obsgate.bringup.secrets import RunSecrets, generate
+from obsgate.bringup.secrets import PUBLIC_URL, RunSecrets, generate
 from obsgate.bringup.stack import Stack
 from obsgate.clients.webhook import WebhookReceiver
 from obsgate.core import stop
+from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.core.options import RunOptions
-from obsgate.errors import InputError, NotEvaluated
-from obsgate.gate.policy import Policy, load_policy
-from obsgate.gate.results import CheckResult
-
-# How the run's own clients name the stack: nginx's certificate is issued for it.
-PUBLIC_URL = "https://localhost"
+from obsgate.core.policy import Policy, load_policy
+from obsgate.core.results import CheckResult
+from obsgate.stackfiles.compose import ComposeProject, load_compose
 
 
 def _git(path: Path, *args: str) -> str | None:

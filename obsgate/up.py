@@ -17,9 +17,9 @@ from pathlib import Path
 
 from obsgate.bringup.stack import ServiceHandle, State
 from obsgate.clients import Gateway
+from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.core.options import PULL_POLICIES, RunOptions
 from obsgate.core.stop import handle_signals, shielded
-from obsgate.errors import InputError, NotEvaluated
 from obsgate.run import GateRun
 
 

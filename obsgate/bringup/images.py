@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import docker
 from docker.errors import DockerException, ImageNotFound
 
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
 
 ENV_PREFIX = "OBSGATE_IMAGE_"
 

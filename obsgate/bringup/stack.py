@@ -26,13 +26,13 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
 from obsgate.bringup.cleanup import LABEL_SERVICE, Swept, for_testcontainers, run_labels, sweep
-from obsgate.bringup.compose import ComposeProject, ServiceSpec
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.probe import Probe, ProbeFailed, Stopped, never_healthy
 from obsgate.bringup.startup import command_with_startup_flags
 from obsgate.core import stop
-from obsgate.errors import NotEvaluated
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.wait import WaitTimeout, poll
+from obsgate.stackfiles.compose import ComposeProject, ServiceSpec
 
 LOG_TAIL_LINES = 60
 _NS = 1_000_000_000

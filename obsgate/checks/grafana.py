@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from obsgate.bringup.compose import ServiceSpec
-from obsgate.checks.grafanaconf import IMAGE_ENV, GrafanaConf, provider_path, strict
+from obsgate.stackfiles.compose import ServiceSpec
+from obsgate.stackfiles.grafana import IMAGE_ENV, GrafanaConf, provider_path, strict
 
 PROVISIONING = IMAGE_ENV["GF_PATHS_PROVISIONING"]
 _LOGFMT_LEVEL = re.compile(r"\b(?:level|lvl)=(error|eror|crit)\b")

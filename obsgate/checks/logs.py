@@ -20,10 +20,10 @@ from typing import Any, Literal
 import httpx
 import yaml
 
-from obsgate.checks.stackfiles import prom_duration_s
 from obsgate.clients import LokiAPI
 from obsgate.clients.logproto import quote, selector
-from obsgate.wait import poll
+from obsgate.core.wait import poll
+from obsgate.stackfiles.mounts import prom_duration_s
 
 RUN_LABEL = "gate_run"
 NS = 1_000_000_000

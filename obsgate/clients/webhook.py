@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from obsgate.wait import poll
+from obsgate.core.wait import poll
 
 MAX_BODY = 1 << 20
 

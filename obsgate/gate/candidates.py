@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from obsgate.bringup.images import ImageChoice, parse_service_refs, resolve
-from obsgate.errors import InputError, NotEvaluated
+from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.gate.hooks import RUN_KEY
 from obsgate.run import GateRun
 

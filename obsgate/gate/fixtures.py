@@ -12,10 +12,10 @@ from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, LokiAPI, PrometheusAPI
 from obsgate.clients.webhook import WebhookReceiver
-from obsgate.errors import NotEvaluated
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
 from obsgate.gate.hooks import RECORDER_KEY, RUN_KEY
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
 
 

@@ -23,15 +23,15 @@ from typing import Any
 import pytest
 
 from obsgate.core import stop
+from obsgate.core.causes import Cause, diagnose
+from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.core.options import RunOptions
-from obsgate.errors import InputError, NotEvaluated
-from obsgate.gate.causes import Cause, diagnose
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.results import CheckResult, Judgement, Outcome
+from obsgate.core.text import one_line
 from obsgate.gate.report import console_summary, new_run_dir, write_run_reports
-from obsgate.gate.results import CheckResult, Judgement, Outcome
 from obsgate.gate.scoring import GateScore, Verdict, score
-from obsgate.gate.text import one_line
 from obsgate.run import GateRun
 
 pytest_plugins = ("obsgate.gate.candidates", "obsgate.gate.fixtures", "obsgate.gate.live")

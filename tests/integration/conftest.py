@@ -26,7 +26,7 @@ from obsgate.checks.alerting.alertpath import Drills, Trip, drills_in_background
 from obsgate.checks.alerting.amoutage import Return
 from obsgate.checks.resilience.outage import BackgroundOutage, OutageDrill, outage_in_background
 from obsgate.core import progress
-from obsgate.gate.policy import Policy
+from obsgate.core.policy import Policy
 from obsgate.run import GateRun
 
 BACKGROUND = frozenset({"loki_outage_drill", "loki_down_paged", "test_alert_trip", "alertmanager_return"})

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
 from obsgate.load import verdict
 from obsgate.load.session import STEADY, LoadRun
 

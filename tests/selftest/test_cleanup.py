@@ -13,7 +13,7 @@ import docker
 import pytest
 
 from obsgate.bringup.cleanup import LABEL_RUN, run_labels
-from obsgate.wait import poll
+from obsgate.core.wait import poll
 from tests.selftest.conftest import ROOT
 
 

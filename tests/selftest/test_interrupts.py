@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from obsgate.bringup.cleanup import LABEL_RUN, sweep, sweep_scratch
-from obsgate.wait import poll
+from obsgate.core.wait import poll
 from tests.selftest.conftest import ROOT, STACK
 
 EXIT_BUDGET_S = 10.0        # SIGINT to SIGKILL of a cancelled CI job

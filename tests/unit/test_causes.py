@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from obsgate.gate.causes import Cause, cause_of, diagnose, group_causes
-from obsgate.gate.results import CheckResult, Outcome
-from obsgate.gate.text import one_line
+from obsgate.core.causes import Cause, diagnose
+from obsgate.core.results import CheckResult, Outcome, cause_of, group_causes
+from obsgate.core.text import one_line
 
 PULL_ERROR = ('500 Server Error for http+docker://localhost/v1.41/images/create?tag=2.9.3&fromImage=grafana%2Floki: '
               'Internal Server Error ("Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.')

@@ -32,12 +32,12 @@ from obsgate.bringup.cleanup import (
     sweep,
     sweep_scratch,
 )
-from obsgate.bringup.compose import ComposeProject, load_compose
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.resilience.lifecycle import address_taken
 from obsgate.run import GateRun
+from obsgate.stackfiles.compose import ComposeProject, load_compose
 
 Log = list[tuple[str, str, dict[str, Any]]]
 RUN = "run1"

@@ -1,4 +1,4 @@
-"""obsgate.bringup.compose / obsgate.yamlio: the compose file read into typed specs, or one clear error."""
+"""obsgate.stackfiles.compose / obsgate.core.yamlio: the compose file read into typed specs, or one clear error."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from obsgate.bringup.compose import (
+from obsgate.core.errors import InputError
+from obsgate.core.yamlio import load_yaml
+from obsgate.stackfiles.compose import (
     ComposeProject,
     Dependency,
     Healthcheck,
@@ -17,8 +19,6 @@ from obsgate.bringup.compose import (
     ServiceSpec,
     load_compose,
 )
-from obsgate.errors import InputError
-from obsgate.yamlio import load_yaml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compose"
 REAL_COMPOSE = Path(__file__).resolve().parents[2] / "stack" / "docker-compose.yml"

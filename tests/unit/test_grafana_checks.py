@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from obsgate.bringup.compose import Mount, ServiceSpec, load_compose
 from obsgate.checks import grafana as gc
+from obsgate.stackfiles.compose import Mount, ServiceSpec, load_compose
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grafana"
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 from docker.errors import APIError, ImageNotFound
 
 from obsgate.bringup.images import ImageChoice, env_var, parse_overrides, resolve
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
 
 SERVICES = ["loki", "grafana", "node-exporter"]
 

@@ -1,4 +1,4 @@
-"""obsgate.checks.nginxconf: the CORS allow-list and the push rate limit read from nginx.conf (crossplane).
+"""obsgate.stackfiles.nginx: the CORS allow-list and the push rate limit read from nginx.conf (crossplane).
 
 Configs are small snippets shaped like stack/nginx/nginx.conf, written to tmp_path; one test
 reads the real file through the real compose file's nginx mount.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from obsgate.bringup.compose import ServiceSpec, load_compose
-from obsgate.checks.nginxconf import CONTAINER_PATH, CorsAllowList, NginxConf, RateLimit
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.stackfiles.compose import ServiceSpec, load_compose
+from obsgate.stackfiles.nginx import CONTAINER_PATH, CorsAllowList, NginxConf, RateLimit
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_COMPOSE = ROOT / "stack" / "docker-compose.yml"

@@ -36,7 +36,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def checks(pytester: pytest.Pytester, body: str) -> None:
-    header = "import pytest\nfrom obsgate.errors import NotEvaluated\n"
+    header = "import pytest\nfrom obsgate.core.errors import NotEvaluated\n"
     (pytester.path / "tests" / "integration" / "test_checks.py").write_text(header + body)
 
 

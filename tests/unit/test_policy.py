@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from obsgate.errors import InputError
-from obsgate.gate.policy import SaturationSettings, Target, format_number, load_policy
-from obsgate.gate.results import Judgement
+from obsgate.core.errors import InputError
+from obsgate.core.policy import SaturationSettings, Target, format_number, load_policy
+from obsgate.core.results import Judgement
 
 FIXTURE = Path(__file__).parent / "fixtures" / "policy.yml"
 REPO_POLICY = Path(__file__).resolve().parents[2] / "gate.yml"

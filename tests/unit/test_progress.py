@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from obsgate.core import progress
+from obsgate.core.wait import poll
 from obsgate.gate.live import DEFAULT_WIDTH, ELLIPSIS, ERASE_LINE, TerminalLines
 from obsgate.load import shapes
 from obsgate.load.payloads import PayloadOptions
 from obsgate.load.plan import DriverPlan
 from obsgate.load.session import LoadProgress, _stdout_lines, describe_plan
-from obsgate.wait import poll
 
 pytest_plugins = ("pytester",)
 

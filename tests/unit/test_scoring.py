@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from obsgate.errors import InputError
-from obsgate.gate.policy import Category, Policy
-from obsgate.gate.results import CheckResult, Outcome
+from obsgate.core.errors import InputError
+from obsgate.core.policy import Category, Policy
+from obsgate.core.results import CheckResult, Outcome
 from obsgate.gate.scoring import Verdict, earned, score
 
 P, S, F, E, N = (Outcome.PASSED, Outcome.SOFT_MISS, Outcome.FAILED, Outcome.ERROR,

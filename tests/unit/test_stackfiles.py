@@ -1,4 +1,4 @@
-"""obsgate.checks.stackfiles: Prometheus/Alertmanager facts read through a service's compose mounts.
+"""obsgate.stackfiles.mounts: Prometheus/Alertmanager facts read through a service's compose mounts.
 
 Small stacks shaped like stack/ (docker-compose.yml, prometheus/prometheus.yml, prometheus/rules,
 alertmanager/alertmanager.yml) are written to tmp_path and loaded with the real compose reader;
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from obsgate.bringup.compose import Mount, ServiceSpec, load_compose
-from obsgate.checks.stackfiles import (
+from obsgate.core.errors import InputError
+from obsgate.stackfiles.compose import Mount, ServiceSpec, load_compose
+from obsgate.stackfiles.mounts import (
     AlertmanagerConfig,
     AlertRule,
     PrometheusConfig,
@@ -25,7 +26,6 @@ from obsgate.checks.stackfiles import (
     prom_duration_s,
     recording_and_alerting_rules,
 )
-from obsgate.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_COMPOSE = ROOT / "stack" / "docker-compose.yml"

@@ -11,16 +11,18 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from obsgate.checks.stackfiles import flag_value
-from obsgate.checks.static import ConfigUnreadable, YamlDoc, compose, loki, nginx
+from obsgate.checks.static import compose, loki, nginx
 from obsgate.checks.static.base import image_repository, image_version
 from obsgate.checks.static.credentials import config_secrets
 from obsgate.checks.static.logs import rejections, startup_warnings
 from obsgate.checks.static.nginx import NginxConf, select_location
 from obsgate.checks.static.prometheus import alert_coverage
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.core.findings import ConfigUnreadable
+from obsgate.core.policy import load_policy
+from obsgate.core.yamlio import YamlDoc
 from obsgate.gate.candidates import Candidate, parse_candidates
-from obsgate.gate.policy import load_policy
+from obsgate.stackfiles.mounts import flag_value
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "config" / "fixtures"

@@ -13,12 +13,13 @@ import crossplane
 import pytest
 import yaml
 
-from obsgate.bringup.compose import ComposeProject, load_compose
-from obsgate.checks.static import YamlDoc, wiring
 from obsgate.checks.static import references as refs
+from obsgate.checks.static import wiring
 from obsgate.checks.static.files import StackFiles
 from obsgate.checks.static.nginx import NginxConf
 from obsgate.checks.static.references import Address, FileRef, Where, WrittenDir
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import ComposeProject, load_compose
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Where("f.yml", "k", 1)

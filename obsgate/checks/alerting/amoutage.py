@@ -31,16 +31,16 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from obsgate.bringup.compose import ServiceSpec
 from obsgate.bringup.stack import ServiceHandle
 from obsgate.checks.alerting.phases import AlertTrace, rfc3339
 from obsgate.checks.alerting.slack import announces
-from obsgate.checks.stackfiles import flag, prom_duration_s
 from obsgate.checks.static.alerting import Budget, Term
-from obsgate.checks.static.base import shown
 from obsgate.clients import AlertmanagerAPI, PrometheusAPI
 from obsgate.clients.webhook import Delivery, WebhookReceiver
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.findings import shown
+from obsgate.core.wait import WaitTimeout, poll
+from obsgate.stackfiles.compose import ServiceSpec
+from obsgate.stackfiles.mounts import flag, prom_duration_s
 
 RETURN_ALERT = "ObsGateAlertmanagerReturn"
 RESEND_FLAG = "rules.alert.resend-delay"

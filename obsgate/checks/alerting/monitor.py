@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from obsgate.bringup.stack import ServiceHandle, Stack
-from obsgate.checks.stackfiles import ScrapeTarget
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import Policy
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy
+from obsgate.stackfiles.mounts import ScrapeTarget
 
 SELF = ("localhost", "127.0.0.1")      # a target Prometheus scrapes on itself
 BOUND = "outage_to_page_s"             # nothing Prometheus must notice may take longer than paging an outage

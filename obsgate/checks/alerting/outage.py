@@ -18,9 +18,9 @@ from obsgate.checks.alerting.slack import announces, payload_summary
 from obsgate.checks.static.alerting import AlertingConfig, Budget, RuleTiming, outage_budget
 from obsgate.clients import AlertmanagerAPI, PrometheusAPI
 from obsgate.clients.webhook import Delivery, WebhookReceiver
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import Policy
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy
+from obsgate.core.wait import WaitTimeout, poll
 
 LOKI_DOWN = "LokiDown"          # stack/prometheus/rules/loki.yml: Loki not scraped successfully
 LOKI_JOB = "loki"

@@ -23,10 +23,10 @@ import httpx
 from obsgate.checks.static.alerting import Budget
 from obsgate.clients import AlertmanagerAPI, PrometheusAPI
 from obsgate.clients.webhook import Delivery, WebhookReceiver
-from obsgate.gate.policy import Policy, format_number
-from obsgate.gate.recorder import GateRecorder
-from obsgate.gate.results import Judgement, Measurement
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.policy import Policy, format_number
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.results import Judgement, Measurement
+from obsgate.core.wait import WaitTimeout, poll
 
 POLL_S = 0.25
 

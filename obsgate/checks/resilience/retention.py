@@ -51,19 +51,19 @@ import yaml
 
 from obsgate.backup.runner import DATA, HAS_FIND, Runner, ThrowawayFailed
 from obsgate.backup.volumes import Target
-from obsgate.bringup.compose import ServiceSpec
+from obsgate.bringup.context import RunContext
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.logs import NS, Entry, LogsClient, new_run_label
 from obsgate.checks.resilience.compactor import CompactorMetrics, parse
-from obsgate.checks.stackfiles import prom_duration_s
 from obsgate.clients import Endpoint, LokiAPI
 from obsgate.core import stop
-from obsgate.errors import InputError
-from obsgate.gate.recorder import GateRecorder
-from obsgate.run import GateRun
-from obsgate.wait import poll
+from obsgate.core.errors import InputError
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import poll
+from obsgate.stackfiles.compose import ServiceSpec
+from obsgate.stackfiles.mounts import prom_duration_s
 
 ACCELERATED_FLAGS = (
     "-compactor.compaction-interval=1s",
@@ -266,7 +266,7 @@ class RetentionDrill:
 
 
 @contextmanager
-def drill_in_background(run: GateRun, image: Callable[[], ImageChoice] | None = None,
+def drill_in_background(run: RunContext, image: Callable[[], ImageChoice] | None = None,
                         suffix: str = "retention") -> Iterator[Future[RetentionDrill]]:
     """Bring the accelerated Loki up and run the drill in a thread, beside other checks.
 

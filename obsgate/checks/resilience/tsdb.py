@@ -13,7 +13,7 @@ from typing import Any
 
 from obsgate.clients import PrometheusAPI
 from obsgate.clients.http import data
-from obsgate.wait import poll
+from obsgate.core.wait import poll
 
 FIRST_SCRAPE_TIMEOUT_S = 40.0   # scrape_interval 15s, first scrape offset up to one interval
 

@@ -24,13 +24,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from obsgate.bringup.compose import ComposeProject
 from obsgate.checks.alerting.routing import CRITICAL, Route, routes_for
-from obsgate.checks.stackfiles import AlertmanagerConfig, PrometheusConfig, prom_duration_s
-from obsgate.checks.static.base import ConfigUnreadable, Finding, YamlDoc, shown
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import Policy, Target, format_number
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.findings import ConfigUnreadable, Finding, shown
+from obsgate.core.policy import Policy, Target, format_number
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import ComposeProject
+from obsgate.stackfiles.mounts import AlertmanagerConfig, PrometheusConfig, prom_duration_s
 
 DISPATCH = "notification_dispatch_s"
 _UP = re.compile(r"(?<![\w:])up(?![\w:])")

@@ -6,17 +6,20 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-from obsgate.bringup.compose import ServiceSpec
-from obsgate.checks.grafanaconf import GrafanaConf
-from obsgate.checks.stackfiles import PrometheusConfig
-from obsgate.checks.static import Finding, YamlDoc, loki, nginx, wiring
+from obsgate.bringup.context import RunContext
+from obsgate.bringup.secrets import PUBLIC_URL
+from obsgate.checks.static import loki, nginx, wiring
 from obsgate.checks.static import references as refs
-from obsgate.checks.static.base import image_repository, image_version, persistent_dirs, service_config, shown
+from obsgate.checks.static.base import image_repository, image_version, persistent_dirs, service_config
 from obsgate.checks.static.compose import EDGE_SERVICE
 from obsgate.checks.static.loki import Measured
 from obsgate.checks.static.nginx import NginxConf
-from obsgate.gate.recorder import GateRecorder
-from obsgate.run import PUBLIC_URL, GateRun
+from obsgate.core.findings import Finding, shown
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import ServiceSpec
+from obsgate.stackfiles.grafana import GrafanaConf
+from obsgate.stackfiles.mounts import PrometheusConfig
 
 # Where each program reads its config: the command-line flags that name it, and the image default.
 CONFIG_LOCATIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -33,7 +36,7 @@ YAML_CONFIGS = {"loki": "loki", "prometheus": "prometheus_doc", "alertmanager": 
 class StackFiles:
     """The files the run's compose project mounts into each service, as the checks read them."""
 
-    def __init__(self, run: GateRun, promtool_tests: Path) -> None:
+    def __init__(self, run: RunContext, promtool_tests: Path) -> None:
         self.project = run.project
         self.promtool_tests = promtool_tests   # the rule files' promtool unit tests
 

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from obsgate.checks.stackfiles import prom_duration_s
-from obsgate.checks.static.base import Finding, YamlDoc, on_persistent
-from obsgate.gate.policy import Target, format_number
-from obsgate.gate.results import Judgement
+from obsgate.checks.static.base import on_persistent
+from obsgate.core.findings import Finding
+from obsgate.core.policy import Target, format_number
+from obsgate.core.results import Judgement
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.mounts import prom_duration_s
 
 CONFIG_FLAGS = ("-config.file", "--config.file")
 DEFAULT_CONFIG = "/etc/loki/local-config.yaml"  # the official image's CMD

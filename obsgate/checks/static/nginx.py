@@ -16,7 +16,7 @@ from typing import Any
 
 import crossplane
 
-from obsgate.checks.static.base import ConfigUnreadable, Finding
+from obsgate.core.findings import ConfigUnreadable, Finding
 
 Directive = dict[str, Any]
 Chain = list[Directive]

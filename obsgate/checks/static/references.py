@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from obsgate.bringup.compose import ServiceSpec
-from obsgate.checks.grafanaconf import FILE_REF, GrafanaConf
-from obsgate.checks.stackfiles import flag_value
-from obsgate.checks.static.base import YamlDoc, image_repository
+from obsgate.checks.static.base import image_repository
 from obsgate.checks.static.compose import STATE_DIRS
 from obsgate.checks.static.nginx import Directive, NginxConf
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import ServiceSpec
+from obsgate.stackfiles.grafana import FILE_REF, GrafanaConf
+from obsgate.stackfiles.mounts import flag_value
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "smtp": 25}
 _URL_IN_TEXT = re.compile(r"\bhttps?://[^\s'\"|;]+")

@@ -17,13 +17,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from obsgate.bringup.compose import ComposeProject, Mount, ServiceSpec
-from obsgate.checks.grafanaconf import GrafanaConf
-from obsgate.checks.stackfiles import flag_value, mounted_glob, mounted_path
-from obsgate.checks.static.base import Finding, YamlDoc, image_repository, shown
+from obsgate.checks.static.base import image_repository
 from obsgate.checks.static.nginx import NginxConf
 from obsgate.checks.static.references import Address, FileRef, WrittenDir
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.core.findings import Finding, shown
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import ComposeProject, Mount, ServiceSpec
+from obsgate.stackfiles.grafana import GrafanaConf
+from obsgate.stackfiles.mounts import flag_value, mounted_glob, mounted_path
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 WILDCARD = ("", "*", "0.0.0.0", "::", "[::]")

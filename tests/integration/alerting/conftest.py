@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from obsgate.checks.stackfiles import PrometheusConfig
 from obsgate.gate.hooks import RUN_KEY
 from obsgate.run import GateRun
+from obsgate.stackfiles.mounts import PrometheusConfig
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

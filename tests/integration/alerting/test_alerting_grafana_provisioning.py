@@ -21,9 +21,9 @@ from obsgate.checks import grafana as gc
 from obsgate.checks.logs import RUN_LABEL, describe, new_run_label
 from obsgate.clients import Gateway, GrafanaAPI
 from obsgate.clients.logproto import selector
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import poll
 from obsgate.run import GateRun
-from obsgate.wait import poll
 
 
 @pytest.mark.gate(category="Functionality", weight=1)

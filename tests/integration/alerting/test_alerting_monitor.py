@@ -12,12 +12,12 @@ import pytest
 
 from obsgate.bringup.stack import ServiceHandle, Stack, State
 from obsgate.checks.alerting.monitor import find_target, first_pass_wait, scraped_service, unknowable
-from obsgate.checks.stackfiles import PrometheusConfig, ScrapeTarget, recording_and_alerting_rules
 from obsgate.clients import PrometheusAPI
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import WaitTimeout, poll
+from obsgate.stackfiles.mounts import PrometheusConfig, ScrapeTarget, recording_and_alerting_rules
 
 
 @pytest.mark.gate(category="Resilience", weight=1)

@@ -19,7 +19,7 @@ from obsgate.checks.alerting.alertpath import Trip
 from obsgate.checks.alerting.amoutage import Return
 from obsgate.checks.alerting.phases import judge_phases
 from obsgate.checks.alerting.slack import payload_summary
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 
 
 @pytest.mark.gate(category="Functionality", weight=4)

@@ -14,7 +14,7 @@ from obsgate.bringup.stack import ServiceHandle
 from obsgate.checks.edge.probes import PUSH, push_body
 from obsgate.checks.logs import describe, new_run_label
 from obsgate.clients import API, Gateway
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 from obsgate.run import GateRun
 
 LOKI_QUERY = ("/loki/api/v1/query_range", {"query": '{service="obs-gate-edge"}', "limit": "1"})

@@ -26,10 +26,10 @@ from obsgate.checks.edge.probes import (
     unlisted_origins,
 )
 from obsgate.checks.logs import describe, new_run_label
-from obsgate.checks.nginxconf import CorsAllowList, NginxConf
 from obsgate.clients import API, Gateway
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 from obsgate.run import GateRun
+from obsgate.stackfiles.nginx import CorsAllowList, NginxConf
 
 
 @pytest.mark.gate(category="Security", weight=3)

@@ -20,12 +20,12 @@ from obsgate.bringup.stack import ServiceHandle
 from obsgate.checks.edge.browser import Browser, browser_hosts
 from obsgate.checks.edge.probes import PUSH, listed_origins, push_body, unlisted_origins
 from obsgate.checks.logs import RUN_LABEL, new_run_label
-from obsgate.checks.nginxconf import CorsAllowList
 from obsgate.clients import Gateway, LokiAPI
 from obsgate.clients.logproto import selector
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import poll
 from obsgate.run import GateRun
-from obsgate.wait import poll
+from obsgate.stackfiles.nginx import CorsAllowList
 
 
 def basic(auth: BasicAuth) -> str:

@@ -16,7 +16,7 @@ from obsgate.bringup.secrets import BasicAuth, RunSecrets
 from obsgate.bringup.stack import ServiceHandle
 from obsgate.checks import grafana as gc
 from obsgate.clients import Gateway, GrafanaAPI
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 
 # Grafana's built-in default and the passwords the seed's setup documents.
 KNOWN_PASSWORDS = ("admin", "admin123", "ChangeMe123!")

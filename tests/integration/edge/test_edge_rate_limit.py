@@ -12,11 +12,11 @@ import pytest
 from obsgate.bringup.stack import ServiceHandle
 from obsgate.checks.edge.probes import PUSH, PUSH_LOCATION, burst, push_body
 from obsgate.checks.logs import describe, new_run_label
-from obsgate.checks.nginxconf import NginxConf
 from obsgate.clients import API
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import poll
 from obsgate.run import GateRun
-from obsgate.wait import poll
+from obsgate.stackfiles.nginx import NginxConf
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import pytest
 from obsgate.bringup.secrets import SERVER_NAMES, RunSecrets
 from obsgate.bringup.stack import ServiceHandle
 from obsgate.checks.edge.probes import PUSH, SECURITY_HEADERS, preflight, shown, unlisted_origins
-from obsgate.checks.nginxconf import CorsAllowList
 from obsgate.clients import API, Gateway
 from obsgate.clients.tlsprobe import ProbeError, probe_version, verify_chain
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
+from obsgate.stackfiles.nginx import CorsAllowList
 
 LEGACY = ("TLSv1", "TLSv1.1")
 MODERN = ("TLSv1.2", "TLSv1.3")

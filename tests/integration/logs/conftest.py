@@ -16,7 +16,7 @@ from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle
 from obsgate.checks.logs import LogsClient, LokiLimits, new_run_label
 from obsgate.clients import Gateway, LokiAPI
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 from obsgate.run import GateRun
 
 

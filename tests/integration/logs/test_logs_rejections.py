@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from obsgate.checks.logs import MIB, NS, Burst, Entry, LogsClient, LokiLimits, describe, push_burst
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
-from obsgate.wait import poll
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import poll
 
 QUERYABLE_TIMEOUT_S = 15.0
 BURST_BATCH_BYTES = 4 * MIB        # one push of the burst (uncompressed line bytes)

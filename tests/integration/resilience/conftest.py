@@ -27,9 +27,9 @@ from obsgate.checks.logs import LogsClient, new_run_label
 from obsgate.checks.resilience.retention import RetentionDrill, drill_in_background
 from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, LokiAPI, PrometheusAPI
 from obsgate.core import progress
-from obsgate.errors import NotEvaluated
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.recorder import GateRecorder
 from obsgate.gate.candidates import CANDIDATES_KEY, NO_CANDIDATE, Candidate
-from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
 
 SERVICES = ("loki", "prometheus", "alertmanager", "grafana", "nginx")

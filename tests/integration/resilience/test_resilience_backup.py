@@ -24,8 +24,8 @@ from obsgate.checks.resilience.loglines import lines_missing
 from obsgate.checks.resilience.tsdb import Scrape, last_scrape, scrape_missing
 from obsgate.clients import Endpoint, LokiAPI, PrometheusAPI
 from obsgate.clients.grafana import GrafanaAPI
-from obsgate.errors import NotEvaluated
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.recorder import GateRecorder
 from obsgate.run import GateRun
 
 QUERYABLE_TIMEOUT_S = 15.0

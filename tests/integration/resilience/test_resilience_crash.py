@@ -16,7 +16,7 @@ from obsgate.checks.logs import LogsClient, PosEvent, backend_log
 from obsgate.checks.resilience.crash import crash_and_start
 from obsgate.checks.resilience.tsdb import last_scrape, series_at
 from obsgate.clients import PrometheusAPI
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 
 PUSHES, LINES_PER_PUSH = 10, 5
 QUERYABLE_TIMEOUT_S = 20.0

@@ -21,9 +21,9 @@ from obsgate.checks.resilience.loglines import lines_missing
 from obsgate.checks.resilience.silences import create_silence, silence_missing
 from obsgate.checks.resilience.tsdb import last_scrape, scrape_missing
 from obsgate.clients import AlertmanagerAPI, Gateway, GrafanaAPI, PrometheusAPI
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import poll
 from obsgate.run import GateRun
-from obsgate.wait import poll
 
 QUERYABLE_TIMEOUT_S = 15.0
 SERVED_AGAIN_TIMEOUT_S = 25.0   # nginx re-resolves every 10s (resolver valid=10s), plus readiness

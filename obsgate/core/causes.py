@@ -10,14 +10,9 @@ checks per cause for the reports. The reasons parsed are the harness's own wordi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from obsgate.gate.text import one_line
-
-if TYPE_CHECKING:
-    from obsgate.gate.results import CheckResult
+from obsgate.core.text import one_line
 
 MAX_CAUSE = 200  # characters of a cause's or reason's text kept on its one line
 
@@ -57,18 +52,6 @@ class Cause:
     hint: str = ""                    # the fix, e.g. "pass --image loki=REF"
     detail: str = ""                  # the raw error behind it (Docker's message), if any
     services: tuple[str, ...] = ()    # services it hit: the one it is about first, then those needing it
-
-
-@dataclass(frozen=True)
-class CauseGroup:
-    """A cause and every not-evaluated check it explains (services merged over them)."""
-
-    cause: Cause
-    results: tuple[CheckResult, ...]
-
-    @property
-    def count(self) -> int:
-        return len(self.results)
 
 
 def diagnose(reason: str) -> tuple[str, Cause]:
@@ -120,21 +103,3 @@ def _pull_failure(detail: str, option: str) -> tuple[str, str]:
         if any(n in lowered for n in needles):
             return words, hint.format(option=option)
     return "and could not be pulled", f"pass {option} (the pull error is in gate.json)"
-
-
-def cause_of(result: CheckResult) -> Cause:
-    """The result's cause; one diagnosed from its reason when it was recorded without one."""
-    return result.cause if result.cause is not None else diagnose(result.reason)[1]
-
-
-def group_causes(not_evaluated: Iterable[CheckResult]) -> list[CauseGroup]:
-    """Not-evaluated results grouped by cause, the cause hitting most checks first."""
-    groups: dict[str, tuple[Cause, list[CheckResult]]] = {}
-    for r in not_evaluated:
-        cause = cause_of(r)
-        first, members = groups.setdefault(cause.key, (cause, []))
-        services = tuple(dict.fromkeys((*first.services, *cause.services)))
-        groups[cause.key] = (replace(first, services=services, detail=first.detail or cause.detail), members)
-        members.append(r)
-    ordered = sorted(groups.values(), key=lambda g: -len(g[1]))  # stable: first seen first among equals
-    return [CauseGroup(cause, tuple(members)) for cause, members in ordered]

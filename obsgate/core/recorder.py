@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from obsgate.gate.policy import Policy
-from obsgate.gate.results import Judgement, Measurement
+from obsgate.core.policy import Policy
+from obsgate.core.results import Judgement, Measurement
 
 
 @dataclass

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from obsgate.bringup.compose import ServiceSpec
-from obsgate.errors import InputError
-from obsgate.yamlio import load_yaml
+from obsgate.core.errors import InputError
+from obsgate.core.yamlio import load_yaml
+from obsgate.stackfiles.compose import ServiceSpec
 
 # prometheus/common model.ParseDuration: each unit at most once, largest first.
 _PROM_DURATION = re.compile(r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?"

@@ -22,10 +22,11 @@ from typing import Any
 
 import yaml
 
-from obsgate.bringup.compose import Mount, ServiceSpec
-from obsgate.checks.stackfiles import mounted_entries, mounted_path
-from obsgate.checks.static.base import ConfigUnreadable, Finding, YamlDoc, _line_map, shown
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.core.findings import ConfigUnreadable, Finding, shown
+from obsgate.core.yamlio import YamlDoc, _line_map
+from obsgate.stackfiles.compose import Mount, ServiceSpec
+from obsgate.stackfiles.mounts import mounted_entries, mounted_path
 
 # The official image's ENV (Dockerfile): lower precedence than compose's environment.
 IMAGE_ENV = {

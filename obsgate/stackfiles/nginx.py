@@ -14,9 +14,9 @@ from typing import Any
 
 import crossplane
 
-from obsgate.bringup.compose import ServiceSpec
-from obsgate.checks.stackfiles import mounted_path
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.stackfiles.compose import ServiceSpec
+from obsgate.stackfiles.mounts import mounted_path
 
 CONTAINER_PATH = "/etc/nginx/nginx.conf"
 Directive = dict[str, Any]

@@ -15,8 +15,8 @@ from typing import Any, Literal, cast
 
 import yaml
 
-from obsgate.errors import InputError
-from obsgate.gate.results import Judgement
+from obsgate.core.errors import InputError
+from obsgate.core.results import Judgement
 
 SCHEMA_VERSION = 1
 TOP_LEVEL_KEYS = ("schema_version", "thresholds", "categories", "blockers", "targets", "load")

@@ -15,9 +15,9 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from obsgate.bringup.interpolate import InterpolationError, interpolate
-from obsgate.errors import InputError
-from obsgate.yamlio import load_yaml
+from obsgate.core.errors import InputError
+from obsgate.core.yamlio import load_yaml
+from obsgate.stackfiles.interpolate import InterpolationError, interpolate
 
 TOP_LEVEL_KEYS = {"name", "version", "services", "networks", "volumes"}
 SERVICE_KEYS = {
