@@ -92,7 +92,8 @@ def main(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except (NotEvaluated, AssertionError) as exc:
-        print(f"obs-gate up: the stack is not usable: {exc}", file=sys.stderr)
+        why = exc.explained() if isinstance(exc, NotEvaluated) else exc
+        print(f"obs-gate up: the stack is not usable: {why}", file=sys.stderr)
         return 1
     finally:
         with shielded():

@@ -90,7 +90,7 @@ def image_for(run: RunContext, service: str, image: ImageChoice | None = None) -
     """``image`` or the service's image for this run; NotEvaluated when it cannot be had here."""
     choice = image or run.image_choices()[service]
     if not choice.available:
-        raise NotEvaluated(f"{service}: {choice.reason}")
+        raise NotEvaluated(f"{service}: {choice.reason}", choice.cause)
     return choice
 
 

@@ -23,14 +23,14 @@ from obsgate.bringup.oneoff import Completed, OneOff, run_command, started
 from obsgate.bringup.probe import HTTP_TIMEOUT_S, HttpProbe, Probe, ProbeFailed, Stopped, never_healthy
 from obsgate.checks.grafana import provisioning_errors
 from obsgate.checks.static import loki as loki_policy
-from obsgate.checks.static.base import image_version
 from obsgate.checks.static.files import StackFiles
 from obsgate.checks.static.logs import problem_lines, rejections, startup_warnings
 from obsgate.core.errors import NotEvaluated
 from obsgate.core.findings import ConfigUnreadable, Finding, shown
 from obsgate.core.policy import Policy
 from obsgate.core.wait import WaitTimeout
-from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles import loki as loki_config
+from obsgate.stackfiles.compose import image_version
 
 MAX_OUTPUT = 3000
 LOKI_BINARY = ["/usr/bin/loki"]
@@ -143,7 +143,7 @@ def loki_effective_config(start: LokiStart, files: StackFiles, policy: Policy) -
     """GET /config: the values that matter took effect and meet the policy."""
     if start.effective_config is None:
         raise NotEvaluated(f"Loki ({start.image}) never became ready, so GET /config could not be read")
-    effective = YamlDoc.parse(start.effective_config, f"GET /config of {start.image}")
+    effective = loki_config.effective(start.effective_config, start.image)
     persistent = files.persistent("loki")
     lines, line_bytes = policy.target("ingest_lines_per_s").value, policy.target("avg_line_bytes").value
     findings = [

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from obsgate.core.errors import InputError
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -16,6 +18,11 @@ class Finding:
     line: int | None
     problem: str
     fix: str
+
+    @classmethod
+    def of(cls, error: InputError) -> Finding:
+        """A file a reader could not read, as the finding of the check that needed it."""
+        return cls(error.file, error.key, error.line, error.problem, error.fix)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

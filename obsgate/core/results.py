@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from obsgate.core.causes import Cause, diagnose
+from obsgate.core.causes import Cause
 
 
 class Outcome(str, Enum):
@@ -68,8 +68,8 @@ class CauseGroup:
 
 
 def cause_of(result: CheckResult) -> Cause:
-    """The result's cause; one diagnosed from its reason when it was recorded without one."""
-    return result.cause if result.cause is not None else diagnose(result.reason)[1]
+    """The result's cause; its reason when it was recorded without one."""
+    return result.cause if result.cause is not None else Cause.of_reason(result.reason)
 
 
 def group_causes(not_evaluated: Iterable[CheckResult]) -> list[CauseGroup]:

@@ -1,66 +1,60 @@
-"""YAML loading that fails loudly: invalid YAML and duplicate keys name file and line."""
+"""The one YAML loader: strict, parsed once, the line of every key kept.
+
+``yaml.safe_load`` keeps the last of two equal keys without a word and forgets where each
+value stood. Here the text is composed into nodes once; one walk over them records the line
+of every dotted key (``a.b[0].c``) and rejects a key given twice in one mapping; the data is
+then constructed from the same nodes. Every problem is one InputError naming the file, the
+key and, structured, the line and column.
+"""
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import yaml
+from yaml.constructor import SafeConstructor
 
 from obsgate.core.errors import InputError
-from obsgate.core.findings import ConfigUnreadable, Finding
+from obsgate.core.findings import Finding, shown
+
+_MERGE = "tag:yaml.org,2002:merge"
+# libyaml's composer where it is installed: a JSON document only wants its lines from it, and fast
+# (its error messages say less than PyYAML's, so YAML documents keep the pure-Python one).
+_FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys (PyYAML keeps the last one silently)."""
+def _invalid(name: str, exc: yaml.YAMLError) -> InputError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+    return InputError(name, "(document)", f"invalid YAML: {problem}", "fix the YAML syntax at that line", *where)
 
 
-def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":   # "<<: *anchor": construct_mapping merges it
-            continue
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
-def load_yaml(path: Path, what: str) -> Any:
-    """Parse ``path``; ``what`` names the document in errors (e.g. "compose file")."""
-    if not path.is_file():
-        raise InputError(path, "(file)", f"{what} not found", f"create {path} or pass the right path")
-    try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown line)"
-        raise InputError(
-            path, where, f"invalid YAML: {exc.problem or exc}", "fix the YAML syntax there"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise InputError(path, "(file)", f"invalid YAML: {exc}", "fix the YAML syntax") from None
-
-
-def _line_map(node: yaml.Node, prefix: str, out: dict[str, int]) -> None:
+def _walk(node: yaml.Node, prefix: str, lines: dict[str, int], name: str, keys: SafeConstructor | None) -> None:
+    """Record the line of every key below ``node``; with ``keys`` (the constructor), reject a repeated key."""
     if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
         for key_node, value_node in node.value:
-            key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
-            out[key] = key_node.start_mark.line + 1
-            _line_map(value_node, key, out)
+            if key_node.tag == _MERGE:      # "<<: *anchor": the anchor's keys are walked where it stands
+                continue
+            dotted = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            mark = key_node.start_mark
+            if keys is not None and isinstance(key_node, yaml.ScalarNode):
+                key = keys.construct_object(key_node)    # equal as PyYAML sees it: 1 and 0x1, yes and true
+                if key in seen:
+                    raise InputError(name, dotted, f"duplicate key {key!r}", "keep one entry under that name",
+                                     mark.line + 1, mark.column + 1)
+                seen.add(key)
+            lines[dotted] = mark.line + 1
+            _walk(value_node, dotted, lines, name, keys)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            key = f"{prefix}[{i}]"
-            out[key] = item.start_mark.line + 1
-            _line_map(item, key, out)
+            dotted = f"{prefix}[{i}]"
+            lines[dotted] = item.start_mark.line + 1
+            _walk(item, dotted, lines, name, keys)
 
 
 @dataclass(frozen=True)
@@ -73,31 +67,44 @@ class YamlDoc:
 
     @classmethod
     def parse(cls, text: str, name: str) -> YamlDoc:
+        """Parse ``text`` once; invalid YAML or a duplicate key is an InputError naming ``name`` and the line."""
+        constructor = SafeConstructor()
+        lines: dict[str, int] = {}
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            if node is None:
+                return cls(name, None, lines)
+            _walk(node, "", lines, name, constructor)
+            data = constructor.construct_document(node)   # after the walk: merging rewrites the nodes
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ConfigUnreadable(
-                Finding(name, "(document)", line, f"invalid YAML: {problem}", "fix the YAML syntax at that line")
-            ) from None
-        lines: dict[str, int] = {}
-        if node is not None:
-            _line_map(node, "", lines)
+            raise _invalid(name, exc) from None
         return cls(name, data, lines)
 
     @classmethod
-    def load(cls, path: Path, name: str | None = None) -> YamlDoc:
-        """Read ``path``; invalid YAML or a duplicate key raises ConfigUnreadable."""
-        shown = name or str(path)
+    def load(cls, path: Path, name: str | None = None, what: str = "config file") -> YamlDoc:
+        """Read and parse ``path``; errors name it as ``name`` (default: as reports show it) and ``what`` it is."""
+        shown_as = name or shown(path)
+        if not path.is_file():
+            raise InputError(shown_as, "(file)", f"{what} not found", f"create {path} or pass the right path")
+        return cls.parse(path.read_text(encoding="utf-8"), shown_as)
+
+    @classmethod
+    def parse_json(cls, text: str, name: str) -> YamlDoc:
+        """A JSON document: data as JSON reads it, lines from the YAML composer where it can read the text
+        (JSON is YAML; lines are a convenience, the data is what counts)."""
         try:
-            load_yaml(path, "config file")  # rejects duplicate keys, which safe_load keeps silently
-        except InputError as exc:
-            line = re.match(r"line (\d+)", exc.key)
-            raise ConfigUnreadable(Finding(shown, "(document)", int(line[1]) if line else None, exc.problem, exc.fix)) from None
-        return cls.parse(path.read_text(encoding="utf-8"), shown)
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(name, "(document)", f"invalid JSON: {exc.msg}", "fix the JSON at that line",
+                             exc.lineno, exc.colno) from None
+        lines: dict[str, int] = {}
+        try:
+            node = yaml.compose(text, Loader=_FAST)
+        except yaml.YAMLError:
+            node = None
+        if node is not None:
+            _walk(node, "", lines, name, None)
+        return cls(name, data, lines)
 
     def get(self, dotted: str, default: Any = None) -> Any:
         """The value at ``a.b.c`` (mappings only), or ``default`` when any part is absent."""
@@ -119,3 +126,17 @@ class YamlDoc:
 
     def finding(self, dotted: str, problem: str, fix: str) -> Finding:
         return Finding(self.name, dotted, self.line(dotted), problem, fix)
+
+
+@dataclass(frozen=True)
+class YamlFile:
+    """A YAML file on the host and its document, parsed once: what the reader of one such file holds."""
+
+    path: Path
+    doc: YamlDoc
+
+    what: ClassVar[str] = "config file"     # how errors name the kind of file
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        return cls(path, YamlDoc.load(path, shown(path), cls.what))

@@ -217,8 +217,8 @@ def count_stored(api: LokiAPI, run_tag: str, since_s: float, expected: int, time
     seen: list[int] = []
 
     def count() -> int | None:
-        data = api.query(query, time_ns=time.time_ns() + 5 * 10**9)
-        seen.append(int(float(data["result"][0]["value"][1])) if data["result"] else 0)
+        counted = api.query(query, time_ns=time.time_ns() + 5 * 10**9)
+        seen.append(int(counted[0].value) if counted else 0)
         return seen[-1] if seen[-1] == expected else None
 
     try:

@@ -17,16 +17,6 @@ from obsgate.core.wait import poll
 from tests.selftest.conftest import ROOT
 
 
-@pytest.fixture
-def client() -> docker.DockerClient:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        pytest.skip(f"not evaluated: Docker engine unavailable: {exc}")
-    return client
-
-
 def leftovers(client: docker.DockerClient, run_id: str) -> list[str]:
     label = {"label": f"{LABEL_RUN}={run_id}"}
     return ([f"container {c.name}" for c in client.containers.list(all=True, filters=label)]

@@ -42,15 +42,15 @@ from obsgate.checks.alerting.receiver import OwnReceiver, readable_dir
 from obsgate.checks.alerting.routing import CRITICAL
 from obsgate.checks.alerting.slack import announces
 from obsgate.checks.static.alerting import Budget, load, probe_budget
-from obsgate.clients import AlertmanagerAPI, Endpoint, PrometheusAPI
-from obsgate.clients.http import data
+from obsgate.clients import AlertmanagerAPI, PrometheusAPI
 from obsgate.clients.webhook import Delivery, WebhookReceiver
 from obsgate.core import stop
 from obsgate.core.errors import NotEvaluated
 from obsgate.core.policy import Policy
 from obsgate.core.wait import WaitTimeout, poll
+from obsgate.stackfiles.alertmanager import DEFAULT_CONFIG, AlertmanagerConfig
 from obsgate.stackfiles.compose import ServiceSpec
-from obsgate.stackfiles.mounts import AlertmanagerConfig, flag
+from obsgate.stackfiles.mounts import flag
 
 T = TypeVar("T")
 TEST_ALERT = "ObsGateTestAlert"
@@ -140,7 +140,7 @@ class TestAlertPath:
     def _route(self, stack: Stack, severity: str) -> str:
         """The receiver the production route tree picks for the test alert at ``severity`` (amtool)."""
         spec = stack["alertmanager"].spec
-        config = flag(spec, "config.file", "/etc/alertmanager/alertmanager.yml")
+        config = flag(spec, "config.file", DEFAULT_CONFIG)
         code, out = stack["alertmanager"].exec(["amtool", "config", "routes", "test", f"--config.file={config}",
                                                 f"alertname={TEST_ALERT}", f"severity={severity}"])
         lines = [line for line in out.splitlines() if line.strip() and not line.startswith("Warning")]
@@ -157,9 +157,9 @@ class TestAlertPath:
         prometheus.container.kill(signal="SIGHUP")      # Prometheus re-reads config and rule files
         # Rules are the last thing a reload applies: once the new rule shows, the notifier was reset.
         # (Each arm has its own alert name.)
-        poll(lambda: any(r.get("name") == alertname for g in api.rules()["groups"] for r in g["rules"]),
+        poll(lambda: any(r.name == alertname for g in api.rules() for r in g.rules),
              timeout_s=ARM_S * ARMS, what="Prometheus to load the test rule after SIGHUP", evidence=prometheus.log_tail)
-        poll(lambda: data(api.get("/api/v1/alertmanagers"))["activeAlertmanagers"], timeout_s=ARM_S * ARMS,
+        poll(api.alertmanagers, timeout_s=ARM_S * ARMS,
              what="Prometheus' notifier to find Alertmanager again after the reload", evidence=prometheus.log_tail)
         return true_at if time.time() < true_at else None
 
@@ -181,8 +181,7 @@ class TestAlertPath:
             with overlay_stack(self.run, "alerts", self._services(rules, own), own.start) as stack:
                 self.receiver = own.webhook
                 prometheus, alertmanager = (self._ready(stack, name) for name in ("prometheus", "alertmanager"))
-                api = PrometheusAPI(Endpoint.direct(prometheus, prometheus.spec.expose[0]))
-                am_api = AlertmanagerAPI(Endpoint.direct(alertmanager, alertmanager.spec.expose[0]))
+                api, am_api = PrometheusAPI.direct(prometheus), AlertmanagerAPI.direct(alertmanager)
                 assert self.receiver is not None
                 try:
                     if not trip.done():

@@ -15,8 +15,8 @@ from obsgate.bringup.context import RunContext
 from obsgate.bringup.overlay import with_mount
 from obsgate.bringup.stack import Stack
 from obsgate.clients.webhook import WebhookReceiver
+from obsgate.stackfiles.alertmanager import AlertmanagerConfig
 from obsgate.stackfiles.compose import ServiceSpec
-from obsgate.stackfiles.mounts import AlertmanagerConfig
 
 
 def readable_dir(path: Path) -> Path:

@@ -36,7 +36,7 @@ from obsgate.checks.edge.probes import PUSH, echo_problems, push_body, shown
 from obsgate.checks.logs import describe, new_run_label
 from obsgate.checks.resilience.lifecycle import address_taken
 from obsgate.checks.static import alerting
-from obsgate.clients import API, AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, PrometheusAPI
+from obsgate.clients import API, AlertmanagerAPI, Gateway, GrafanaAPI, PrometheusAPI
 from obsgate.clients.webhook import WebhookReceiver
 from obsgate.core import stop
 from obsgate.core.errors import NotEvaluated
@@ -192,8 +192,7 @@ class LokiOutageRun:
         prometheus, alertmanager = _required(stack, "prometheus"), _required(stack, "alertmanager")
         assert self.receiver.webhook is not None and self.check is not None
         pager = Pager(self.check, self.receiver.webhook,
-                      PrometheusAPI(Endpoint.direct(prometheus, prometheus.spec.expose[0])),
-                      AlertmanagerAPI(Endpoint.direct(alertmanager, alertmanager.spec.expose[0])))
+                      PrometheusAPI.direct(prometheus), AlertmanagerAPI.direct(alertmanager))
         try:
             pager.check.wait_until_quiet(pager.prometheus)
         except BaseException:

@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import yaml
 
 from obsgate.backup.runner import DATA, HAS_FIND, Runner, ThrowawayFailed
 from obsgate.backup.volumes import Target
@@ -57,13 +56,14 @@ from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.logs import NS, Entry, LogsClient, new_run_label
 from obsgate.checks.resilience.compactor import CompactorMetrics, parse
-from obsgate.clients import Endpoint, LokiAPI
+from obsgate.clients import LokiAPI
 from obsgate.core import stop
 from obsgate.core.errors import InputError
 from obsgate.core.recorder import GateRecorder
 from obsgate.core.wait import poll
+from obsgate.stackfiles import loki as loki_config
 from obsgate.stackfiles.compose import ServiceSpec
-from obsgate.stackfiles.mounts import prom_duration_s
+from obsgate.stackfiles.prometheus import prom_duration_s
 
 ACCELERATED_FLAGS = (
     "-compactor.compaction-interval=1s",
@@ -134,7 +134,7 @@ class Settings:
 
     @classmethod
     def from_config(cls, text: str) -> Settings:
-        config = yaml.safe_load(text)
+        config = loki_config.effective(text, "the accelerated Loki").data
         limits = config["limits_config"]
         return cls(prom_duration_s(str(limits["retention_period"])),
                    prom_duration_s(str(limits["reject_old_samples_max_age"])),
@@ -285,7 +285,7 @@ def drill_in_background(run: RunContext, image: Callable[[], ImageChoice] | None
             stack = held.enter_context(overlay_stack(run, suffix, {"loki": spec}, images=images,
                                                      confirm_healthchecks=False))
             loki = stack["loki"].require()
-            api = LokiAPI(Endpoint.direct(loki, loki.spec.expose[0]))
+            api = LokiAPI.direct(loki)
             held.callback(api.close)
             logs = LogsClient(api, api, new_run_label(run.run_id), evidence=lambda: loki.log_tail(20))
             settings = Settings.from_config(api.config())

@@ -1,4 +1,4 @@
-"""Static policy checks on the stack's files (pyyaml, crossplane; no containers).
+"""Static policy checks on the stack's files, as their readers in obsgate.stackfiles give them (no containers).
 
 Each checker returns a list of ``Finding(file, key, line, problem, fix)`` (obsgate.core.findings); an
 empty list means the file says what the policy requires. Modules: ``compose`` (images, secrets,

@@ -33,7 +33,7 @@ def grafana_as(gateway: Gateway, grafana: ServiceHandle) -> Iterator[Opener]:
     opened: list[GrafanaAPI] = []
 
     def make(auth: BasicAuth | None) -> GrafanaAPI:
-        api = GrafanaAPI(gateway.endpoint(auth=auth))
+        api = gateway.grafana(auth)
         opened.append(api)
         return api
 
