@@ -12,14 +12,15 @@ from docker.errors import DockerException
 
 from obsgate import repeat, up
 from obsgate.backup import cli as backup_cli
-from obsgate.bringup.cleanup import sweep, sweep_scratch
+from obsgate.bringup.cleanup import is_live, live_runs, sweep, sweep_scratch
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="obsgate")
     commands = parser.add_subparsers(dest="command", required=True)
-    sweep_cmd = commands.add_parser("sweep", help="remove containers, networks and volumes of obs-gate runs")
-    sweep_cmd.add_argument("--run", help="only this run id (default: every obs-gate run)")
+    sweep_cmd = commands.add_parser("sweep", help="remove containers, networks, volumes and scratch directories of obs-gate "
+                                                  "runs that are no longer running")
+    sweep_cmd.add_argument("--run", help="only this run id (default: every obs-gate run that is not running)")
     up.add_arguments(commands.add_parser("up", help="bring the gate's stack up until Ctrl-C; print URL, CA, credentials"))
     repeat.add_arguments(commands.add_parser("repeat", help="run the gate N times; per check: passed/failed/not "
                                                            "evaluated counts and measurement spreads"))
@@ -34,13 +35,18 @@ def main(argv: list[str] | None = None) -> int:
         return up.main(args)
     if args.command == "repeat":
         return repeat.main(args)
+    if args.run and is_live(args.run):
+        print(f"obs-gate sweep: run {args.run} is still running: stop it (Ctrl-C removes what it made), then sweep",
+              file=sys.stderr)
+        return 2
+    live = set() if args.run else live_runs()
     try:
-        swept = sweep(docker.from_env(), args.run)
+        swept = sweep(docker.from_env(), args.run, spare=live)
     except DockerException as exc:
         print(f"obs-gate sweep: Docker engine unavailable: {exc}", file=sys.stderr)
         return 2
-    swept.directories = sweep_scratch(args.run)
-    print(f"obs-gate sweep: {swept}")
+    swept.directories = sweep_scratch(args.run, spare=live)
+    print(f"obs-gate sweep: {swept}" + (f" (left {len(live)} running run(s) alone: {', '.join(sorted(live))})" if live else ""))
     return 1 if swept.errors else 0
 
 

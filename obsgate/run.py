@@ -21,20 +21,18 @@ import docker
 from docker.errors import DockerException
 from testcontainers.core.exceptions import ContainerConnectException
 
-from obsgate.bringup.cleanup import Swept, start_reaper, sweep, sweep_scratch
-from obsgate.bringup.compose import ComposeProject, load_compose
+from obsgate.bringup.cleanup import RunLock, Swept, hold, start_reaper, sweep, sweep_scratch
 from obsgate.bringup.images import ImageChoice, parse_overrides, resolve
-from obsgate.bringup.secrets import RunSecrets, generate
+from obsgate.bringup.secrets import PUBLIC_URL, RunSecrets, generate
 from obsgate.bringup.stack import Stack
 from obsgate.clients.webhook import WebhookReceiver
 from obsgate.core import stop
+from obsgate.core.causes import Cause, error_line
+from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.core.options import RunOptions
-from obsgate.errors import InputError, NotEvaluated
-from obsgate.gate.policy import Policy, load_policy
-from obsgate.gate.results import CheckResult
-
-# How the run's own clients name the stack: nginx's certificate is issued for it.
-PUBLIC_URL = "https://localhost"
+from obsgate.core.policy import Policy, load_policy
+from obsgate.core.results import CheckResult
+from obsgate.stackfiles.compose import ComposeProject, load_compose
 
 
 def _git(path: Path, *args: str) -> str | None:
@@ -43,6 +41,12 @@ def _git(path: Path, *args: str) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()
+
+
+def _with_error(choice: ImageChoice) -> str:
+    """Why an image is unavailable with Docker's pull error: the run's record of it, needed by a check or not."""
+    detail = choice.cause.detail if choice.cause is not None else ""
+    return f"{choice.reason} ({detail})" if detail else choice.reason
 
 
 @dataclass
@@ -60,10 +64,11 @@ class GateRun:
     images: dict[str, ImageChoice] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)   # seconds: bring_up, ready per service, teardown
     _stack: Stack | None = None
-    _unavailable: str | None = None
+    _unavailable: Cause | None = None
     _client: docker.DockerClient | None = None
     webhook: WebhookReceiver | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    claim: RunLock | None = None      # held while the run lives: ``obsgate sweep`` leaves it alone
 
     @classmethod
     def prepare(cls, options: RunOptions) -> GateRun:
@@ -72,6 +77,10 @@ class GateRun:
         if not re.fullmatch(r"[a-z0-9]{4,32}", run_id):
             raise InputError("OBSGATE_RUN_ID", run_id, "invalid run id", "use 4-32 lowercase letters and digits")
         policy = load_policy(options.policy)
+        claim = hold(run_id)
+        if claim is None:
+            raise InputError("OBSGATE_RUN_ID", run_id, "a run with this id is running on this machine",
+                             "leave OBSGATE_RUN_ID unset (a new id each run) or choose another")
         try:
             secrets = generate(run_id)
             env = {**os.environ, **secrets.env, "OBS_PUBLIC_URL": PUBLIC_URL}
@@ -79,27 +88,29 @@ class GateRun:
             overrides = parse_overrides(options.images, list(project.services))
         except BaseException:
             sweep_scratch(run_id)   # the secrets, even those of a generate() a signal cut short
+            claim.release()
             raise
-        return cls(options, policy, project, secrets, overrides, run_id, dt.datetime.now(dt.UTC))
+        return cls(options, policy, project, secrets, overrides, run_id, dt.datetime.now(dt.UTC), claim=claim)
 
     def docker(self) -> docker.DockerClient:
         """A live Docker client, with Ryuk started where it runs (before the run creates anything);
         NotEvaluated (remembered for the run) when there is no engine or Ryuk cannot start."""
         if self._unavailable is not None:
-            raise NotEvaluated(self._unavailable)
+            raise NotEvaluated(self._unavailable.text, self._unavailable)
         if self._client is None:
             try:
                 client = docker.from_env()
                 client.ping()
             except DockerException as exc:
-                self._unavailable = f"Docker engine unavailable: {str(exc).splitlines()[0][:200]}"
-                raise NotEvaluated(self._unavailable) from None
+                self._unavailable = Cause("docker", "Docker engine unavailable",
+                                          "start Docker, or point DOCKER_HOST at a running engine", error_line(exc))
+                raise NotEvaluated(self._unavailable.text, self._unavailable) from None
             try:
                 start_reaper()
             except (DockerException, ContainerConnectException, OSError) as exc:
-                self._unavailable = (f"testcontainers' Ryuk could not start: {str(exc).splitlines()[0][:200]} (where it "
-                                     "cannot run, set TESTCONTAINERS_RYUK_DISABLED=true: the gate removes what it made)")
-                raise NotEvaluated(self._unavailable) from None
+                self._unavailable = Cause("ryuk", "testcontainers' Ryuk could not start", "where it cannot run, set "
+                                          "TESTCONTAINERS_RYUK_DISABLED=true: the gate removes what it made", error_line(exc))
+                raise NotEvaluated(self._unavailable.text, self._unavailable) from None
             self._client = client
         return self._client
 
@@ -149,6 +160,8 @@ class GateRun:
                 self.webhook = None
             self.secrets.remove()
             sweep_scratch(self.run_id)
+            if self.claim is not None:
+                self.claim.release()
 
     def metadata(self, mode: str) -> dict[str, Any]:
         finished = dt.datetime.now(dt.UTC)
@@ -170,7 +183,7 @@ class GateRun:
             "stack_commit": _git(stack_dir, "rev-parse", "HEAD"),
             "stack_dirty": None if status is None else bool(status),
             "images": {s: {"ref": c.ref, "pinned": c.pinned, "digest": c.digest, "override": c.override,
-                           "available": c.available, "reason": c.reason} for s, c in self.images.items()},
+                           "available": c.available, "reason": _with_error(c)} for s, c in self.images.items()},
             "overrides": dict(self.overrides),
             "pull": self.options.pull,
             "timings_s": {"bring_up": None, "teardown": None, **self.timings},

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from obsgate.bringup.stack import ServiceHandle, State
 from obsgate.clients import Gateway
+from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.core.options import PULL_POLICIES, RunOptions
 from obsgate.core.stop import handle_signals, shielded
-from obsgate.errors import InputError, NotEvaluated
 from obsgate.run import GateRun
 
 
@@ -92,7 +92,8 @@ def main(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except (NotEvaluated, AssertionError) as exc:
-        print(f"obs-gate up: the stack is not usable: {exc}", file=sys.stderr)
+        why = exc.explained() if isinstance(exc, NotEvaluated) else exc
+        print(f"obs-gate up: the stack is not usable: {why}", file=sys.stderr)
         return 1
     finally:
         with shielded():

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from obsgate.backup.volumes import Target, image_version
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
 
 FORMAT = 1
 _CHUNK = 1 << 20

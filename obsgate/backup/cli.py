@@ -20,8 +20,8 @@ from docker.errors import DockerException
 from obsgate.backup.runner import Runner, ThrowawayFailed, backup, restore
 from obsgate.backup.volumes import COMPOSE_PROJECT, COMPOSE_VOLUME, Target, compose_volume_name, deployed_image, stateful, targets
 from obsgate.bringup.cleanup import run_labels
-from obsgate.bringup.compose import load_compose
-from obsgate.errors import InputError, NotEvaluated
+from obsgate.core.errors import InputError, NotEvaluated
+from obsgate.stackfiles.compose import load_compose
 
 DEFAULT_COMPOSE = Path("stack/docker-compose.yml")
 

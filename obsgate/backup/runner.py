@@ -25,8 +25,8 @@ from obsgate.backup.archive import Manifest, commit, verify
 from obsgate.backup.volumes import Target, exists
 from obsgate.bringup.cleanup import LABEL_RUN, LABEL_SERVICE
 from obsgate.core import stop
-from obsgate.errors import InputError, NotEvaluated
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.errors import InputError, NotEvaluated
+from obsgate.core.wait import WaitTimeout, poll
 
 DATA, ARCHIVES = "/data", "/backup"
 HAS_TAR = "command -v find >/dev/null && tar --numeric-owner -czf /dev/null -T /dev/null"  # GNU tar (not busybox)

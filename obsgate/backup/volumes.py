@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import docker
 from docker.errors import NotFound
 
-from obsgate.bringup.compose import ComposeProject
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.stackfiles.compose import ComposeProject
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_VOLUME = "com.docker.compose.volume"

@@ -7,10 +7,17 @@ testcontainers' session label (``run_labels`` adds it; ``start_reaper``), even a
 The same goes for the run's scratch directories (secrets, archives, drill files): each is
 named ``obsgate-<run id>-<kind>-…`` in the temp dir and removed by its owner, or by the
 sweep when a killed run could not.
+
+A run holds ``obsgate-<run id>.lock`` in the temp dir locked while it lives (``hold``); the
+kernel drops the lock when the process ends, however it ends. So a sweep of every run
+(``obsgate sweep``) can leave live runs alone -- their containers, their secrets -- and only
+take what dead ones left.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -65,11 +72,67 @@ def scratch_dir(run_id: str, kind: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=scratch_prefix(run_id, kind)))
 
 
-def sweep_scratch(run_id: str | None = None) -> int:
-    """Remove the scratch directories ``run_id`` (any run if None) left behind; how many."""
+def _lock_path(run_id: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"obsgate-{run_id}.lock"
+
+
+@dataclass
+class RunLock:
+    """A live run's claim on its id; ``release`` at the end of its teardown (or the kernel, at its death)."""
+
+    path: Path
+    fd: int
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        self.path.unlink(missing_ok=True)
+        os.close(self.fd)     # closing drops the lock
+        self.fd = -1
+
+
+def hold(run_id: str) -> RunLock | None:
+    """Claim ``run_id`` for this process; None when a live run already holds it."""
+    path = _lock_path(run_id)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return RunLock(path, fd)
+
+
+def is_live(run_id: str) -> bool:
+    """A process holds ``run_id``'s lock (a stale lock file of a dead run is removed on the way)."""
+    path = _lock_path(run_id)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    path.unlink(missing_ok=True)
+    return False
+
+
+def live_runs() -> set[str]:
+    """The ids of the runs alive on this machine right now."""
+    runs = {p.name.removeprefix("obsgate-").removesuffix(".lock") for p in Path(tempfile.gettempdir()).glob("obsgate-*.lock")}
+    return {run for run in runs if is_live(run)}
+
+
+def sweep_scratch(run_id: str | None = None, spare: Iterable[str] = ()) -> int:
+    """Remove the scratch directories ``run_id`` (any run if None, but those of the runs in ``spare``) left behind;
+    how many."""
     removed = 0
+    kept = tuple(f"obsgate-{run}-" for run in spare)
     for path in Path(tempfile.gettempdir()).glob(scratch_prefix(run_id or "*", "*") + "*"):
-        if path.is_dir() and not path.is_symlink():
+        if path.is_dir() and not path.is_symlink() and not path.name.startswith(kept):
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
     return removed
@@ -106,12 +169,20 @@ def _name(obj: Any) -> str:
     return str(obj.name or (obj.attrs.get("Names") or [obj.id[:12]])[0].lstrip("/"))
 
 
-def _listed(list_objects: Callable[..., Iterable[Any]], filters: Iterable[str]) -> list[Any]:
-    """The objects carrying any of the label ``filters`` (Docker ANDs filters in one call), each once."""
+def _owner(obj: Any) -> str:
+    """The gate run an object belongs to (an overlay's object: its parent run)."""
+    labels = obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}
+    return str(labels.get(LABEL_PARENT) or labels.get(LABEL_RUN, ""))
+
+
+def _listed(list_objects: Callable[..., Iterable[Any]], filters: Iterable[str], spare: frozenset[str]) -> list[Any]:
+    """The objects carrying any of the label ``filters`` (Docker ANDs filters in one call), each once, but those
+    of the runs in ``spare``."""
     found: dict[str, Any] = {}
     for label in filters:
         for obj in list_objects(filters={"label": label}):
-            found.setdefault(obj.id, obj)
+            if not spare or _owner(obj) not in spare:
+                found.setdefault(obj.id, obj)
     return list(found.values())
 
 
@@ -133,27 +204,29 @@ def _remove_all(kind: str, objects: list[Any], remove: Callable[[Any], None]) ->
     return outcomes.count(_REMOVED), [o for o in outcomes if o not in (_REMOVED, _GONE)]
 
 
-def _sweep_once(client: docker.DockerClient, filters: list[str]) -> Swept:
-    containers = _listed(lambda **kw: client.containers.list(all=True, sparse=True, ignore_removed=True, **kw), filters)
+def _sweep_once(client: docker.DockerClient, filters: list[str], spare: frozenset[str]) -> Swept:
+    containers = _listed(lambda **kw: client.containers.list(all=True, sparse=True, ignore_removed=True, **kw), filters,
+                         spare)
     removed_containers, errors = _remove_all("container", containers, lambda c: c.remove(force=True, v=True))
-    removed_networks, network_errors = _remove_all("network", _listed(client.networks.list, filters),
+    removed_networks, network_errors = _remove_all("network", _listed(client.networks.list, filters, spare),
                                                    lambda n: n.remove())
-    removed_volumes, volume_errors = _remove_all("volume", _listed(client.volumes.list, filters),
+    removed_volumes, volume_errors = _remove_all("volume", _listed(client.volumes.list, filters, spare),
                                                  lambda v: v.remove(force=True))
     return Swept(removed_containers, removed_networks, removed_volumes, (*errors, *network_errors, *volume_errors))
 
 
-def sweep(client: docker.DockerClient, run_id: str | None = None) -> Swept:
-    """Remove containers (concurrently), then networks, then volumes of ``run_id`` (any run if None).
+def sweep(client: docker.DockerClient, run_id: str | None = None, spare: Iterable[str] = ()) -> Swept:
+    """Remove containers (concurrently), then networks, then volumes of ``run_id`` (any run if None, but
+    those of the runs in ``spare``: ``live_runs()``).
 
     A run's objects are those labelled with its id, and those of its overlays and one-offs
     (``LABEL_PARENT``). A pass that removed something is followed by another, until one removes
     nothing: the threads of an interrupted run may still be creating objects meanwhile.
     """
     filters = [LABEL_RUN] if run_id is None else [f"{LABEL_RUN}={run_id}", f"{LABEL_PARENT}={run_id}"]
-    swept = Swept()
+    swept, spared = Swept(), frozenset(spare)
     for _ in range(SWEEP_PASSES):
-        once = _sweep_once(client, filters)
+        once = _sweep_once(client, filters, spared)
         swept.add(once)
         if not once.removed:
             break

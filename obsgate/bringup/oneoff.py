@@ -28,13 +28,13 @@ from requests.exceptions import ReadTimeout
 from testcontainers.core.container import DockerContainer
 
 from obsgate.bringup.cleanup import LABEL_SERVICE, for_testcontainers, run_labels
+from obsgate.bringup.context import RunContext
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.probe import cannot_run
 from obsgate.bringup.stack import TIMEOUT_EXIT, exec_in, runtime_options
 from obsgate.bringup.startup import command_with_startup_flags
 from obsgate.core import stop
-from obsgate.errors import NotEvaluated
-from obsgate.run import GateRun
+from obsgate.core.errors import NotEvaluated
 
 _EXECS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="obsgate-oneoff-exec")
 
@@ -86,17 +86,17 @@ class OneOff:
         return None if state.get("Running") else f"{self.service} exited with code {state.get('ExitCode', -1)}"
 
 
-def image_for(run: GateRun, service: str, image: ImageChoice | None = None) -> ImageChoice:
+def image_for(run: RunContext, service: str, image: ImageChoice | None = None) -> ImageChoice:
     """``image`` or the service's image for this run; NotEvaluated when it cannot be had here."""
     choice = image or run.image_choices()[service]
     if not choice.available:
-        raise NotEvaluated(f"{service}: {choice.reason}")
+        raise NotEvaluated(f"{service}: {choice.reason}", choice.cause)
     return choice
 
 
 @contextmanager
 def started(
-    run: GateRun,
+    run: RunContext,
     service: str,
     *,
     image: ImageChoice | None = None,
@@ -177,7 +177,7 @@ def _remove(client: docker.DockerClient, name: str, volumes: Sequence[str]) -> N
 
 
 def run_command(
-    run: GateRun,
+    run: RunContext,
     service: str,
     argv: Sequence[str],
     *,

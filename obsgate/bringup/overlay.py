@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from obsgate.bringup.compose import Mount, ServiceSpec
+from obsgate.bringup.context import RunContext
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.stack import Stack
 from obsgate.core import stop
-from obsgate.run import GateRun
+from obsgate.stackfiles.compose import Mount, ServiceSpec
 
 
 def with_mount(spec: ServiceSpec, target: str, source: Path) -> ServiceSpec:
@@ -29,7 +29,7 @@ def with_mount(spec: ServiceSpec, target: str, source: Path) -> ServiceSpec:
 
 
 @contextmanager
-def overlay_stack(run: GateRun, suffix: str, services: Mapping[str, ServiceSpec],
+def overlay_stack(run: RunContext, suffix: str, services: Mapping[str, ServiceSpec],
                   before_services: Callable[[Stack], None] | None = None,
                   images: Mapping[str, ImageChoice] | None = None,
                   confirm_healthchecks: bool = True) -> Iterator[Stack]:

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from obsgate.bringup.compose import ComposeProject
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.wait import WaitTimeout, poll
+from obsgate.stackfiles.compose import ComposeProject
 
 SHELLS = {"sh", "ash", "dash", "bash"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}

@@ -26,6 +26,8 @@ from obsgate.bringup.cleanup import scratch_dir
 # 32 random characters, so the cost factor buys nothing but CPU under load.
 _BCRYPT_ROUNDS = 5
 SERVER_NAMES = ("localhost", "nginx")
+# How the run's own clients name the stack (its OBS_PUBLIC_URL): nginx's certificate is issued for it.
+PUBLIC_URL = "https://localhost"
 
 
 @dataclass(frozen=True)

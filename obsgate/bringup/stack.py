@@ -26,13 +26,14 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
 from obsgate.bringup.cleanup import LABEL_SERVICE, Swept, for_testcontainers, run_labels, sweep
-from obsgate.bringup.compose import ComposeProject, ServiceSpec
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.probe import Probe, ProbeFailed, Stopped, never_healthy
 from obsgate.bringup.startup import command_with_startup_flags
 from obsgate.core import stop
-from obsgate.errors import NotEvaluated
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.causes import Cause
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.wait import WaitTimeout, poll
+from obsgate.stackfiles.compose import ComposeProject, ServiceSpec
 
 LOG_TAIL_LINES = 60
 _NS = 1_000_000_000
@@ -88,6 +89,7 @@ class ServiceHandle:
     stack: Stack
     state: State = State.PENDING
     reason: str = ""
+    cause: Cause | None = None  # unavailable: why, the services it hit including this one
     ready_after_s: float | None = None
     epoch: int = 0  # bumped on restart/re-create so clients re-resolve
     _container: DockerContainer | None = field(default=None, repr=False)
@@ -101,7 +103,7 @@ class ServiceHandle:
         """Return self if usable; NotEvaluated if it cannot run here; ServiceFailed if broken."""
         self._settled.wait()
         if self.state is State.UNAVAILABLE:
-            raise NotEvaluated(f"{self.name}: {self.reason}")
+            raise NotEvaluated(f"{self.name}: {self.reason}", self.cause)
         if self.state is not State.READY:
             raise ServiceFailed(f"{self.name}: {self.reason or self.state.value}")
         return self
@@ -314,12 +316,13 @@ class Stack:
                         State.UNAVAILABLE,
                         f"depends on {other.name}, which cannot run here ({other.reason})",
                     )
+                    handle.cause = other.cause and other.cause.hitting(handle.name)
                     return
                 if other.state is State.FAILED:
                     handle.state, handle.reason = State.FAILED, f"dependency {other.name} failed: {other.reason.splitlines()[0]}"
                     return
             if not handle.image.available:
-                handle.state, handle.reason = State.UNAVAILABLE, handle.image.reason
+                handle.state, handle.reason, handle.cause = State.UNAVAILABLE, handle.image.reason, handle.image.cause
                 return
             handle._container = self.create_container(handle.spec, handle.image)
             handle.state = State.STARTED

@@ -16,7 +16,7 @@ hangs for good (measured with 1s: ready in 1.6 s, every query timed out).
 
 from __future__ import annotations
 
-from obsgate.bringup.compose import ServiceSpec
+from obsgate.stackfiles.compose import ServiceSpec
 
 STARTUP_FLAGS: dict[str, tuple[str, ...]] = {
     "loki": ("-frontend.scheduler-dns-lookup-period=5s",),

@@ -17,19 +17,20 @@ from typing import Any
 
 import httpx
 
+from obsgate.bringup.context import RunContext
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.oneoff import Completed, OneOff, run_command, started
 from obsgate.bringup.probe import HTTP_TIMEOUT_S, HttpProbe, Probe, ProbeFailed, Stopped, never_healthy
 from obsgate.checks.grafana import provisioning_errors
-from obsgate.checks.static import ConfigUnreadable, Finding, YamlDoc
 from obsgate.checks.static import loki as loki_policy
-from obsgate.checks.static.base import image_version, shown
 from obsgate.checks.static.files import StackFiles
 from obsgate.checks.static.logs import problem_lines, rejections, startup_warnings
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import Policy
-from obsgate.run import GateRun
-from obsgate.wait import WaitTimeout
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.findings import ConfigUnreadable, Finding, shown
+from obsgate.core.policy import Policy
+from obsgate.core.wait import WaitTimeout
+from obsgate.stackfiles import loki as loki_config
+from obsgate.stackfiles.compose import image_version
 
 MAX_OUTPUT = 3000
 LOKI_BINARY = ["/usr/bin/loki"]
@@ -63,7 +64,7 @@ def _unreadable(step: str, exc: ConfigUnreadable) -> Acceptance:
 # --- Loki ---------------------------------------------------------------------------------
 
 
-def loki_verify_config(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+def loki_verify_config(run: RunContext, image: ImageChoice, files: StackFiles) -> Acceptance:
     """``loki -verify-config`` with the service's own flags."""
     try:
         container, host = files.config("loki")
@@ -93,7 +94,7 @@ def ready_probe(one: OneOff, port: int, path: str) -> Probe:
     return Probe(f"{one.service} GET {path} on :{port}", one, http=http, command=fallback)
 
 
-def loki_start(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> LokiStart:
+def loki_start(run: RunContext, image: ImageChoice, files: StackFiles, policy: Policy) -> LokiStart:
     """Start Loki as compose would; wait (bounded by service_ready_s) until GET /ready is 200."""
     port = int(files.loki.get("server.http_listen_port", 3100))
     deadline = policy.target("service_ready_s").value
@@ -142,7 +143,7 @@ def loki_effective_config(start: LokiStart, files: StackFiles, policy: Policy) -
     """GET /config: the values that matter took effect and meet the policy."""
     if start.effective_config is None:
         raise NotEvaluated(f"Loki ({start.image}) never became ready, so GET /config could not be read")
-    effective = YamlDoc.parse(start.effective_config, f"GET /config of {start.image}")
+    effective = loki_config.effective(start.effective_config, start.image)
     persistent = files.persistent("loki")
     lines, line_bytes = policy.target("ingest_lines_per_s").value, policy.target("avg_line_bytes").value
     findings = [
@@ -171,7 +172,7 @@ def loki_effective_config(start: LokiStart, files: StackFiles, policy: Policy) -
     return Acceptance("effective config", findings, {"effective": values})
 
 
-def loki_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
+def loki_steps(run: RunContext, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
     try:
         files.loki  # noqa: B018 - parsed here so an unreadable config stops before any start
     except ConfigUnreadable as exc:
@@ -187,7 +188,7 @@ def loki_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Poli
 # --- Prometheus -----------------------------------------------------------------------------
 
 
-def promtool_check_config(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+def promtool_check_config(run: RunContext, image: ImageChoice, files: StackFiles) -> Acceptance:
     try:
         container, host = files.config("prometheus")
     except ConfigUnreadable as exc:
@@ -196,7 +197,7 @@ def promtool_check_config(run: GateRun, image: ImageChoice, files: StackFiles) -
     return _completed("promtool check config", done, shown(host), "promtool check config")
 
 
-def promtool_check_rules(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+def promtool_check_rules(run: RunContext, image: ImageChoice, files: StackFiles) -> Acceptance:
     """``promtool check rules`` on every file the config's rule_files select (globbed in the container)."""
     try:
         container, host = files.config("prometheus")
@@ -221,7 +222,7 @@ def promtool_check_rules(run: GateRun, image: ImageChoice, files: StackFiles) ->
     return _completed("promtool check rules", done, rules, "promtool check rules")
 
 
-def promtool_test_rules(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+def promtool_test_rules(run: RunContext, image: ImageChoice, files: StackFiles) -> Acceptance:
     """The repository's promtool unit tests (synthetic series) against the mounted rule files."""
     tests = sorted(files.promtool_tests.glob("*.test.yml"))
     if not tests:
@@ -236,7 +237,7 @@ def promtool_test_rules(run: GateRun, image: ImageChoice, files: StackFiles) -> 
     return _completed("promtool test rules", done, shown(files.promtool_tests), "promtool test rules")
 
 
-def prometheus_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
+def prometheus_steps(run: RunContext, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
     return [
         promtool_check_config(run, image, files),
         promtool_check_rules(run, image, files),
@@ -247,7 +248,7 @@ def prometheus_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy
 # --- Alertmanager ---------------------------------------------------------------------------
 
 
-def amtool_check_config(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+def amtool_check_config(run: RunContext, image: ImageChoice, files: StackFiles) -> Acceptance:
     try:
         container, host = files.config("alertmanager")
     except ConfigUnreadable as exc:
@@ -265,7 +266,7 @@ def _route_probes(files: StackFiles) -> list[dict[str, str]]:
     return probes
 
 
-def amtool_routes(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+def amtool_routes(run: RunContext, image: ImageChoice, files: StackFiles) -> Acceptance:
     """``amtool config routes test``: each severity reaches its receiver in ROUTING."""
     try:
         container, host = files.config("alertmanager")
@@ -304,14 +305,14 @@ def amtool_routes(run: GateRun, image: ImageChoice, files: StackFiles) -> Accept
     )
 
 
-def alertmanager_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
+def alertmanager_steps(run: RunContext, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
     return [amtool_check_config(run, image, files), amtool_routes(run, image, files)]
 
 
 # --- nginx ----------------------------------------------------------------------------------
 
 
-def nginx_test(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptance:
+def nginx_test(run: RunContext, image: ImageChoice, files: StackFiles) -> Acceptance:
     """``nginx -t`` with the run's certificates and htpasswd files mounted as compose says."""
     try:
         container, host = files.config("nginx")
@@ -321,14 +322,14 @@ def nginx_test(run: GateRun, image: ImageChoice, files: StackFiles) -> Acceptanc
     return _completed("nginx -t", done, shown(host), "nginx -t")
 
 
-def nginx_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
+def nginx_steps(run: RunContext, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
     return [nginx_test(run, image, files)]
 
 
 # --- Grafana --------------------------------------------------------------------------------
 
 
-def grafana_provisioning(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> Acceptance:
+def grafana_provisioning(run: RunContext, image: ImageChoice, files: StackFiles, policy: Policy) -> Acceptance:
     """Start Grafana with its provisioning; no level=error from provisioning by the time it is healthy."""
     spec = files.spec("grafana")
     port = spec.expose[0] if spec.expose else 3000
@@ -353,14 +354,14 @@ def grafana_provisioning(run: GateRun, image: ImageChoice, files: StackFiles, po
     return Acceptance("provisioning log", findings, {"log_tail": log[-MAX_OUTPUT:]})
 
 
-def grafana_steps(run: GateRun, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
+def grafana_steps(run: RunContext, image: ImageChoice, files: StackFiles, policy: Policy) -> list[Acceptance]:
     return [grafana_provisioning(run, image, files, policy)]
 
 
 # --- Every service: the compose healthcheck ------------------------------------------------
 
 
-def healthcheck_runs(run: GateRun, service: str, image: ImageChoice, files: StackFiles, policy: Policy) -> Acceptance:
+def healthcheck_runs(run: RunContext, service: str, image: ImageChoice, files: StackFiles, policy: Policy) -> Acceptance:
     """The compose healthcheck, exec'd in ``image`` once the service is up, as compose runs it.
 
     Newer images (Loki 3.6+: distroless) may lack the shell or wget the healthcheck needs;
@@ -390,7 +391,7 @@ def healthcheck_runs(run: GateRun, service: str, image: ImageChoice, files: Stac
     return Acceptance("healthcheck", [finding], evidence)
 
 
-STEPS: dict[str, Callable[[GateRun, ImageChoice, StackFiles, Policy], list[Acceptance]]] = {
+STEPS: dict[str, Callable[[RunContext, ImageChoice, StackFiles, Policy], list[Acceptance]]] = {
     "loki": loki_steps,
     "prometheus": prometheus_steps,
     "alertmanager": alertmanager_steps,

@@ -16,8 +16,9 @@ from typing import Any
 
 import httpx
 
-from obsgate.bringup.compose import ServiceSpec
-from obsgate.checks.grafanaconf import IMAGE_ENV, GrafanaConf, provider_path, strict
+from obsgate.clients.grafana import Datasource, SearchHit
+from obsgate.stackfiles.compose import ServiceSpec
+from obsgate.stackfiles.grafana import IMAGE_ENV, GrafanaConf, provider_path, strict
 
 PROVISIONING = IMAGE_ENV["GF_PATHS_PROVISIONING"]
 _LOGFMT_LEVEL = re.compile(r"\b(?:level|lvl)=(error|eror|crit)\b")
@@ -44,13 +45,6 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class Datasource:
-    name: str
-    uid: str
-    type: str
-
-
-@dataclass(frozen=True)
 class DashboardFolder:
     folder: str
     dashboards: dict[str, str]      # uid -> title
@@ -60,7 +54,7 @@ def provisioned_datasources(spec: ServiceSpec) -> list[Datasource]:
     """The datasources Grafana's mounted provisioning files declare."""
     conf = GrafanaConf(spec)
     strict(conf.datasource_files)
-    return [Datasource(str(d["name"]), str(d.get("uid", "")), str(d["type"])) for _, _, d in conf.datasources()]
+    return [Datasource(str(d.get("uid", "")), str(d["name"]), str(d["type"])) for _, _, d in conf.datasources()]
 
 
 def provisioned_dashboards(spec: ServiceSpec) -> list[DashboardFolder]:
@@ -86,19 +80,17 @@ def health_problems(reply: Reply) -> list[str]:
     return []
 
 
-def datasource_problems(expected: list[Datasource], listed: Any) -> list[str]:
+def datasource_problems(expected: list[Datasource], listed: list[Datasource]) -> list[str]:
     """``GET /api/datasources``: every provisioned datasource present with its uid, name and type."""
-    if not isinstance(listed, list):
-        return [f"/api/datasources did not answer a list: {str(listed)[:200]}"]
-    by_uid = {str(d.get("uid")): d for d in listed if isinstance(d, dict)}
+    by_uid = {d.uid: d for d in listed}
     problems = []
     for want in expected:
         got = by_uid.get(want.uid)
         if got is None:
             problems.append(f"datasource uid {want.uid!r} ({want.name}, {want.type}) missing; "
                             f"Grafana has uids {sorted(by_uid)}")
-        elif (got.get("type"), got.get("name")) != (want.type, want.name):
-            problems.append(f"datasource uid {want.uid!r} is {got.get('name')!r} of type {got.get('type')!r}, "
+        elif (got.type, got.name) != (want.type, want.name):
+            problems.append(f"datasource uid {want.uid!r} is {got.name!r} of type {got.type!r}, "
                             f"provisioned as {want.name!r} of type {want.type!r}")
     return problems
 
@@ -111,19 +103,17 @@ def datasource_health_problems(uid: str, reply: Reply) -> list[str]:
     return []
 
 
-def dashboard_problems(expected: list[DashboardFolder], hits: Any) -> list[str]:
+def dashboard_problems(expected: list[DashboardFolder], hits: list[SearchHit]) -> list[str]:
     """``GET /api/search?type=dash-db``: every provisioned dashboard present, in its provider's folder."""
-    if not isinstance(hits, list):
-        return [f"/api/search did not answer a list: {str(hits)[:200]}"]
-    boards = {str(h.get("uid")): h for h in hits if isinstance(h, dict) and h.get("type") == "dash-db"}
+    boards = {h.uid: h for h in hits if h.type == "dash-db"}
     problems = []
     for folder in expected:
         for uid, title in folder.dashboards.items():
             hit = boards.get(uid)
             if hit is None:
                 problems.append(f"dashboard {title!r} (uid {uid!r}) missing; Grafana has {sorted(boards)}")
-            elif folder.folder and hit.get("folderTitle") != folder.folder:
-                problems.append(f"dashboard {title!r} is in folder {hit.get('folderTitle', '(General)')!r}, "
+            elif folder.folder and hit.folder_title != folder.folder:
+                problems.append(f"dashboard {title!r} is in folder {hit.folder_title or '(General)'!r}, "
                                 f"provisioned into {folder.folder!r}")
     return problems
 

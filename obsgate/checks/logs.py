@@ -18,19 +18,19 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-import yaml
 
-from obsgate.checks.stackfiles import prom_duration_s
 from obsgate.clients import LokiAPI
 from obsgate.clients.logproto import quote, selector
-from obsgate.wait import poll
+from obsgate.clients.loki import Entry
+from obsgate.core.wait import poll
+from obsgate.stackfiles import loki as loki_config
+from obsgate.stackfiles.prometheus import prom_duration_s
 
 RUN_LABEL = "gate_run"
 NS = 1_000_000_000
 MIB = 1 << 20
 QUERY_SLACK_NS = 60 * NS          # query end lies this far in the future: host/container clock skew
 
-Entry = tuple[int, str]           # (unix ns, line)
 Labels = Mapping[str, str]
 Stream = tuple[Labels, Sequence[Entry]]
 PushFormat = Literal["json", "protobuf"]
@@ -68,7 +68,7 @@ class LokiLimits:
 
     @classmethod
     def from_config(cls, text: str) -> LokiLimits:
-        config: dict[str, Any] = yaml.safe_load(text)
+        config: dict[str, Any] = loki_config.effective(text, "loki").data
         limits, ingester = config["limits_config"], config["ingester"]
         return cls(
             reject_old_samples=bool(limits["reject_old_samples"]),
@@ -187,8 +187,7 @@ class LogsClient:
 
     def entries(self, query: str, start_ns: int, limit: int = 1000, api: LokiAPI | None = None) -> list[Entry]:
         """Every (ts, line) a log query returns, across streams, oldest first."""
-        data = (api or self.read_api).query_range(query, start_ns, time.time_ns() + QUERY_SLACK_NS, limit=limit)
-        return sorted((int(ts), line) for stream in data["result"] for ts, line in stream["values"])
+        return (api or self.read_api).query_range(query, start_ns, time.time_ns() + QUERY_SLACK_NS, limit=limit).entries()
 
     def wait_for(self, query: str, expected: Collection[Entry], start_ns: int, timeout_s: float,
                  api: LokiAPI | None = None, interval_s: float = 0.25) -> list[Entry]:
@@ -220,8 +219,8 @@ class LogsClient:
     def count_by(self, label: str, start_ns: int) -> dict[str, int]:
         """Lines stored per value of ``label`` within this run label since ``start_ns`` (a metric query)."""
         window_s = max(1, math.ceil((time.time_ns() - start_ns) / NS) + 1)
-        data = self.read_api.query(f"sum by ({label}) (count_over_time({self.selector()}[{window_s}s]))")
-        return {sample["metric"].get(label, ""): int(float(sample["value"][1])) for sample in data["result"]}
+        counted = self.read_api.query(f"sum by ({label}) (count_over_time({self.selector()}[{window_s}s]))")
+        return {s.labels.get(label, ""): int(s.value) for s in counted}
 
 
 def push_to_queryable_s(logs: LogsClient, probe: int, timeout_s: float, read_api: LokiAPI) -> float:

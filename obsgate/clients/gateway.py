@@ -26,17 +26,19 @@ class Gateway:
         host, port = self.handle.published(80)
         return f"http://{host}:{port}"
 
-    def endpoint(self, path: str = "", auth: BasicAuth | None = None, **headers: str) -> Endpoint:
-        return Endpoint(lambda: self.https_url() + path, lambda: self.handle.epoch, auth, self.tls, headers)
+    def endpoint(self, path: str = "", auth: BasicAuth | None = None, upstream: str = "", **headers: str) -> Endpoint:
+        """HTTPS at ``path``; its errors name nginx and the ``upstream`` service behind it ("loki via nginx")."""
+        service = f"{upstream} via {self.handle.name}" if upstream else self.handle.name
+        return Endpoint(lambda: self.https_url() + path, lambda: self.handle.epoch, auth, self.tls, headers, service)
 
     def api(self, auth: BasicAuth | None = None) -> API:
         return API(self.endpoint(auth=auth))
 
     def loki(self, auth: BasicAuth | None = None) -> LokiAPI:
-        return LokiAPI(self.endpoint(auth=auth))
+        return LokiAPI(self.endpoint(auth=auth, upstream="loki"))
 
     def prometheus(self, auth: BasicAuth | None = None) -> PrometheusAPI:
-        return PrometheusAPI(self.endpoint("/prometheus", auth))
+        return PrometheusAPI(self.endpoint("/prometheus", auth, "prometheus"))
 
-    def grafana(self) -> GrafanaAPI:
-        return GrafanaAPI(self.endpoint())
+    def grafana(self, auth: BasicAuth | None = None) -> GrafanaAPI:
+        return GrafanaAPI(self.endpoint(auth=auth, upstream="grafana"))

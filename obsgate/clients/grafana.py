@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -11,13 +13,37 @@ from obsgate.bringup.stack import ServiceHandle
 from obsgate.clients.http import API, Endpoint
 
 
+@dataclass(frozen=True)
+class Datasource:
+    uid: str
+    name: str
+    type: str
+
+    @classmethod
+    def of(cls, d: Mapping[str, Any]) -> Datasource:
+        return cls(str(d.get("uid", "")), str(d.get("name", "")), str(d.get("type", "")))
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A dashboard or folder found by ``/api/search``."""
+
+    uid: str
+    type: str                   # dash-db, dash-folder
+    folder_title: str           # "" in the General folder
+
+    @classmethod
+    def of(cls, h: Mapping[str, Any]) -> SearchHit:
+        return cls(str(h.get("uid", "")), str(h.get("type", "")), str(h.get("folderTitle", "")))
+
+
 class GrafanaAPI(API):
     """Grafana's documented HTTP API (https://grafana.com/docs/grafana/latest/developers/http_api/)."""
 
     @classmethod
     def as_admin(cls, grafana: ServiceHandle, secrets: RunSecrets) -> GrafanaAPI:
         """Grafana's API as its admin (user from the compose file, password generated for the run)."""
-        endpoint = Endpoint.direct(grafana, grafana.spec.expose[0])
+        endpoint = Endpoint.direct(grafana)
         endpoint.auth = BasicAuth(grafana.spec.environment.get("GF_SECURITY_ADMIN_USER", "admin"),
                                   secrets.grafana_admin_password)
         return cls(endpoint)
@@ -25,18 +51,14 @@ class GrafanaAPI(API):
     def health(self) -> httpx.Response:
         return self.get("/api/health")
 
-    def datasources(self) -> Any:
-        response = self.get("/api/datasources")
-        response.raise_for_status()
-        return response.json()
+    def datasources(self) -> list[Datasource]:
+        return [Datasource.of(d) for d in self.ok("GET", "/api/datasources").json()]
 
     def datasource_health(self, uid: str) -> httpx.Response:
         return self.get(f"/api/datasources/uid/{uid}/health")
 
-    def search(self, **params: str) -> Any:
-        response = self.get("/api/search", params=params)
-        response.raise_for_status()
-        return response.json()
+    def search(self, **params: str) -> list[SearchHit]:
+        return [SearchHit.of(h) for h in self.ok("GET", "/api/search", params=params).json()]
 
     def user(self) -> httpx.Response:
         """The signed-in user (``GET /api/user``): 200 only with valid credentials."""

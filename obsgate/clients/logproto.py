@@ -22,6 +22,7 @@ from typing import Any
 
 import snappy
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import Message
 
 CONTENT_TYPE = "application/x-protobuf"
 _NS = 1_000_000_000
@@ -69,8 +70,9 @@ def _pool() -> descriptor_pool.DescriptorPool:
     return pool
 
 
-def message_class(full_name: str) -> Any:
-    """The runtime class of one of the declared messages, e.g. ``logproto.PushRequest``."""
+def message_class(full_name: str) -> type[Message]:
+    """The runtime class of one of the declared messages, e.g. ``logproto.PushRequest`` (its fields are made at
+    runtime, so they are untyped: ``Any`` where the code reaches them)."""
     return message_factory.GetMessageClass(_pool().FindMessageTypeByName(full_name))
 
 
@@ -86,9 +88,9 @@ def selector(labels: Labels) -> str:
     return "{" + ", ".join(f"{name}={quote(value)}" for name, value in sorted(labels.items())) + "}"
 
 
-def push_request(streams: Sequence[tuple[Labels, Entries]]) -> Any:
+def push_request(streams: Sequence[tuple[Labels, Entries]]) -> Message:
     """A ``logproto.PushRequest``; each stream is (labels, [(unix_ns, line), ...])."""
-    request = message_class("logproto.PushRequest")()
+    request: Any = message_class("logproto.PushRequest")()
     for labels, entries in streams:
         stream = request.streams.add(labels=selector(labels))
         for ts_ns, line in entries:
@@ -105,7 +107,7 @@ def encode(streams: Sequence[tuple[Labels, Entries]]) -> bytes:
 
 def decode(body: bytes) -> list[tuple[str, list[tuple[int, str]]]]:
     """Inverse of ``encode`` (for self-tests): [(selector, [(unix_ns, line), ...]), ...]."""
-    request = message_class("logproto.PushRequest")()
+    request: Any = message_class("logproto.PushRequest")()
     request.ParseFromString(snappy.uncompress(body))
     return [(s.labels, [(e.timestamp.seconds * _NS + e.timestamp.nanos, e.line) for e in s.entries])
             for s in request.streams]

@@ -1,30 +1,114 @@
-"""Prometheus' HTTP API: readiness, targets, rules, instant queries, active alerts."""
+"""Prometheus' HTTP API: readiness, targets, rules, instant queries, active alerts, its Alertmanagers.
+
+Each answer is parsed here, once, into the few fields the checks use.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from obsgate.clients.http import API, data
+from obsgate.clients.http import API, labels_of, rfc3339
+
+NEVER = "0001-01-01T00:00:00Z"      # Prometheus' zero time: a group not evaluated yet
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series of a query answer: its labels and its (unix s, value) points (one for an instant vector)."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
+
+    @property
+    def value(self) -> float:
+        """The latest value (an instant vector's only one)."""
+        return self.points[-1][1]
+
+
+def series(data: Mapping[str, Any]) -> list[Series]:
+    """The series of a ``vector`` or ``matrix`` answer (Prometheus', and Loki's metric queries)."""
+    kind = data.get("resultType")
+    if kind not in ("vector", "matrix"):
+        raise ValueError(f"expected a vector or matrix answer, got {kind!r}")
+    return [Series(labels_of(s.get("metric")),
+                   tuple((float(t), float(v)) for t, v in ([s["value"]] if kind == "vector" else s["values"])))
+            for s in data["result"]]
+
+
+@dataclass(frozen=True)
+class Target:
+    """An active scrape target."""
+
+    job: str                    # its scrape pool
+    instance: str
+    health: str                 # up, down, unknown (before its first scrape)
+    last_error: str
+    scrape_url: str
+    last_scrape: str
+
+    @classmethod
+    def of(cls, t: Mapping[str, Any]) -> Target:
+        return cls(str(t.get("scrapePool", "")), labels_of(t.get("labels")).get("instance", ""), str(t.get("health", "")),
+                   str(t.get("lastError", "")), str(t.get("scrapeUrl", "")), str(t.get("lastScrape", "")))
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    health: str                 # ok, err, unknown (before its first evaluation)
+    last_error: str
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    name: str
+    last_evaluation: float | None       # unix s; None before the group's first evaluation
+    rules: tuple[Rule, ...]
+
+    @classmethod
+    def of(cls, g: Mapping[str, Any]) -> RuleGroup:
+        evaluated = str(g.get("lastEvaluation") or NEVER)
+        return cls(str(g["name"]), None if evaluated.startswith("0001-") else rfc3339(evaluated),
+                   tuple(Rule(str(r["name"]), str(r.get("health", "")), str(r.get("lastError", "")))
+                         for r in g.get("rules") or []))
+
+
+@dataclass(frozen=True)
+class PromAlert:
+    """A pending or firing alert."""
+
+    labels: Mapping[str, str]
+    state: str
+    active_at: float            # unix s: the evaluation that made it active
+
+    @classmethod
+    def of(cls, a: Mapping[str, Any]) -> PromAlert:
+        return cls(labels_of(a.get("labels")), str(a.get("state", "")), rfc3339(str(a["activeAt"])))
 
 
 class PrometheusAPI(API):
     def ready(self) -> httpx.Response:
         return self.get("/-/ready")
 
-    def buildinfo(self) -> Any:
-        return data(self.get("/api/v1/status/buildinfo"))
+    def targets(self) -> list[Target]:
+        return [Target.of(t) for t in self.data("/api/v1/targets")["activeTargets"]]
 
-    def targets(self) -> Any:
-        return data(self.get("/api/v1/targets"))
+    def rules(self) -> list[RuleGroup]:
+        return [RuleGroup.of(g) for g in self.data("/api/v1/rules")["groups"]]
 
-    def rules(self) -> Any:
-        return data(self.get("/api/v1/rules"))
+    def query(self, expr: str, at_s: float | None = None) -> list[Series]:
+        """An instant query, evaluated now or at ``at_s`` (a range selector answers a matrix: all its points)."""
+        at = {"time": f"{at_s:.3f}"} if at_s is not None else {}
+        return series(self.data("/api/v1/query", query=expr, **at))
 
-    def query(self, expr: str) -> Any:
-        return data(self.get("/api/v1/query", params={"query": expr}))
+    def alerts(self) -> list[PromAlert]:
+        """Active (pending and firing) alerts."""
+        return [PromAlert.of(a) for a in self.data("/api/v1/alerts")["alerts"]]
 
-    def alerts(self) -> Any:
-        """Active (pending and firing) alerts with their ``activeAt``."""
-        return data(self.get("/api/v1/alerts"))["alerts"]
+    def alertmanagers(self) -> list[str]:
+        """The URLs of the Alertmanagers Prometheus' notifier sends to now."""
+        return [str(a["url"]) for a in self.data("/api/v1/alertmanagers")["activeAlertmanagers"]]

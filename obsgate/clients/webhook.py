@@ -8,6 +8,8 @@ run's containers and from this host, and from nowhere else.
 from __future__ import annotations
 
 import json
+import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -15,9 +17,38 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from obsgate.wait import poll
+from obsgate.core.wait import poll
 
 MAX_BODY = 1 << 20
+
+
+@dataclass(frozen=True)
+class SlackAttachment:
+    title: str
+    color: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """A Slack incoming-webhook payload, as Alertmanager's Slack receiver posts it."""
+
+    channel: str | None
+    username: str | None
+    attachments: tuple[SlackAttachment, ...]
+
+    @classmethod
+    def of(cls, body: bytes) -> SlackMessage:
+        """The payload; a body that is no Slack payload (not a JSON object) has no channel and no attachments."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            return cls(None, None, ())
+        return cls(payload.get("channel"), payload.get("username"),
+                   tuple(SlackAttachment(str(a.get("title", "")), str(a.get("color", "")), str(a.get("text", "")))
+                         for a in payload.get("attachments") or [] if isinstance(a, dict)))
 
 
 @dataclass(frozen=True)
@@ -27,8 +58,21 @@ class Delivery:
     body: bytes
     received_at: float          # time.time() when it arrived
 
-    def json(self) -> Any:
-        return json.loads(self.body)
+    def slack(self) -> SlackMessage:
+        return SlackMessage.of(self.body)
+
+
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)   # Linux's value; older Pythons lack the constant
+
+
+class _Server(ThreadingHTTPServer):
+    """Binds to an address the host may not have yet: the run network's gateway. Docker creates a network's
+    bridge with the network; Podman only once the first container joins it, after the receiver must exist."""
+
+    def server_bind(self) -> None:
+        if sys.platform == "linux":
+            self.socket.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
+        super().server_bind()
 
 
 class WebhookReceiver:
@@ -54,7 +98,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
                 return
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = _Server((host, port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="obsgate-webhook", daemon=True)
         self._thread.start()
 

@@ -7,7 +7,7 @@ obsgate.gate.live does), so unit tests, ``python -m obsgate up`` and the load dr
 (which relays its progress instead) show nothing. Safe from any thread: drills run in
 background threads.
 
-Two more things cross boundaries here. A background thread's current wait (``obsgate.wait.poll``
+Two more things cross boundaries here. A background thread's current wait (``obsgate.core.wait.poll``
 is decorated with ``reports_wait``) is published, so ``await_result`` can say what a drill is
 waiting for while the main thread waits on it. And a child process (the load driver) can
 relay its progress as lines on its stdout (``relay_line`` / ``parse_relay``).
@@ -126,7 +126,7 @@ def waiting(what: str, timeout_s: float) -> Iterator[None]:
 
 def reports_wait(function: Callable[P, T]) -> Callable[P, T]:
     """Publish, through ``waiting``, each call of a function whose keyword arguments ``what`` and
-    ``timeout_s`` say what it waits for and for how long (obsgate.wait.poll)."""
+    ``timeout_s`` say what it waits for and for how long (obsgate.core.wait.poll)."""
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         if _sink is None:

@@ -2,7 +2,7 @@
 
 An interrupted gate run must be gone within seconds (a CI runner cancelling a job sends SIGINT,
 then SIGTERM, then SIGKILL about 10 s later), yet its background drills wait minutes for alerts
-and compactors. So a signal only *requests* the stop here: every wait (obsgate.wait.poll,
+and compactors. So a signal only *requests* the stop here: every wait (obsgate.core.wait.poll,
 ``pause``) then raises ``RunStopped`` within one interval; the drills run in daemon threads
 (``background``) that nobody joins, at exit or anywhere else (``wait_done`` gives up on them);
 and the run's teardown removes what it created by label.

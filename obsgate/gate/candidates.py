@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from obsgate.bringup.images import ImageChoice, parse_service_refs, resolve
-from obsgate.errors import InputError, NotEvaluated
+from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.gate.hooks import RUN_KEY
 from obsgate.run import GateRun
 
@@ -34,9 +34,10 @@ class Candidate:
     def image(self, run: GateRun) -> ImageChoice:
         """The candidate image, present (pulled if the run may pull); NotEvaluated when it cannot be had."""
         pinned = run.project.services[self.service].image
-        choice = resolve(run.docker(), {self.service: pinned}, {self.service: self.ref}, run.options.pull)[self.service]
+        choice = resolve(run.docker(), {self.service: pinned}, {self.service: self.ref}, run.options.pull,
+                         kind="candidate")[self.service]
         if not choice.available:
-            raise NotEvaluated(f"candidate {self.id}: {choice.reason}")
+            raise NotEvaluated(f"candidate {self.id}: {choice.reason}", choice.cause)
         return choice
 
 

@@ -1,22 +1,83 @@
 """The gate's fixtures, one per resource: the run, its policy and secrets, the stack, each
 service and its typed client, the gateway, the alert receiver, and the check's recorder.
+
+The fixtures of a stack's services and clients are declared once, by ``stack_fixtures``: here
+for the run's stack (``loki`` ... ``nginx``, ``loki_api`` ... ``grafana_api``, ``gateway``), and
+in an overlay's conftest for its own stack (the resilience checks' ``own_loki``, ``own_loki_api``,
+... ``own_gateway`` on ``resilience_stack``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import Any, Literal
 
 import pytest
 
 from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle, Stack
-from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, LokiAPI, PrometheusAPI
+from obsgate.clients import API, AlertmanagerAPI, Gateway, GrafanaAPI, LokiAPI, PrometheusAPI
 from obsgate.clients.webhook import WebhookReceiver
-from obsgate.errors import NotEvaluated
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
 from obsgate.gate.hooks import RECORDER_KEY, RUN_KEY
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
+
+SERVICES = ("loki", "prometheus", "alertmanager", "grafana", "nginx")
+DIRECT_APIS: dict[str, type[API]] = {"loki": LokiAPI, "prometheus": PrometheusAPI, "alertmanager": AlertmanagerAPI}
+Scope = Literal["session", "function"]
+
+
+def service_of(stack: Stack, name: str) -> ServiceHandle:
+    """Service ``name`` of ``stack``, ready; not evaluated where the compose file has none or it cannot run here."""
+    if name not in stack.services:
+        raise NotEvaluated(f"{name}: not a service of this compose file")
+    return stack[name].require()
+
+
+def needs(session: pytest.Session, *fixtures: str) -> bool:
+    """Whether a selected check asks for any of ``fixtures``, directly or through its other fixtures."""
+    return any(name in getattr(item, "fixturenames", ()) for item in session.items for name in fixtures)
+
+
+def _fixture(name: str, scope: Scope, needed: Sequence[str], make: Callable[..., object], doc: str) -> Any:
+    """Fixture ``name``: ``make`` called with the values of the fixtures ``needed`` (in order); a client it made
+    is closed after. Its signature names ``needed``, so pytest sees them as its dependencies."""
+    def fixture(**given: object) -> Iterator[object]:
+        value = make(*(given[n] for n in needed))
+        yield value
+        if isinstance(value, API):
+            value.close()
+
+    fixture.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in needed])
+    fixture.__name__ = fixture.__qualname__ = name
+    fixture.__doc__ = doc
+    return pytest.fixture(fixture, scope=scope, name=name)
+
+
+def stack_fixtures(stack: str, prefix: str = "", scope: Scope = "session") -> dict[str, Any]:
+    """The fixtures of the services of fixture ``stack``, each named ``prefix`` + what it is: ``loki`` ... ``nginx``
+    (the service, ready), ``loki_api``, ``prometheus_api``, ``alertmanager_api`` (on the service's own port),
+    ``grafana_api`` (as its admin) and ``gateway`` (nginx as clients reach it). A module declares them all with
+    ``globals().update(stack_fixtures(...))``."""
+    made: dict[str, Any] = {}
+
+    def declare(name: str, needed: Sequence[str], make: Callable[..., object], doc: str) -> None:
+        made[prefix + name] = _fixture(prefix + name, scope, needed, make, doc)
+
+    for name in SERVICES:
+        declare(name, [stack], partial(service_of, name=name), f"{name} of {stack}, ready (not evaluated where it cannot run).")
+    for name, api in DIRECT_APIS.items():
+        declare(f"{name}_api", [prefix + name], api.direct, f"{name}'s API on its own port ({prefix}{name}).")
+    declare("grafana_api", [f"{prefix}grafana", "run_secrets"], GrafanaAPI.as_admin,
+            "Grafana's API as its admin (user from the compose file, password generated for this run).")
+    declare("gateway", [f"{prefix}nginx", "run_secrets"], Gateway,
+            "nginx as clients reach it: HTTPS on the published port, verified against the run's CA.")
+    return made
 
 
 @pytest.fixture(scope="session")
@@ -40,83 +101,15 @@ def stack(gate_run: GateRun) -> Stack:
     return gate_run.stack()
 
 
+globals().update(stack_fixtures("stack"))
+
+
 @pytest.fixture
 def gate(request: pytest.FixtureRequest, policy: Policy) -> GateRecorder:
     """Record measurements (judged against gate.yml targets) and evidence for this check."""
     recorder = GateRecorder(policy)
     request.node.stash[RECORDER_KEY] = recorder
     return recorder
-
-
-def _service(stack: Stack, name: str) -> ServiceHandle:
-    return stack[name].require()
-
-
-def _port(handle: ServiceHandle) -> int:
-    """The service's own port, as the compose file exposes it."""
-    if not handle.spec.expose:
-        raise NotEvaluated(f"{handle.name} exposes no port in the compose file")
-    return handle.spec.expose[0]
-
-
-@pytest.fixture(scope="session")
-def loki(stack: Stack) -> ServiceHandle:
-    return _service(stack, "loki")
-
-
-@pytest.fixture(scope="session")
-def prometheus(stack: Stack) -> ServiceHandle:
-    return _service(stack, "prometheus")
-
-
-@pytest.fixture(scope="session")
-def alertmanager(stack: Stack) -> ServiceHandle:
-    return _service(stack, "alertmanager")
-
-
-@pytest.fixture(scope="session")
-def grafana(stack: Stack) -> ServiceHandle:
-    return _service(stack, "grafana")
-
-
-@pytest.fixture(scope="session")
-def nginx(stack: Stack) -> ServiceHandle:
-    return _service(stack, "nginx")
-
-
-@pytest.fixture(scope="session")
-def loki_api(loki: ServiceHandle) -> Iterator[LokiAPI]:
-    api = LokiAPI(Endpoint.direct(loki, _port(loki)))
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="session")
-def prometheus_api(prometheus: ServiceHandle) -> Iterator[PrometheusAPI]:
-    api = PrometheusAPI(Endpoint.direct(prometheus, _port(prometheus)))
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="session")
-def alertmanager_api(alertmanager: ServiceHandle) -> Iterator[AlertmanagerAPI]:
-    api = AlertmanagerAPI(Endpoint.direct(alertmanager, _port(alertmanager)))
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="session")
-def grafana_api(grafana: ServiceHandle, run_secrets: RunSecrets) -> Iterator[GrafanaAPI]:
-    """Grafana's API as its admin (user from the compose file, password generated for this run)."""
-    api = GrafanaAPI.as_admin(grafana, run_secrets)
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="session")
-def gateway(nginx: ServiceHandle, run_secrets: RunSecrets) -> Gateway:
-    """nginx as clients reach it: HTTPS on the published port, verified against the run's CA."""
-    return Gateway(nginx, run_secrets)
 
 
 @pytest.fixture(scope="session")

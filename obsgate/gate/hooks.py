@@ -23,18 +23,18 @@ from typing import Any
 import pytest
 
 from obsgate.core import stop
+from obsgate.core.causes import Cause
+from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.core.options import RunOptions
-from obsgate.errors import InputError, NotEvaluated
-from obsgate.gate.causes import Cause, diagnose
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.results import CheckResult, Judgement, Outcome
+from obsgate.core.text import one_line
 from obsgate.gate.report import console_summary, new_run_dir, write_run_reports
-from obsgate.gate.results import CheckResult, Judgement, Outcome
 from obsgate.gate.scoring import GateScore, Verdict, score
-from obsgate.gate.text import one_line
 from obsgate.run import GateRun
 
-pytest_plugins = ("obsgate.gate.candidates", "obsgate.gate.fixtures", "obsgate.gate.live")
+pytest_plugins = ("obsgate.gate.candidates", "obsgate.gate.evidence", "obsgate.gate.fixtures", "obsgate.gate.live")
 
 GATE_DIRS = ("tests/config", "tests/integration", "tests/load")
 RUN_KEY = pytest.StashKey[GateRun]()
@@ -42,7 +42,7 @@ RECORDER_KEY = pytest.StashKey[GateRecorder]()
 RUN_DIR_KEY = pytest.StashKey[Path]()
 SCORE_KEY = pytest.StashKey[tuple[GateScore, Any, Path]]()
 PHASES_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
-DIAGNOSES_KEY = pytest.StashKey[dict[str, tuple[str, Cause]]]()   # per phase: short reason, cause
+CAUSES_KEY = pytest.StashKey[dict[str, Cause]]()     # per phase: why it was not evaluated
 NOT_EVALUATED = "not evaluated"     # pytest's summary category (and -v word) of a not-evaluated gate check
 NOT_EVALUATED_ATTR = "gate_not_evaluated"
 MAX_REASON = 300
@@ -190,16 +190,17 @@ def _reason(report: pytest.TestReport) -> str:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """NotEvaluated becomes a skip; a gate check's skip keeps its short reason, the raw error its cause."""
+    """NotEvaluated becomes a skip with its short reason; a gate check's skip keeps the exception's cause
+    (a plain pytest.skip's cause is its reason)."""
     report = yield
-    if call.excinfo is not None and call.excinfo.errisinstance(NotEvaluated):
+    raised = call.excinfo.value if call.excinfo is not None and isinstance(call.excinfo.value, NotEvaluated) else None
+    if raised is not None:
         report.outcome = "skipped"
-        report.longrepr = (str(item.path), item.location[1] or 0, f"not evaluated: {call.excinfo.value}")
+        report.longrepr = (str(item.path), item.location[1] or 0, f"not evaluated: {raised.reason}")
     if _MARK_KEY in item.stash:
         if report.skipped and isinstance(report.longrepr, tuple) and not hasattr(report, "wasxfail"):
-            reason, cause = diagnose(_reason(report))
-            item.stash.setdefault(DIAGNOSES_KEY, {})[report.when] = (reason, cause)
-            report.longrepr = (*report.longrepr[:2], f"not evaluated: {reason}")
+            cause = raised.cause if raised is not None else Cause.of_reason(_reason(report))
+            item.stash.setdefault(CAUSES_KEY, {})[report.when] = cause
             setattr(report, NOT_EVALUATED_ATTR, True)
         item.stash.setdefault(PHASES_KEY, {})[report.when] = report
     return report
@@ -225,7 +226,8 @@ def _check_result(item: pytest.Item, run: GateRun) -> CheckResult:
             continue
         if rep.skipped or hasattr(rep, "wasxfail"):
             outcome = Outcome.NOT_EVALUATED
-            reason, cause = item.stash.get(DIAGNOSES_KEY, {}).get(when) or diagnose(_reason(rep))
+            reason = one_line(_reason(rep), MAX_REASON)
+            cause = item.stash.get(CAUSES_KEY, {}).get(when) or Cause.of_reason(reason)
         else:
             outcome = Outcome.FAILED if when == "call" else Outcome.ERROR
             reason = one_line(_reason(rep), MAX_REASON)
@@ -234,7 +236,8 @@ def _check_result(item: pytest.Item, run: GateRun) -> CheckResult:
     else:
         if "call" not in phases:
             outcome = Outcome.NOT_EVALUATED
-            reason, cause = diagnose("did not run")
+            reason = "did not run"
+            cause = Cause.of_reason(reason)
         elif any(m.judgement is Judgement.SOFT for m in measurements):
             outcome = Outcome.SOFT_MISS
             reason = "; ".join(f"{m.name}: {run.policy.target(m.target_key).explain(m.value)}"

@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from obsgate.gate.causes import CauseGroup, group_causes
-from obsgate.gate.policy import Policy, format_number, function_name
-from obsgate.gate.results import CheckResult, Outcome
-from obsgate.gate.text import one_line
+from obsgate.core.policy import Policy, format_number, function_name
+from obsgate.core.results import CauseGroup, CheckResult, Outcome, group_causes
+from obsgate.core.text import one_line
 
 BAD_OUTCOMES = (Outcome.FAILED, Outcome.ERROR, Outcome.NOT_EVALUATED)
 EARNED_FRACTION = {Outcome.PASSED: 1.0, Outcome.SOFT_MISS: 0.5}

@@ -29,13 +29,13 @@ from obsgate.checks.logs import RUN_LABEL, new_run_label
 from obsgate.clients import Endpoint, LokiAPI
 from obsgate.clients.logproto import quote
 from obsgate.core import progress
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import WaitTimeout, poll
 from obsgate.load import shapes, verdict
 from obsgate.load.payloads import LineSizes, PayloadOptions
 from obsgate.load.plan import STOP_GRACE_S, DriverPlan
 from obsgate.load.resources import ResourceFigures, StatsSampler
-from obsgate.wait import WaitTimeout, poll
 
 STEADY = "steady"                # the gate profile's measured phase (shapes.gate_profile)
 LOKI_PORT = 3100
@@ -217,8 +217,8 @@ def count_stored(api: LokiAPI, run_tag: str, since_s: float, expected: int, time
     seen: list[int] = []
 
     def count() -> int | None:
-        data = api.query(query, time_ns=time.time_ns() + 5 * 10**9)
-        seen.append(int(float(data["result"][0]["value"][1])) if data["result"] else 0)
+        counted = api.query(query, time_ns=time.time_ns() + 5 * 10**9)
+        seen.append(int(counted[0].value) if counted else 0)
         return seen[-1] if seen[-1] == expected else None
 
     try:

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from obsgate.errors import NotEvaluated
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.recorder import GateRecorder
 from obsgate.load.counters import LokiCounters
 from obsgate.load.plan import percentile
 from obsgate.load.shapes import WARM_UP

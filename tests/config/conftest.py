@@ -9,7 +9,7 @@ import pytest
 from obsgate.bringup.oneoff import image_for
 from obsgate.checks.acceptance import LokiStart, loki_start
 from obsgate.checks.static.files import StackFiles
-from obsgate.gate.policy import Policy
+from obsgate.core.policy import Policy
 from obsgate.run import GateRun
 
 PROMTOOL_TESTS = Path(__file__).resolve().parent / "promtool"

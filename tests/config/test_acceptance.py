@@ -11,8 +11,8 @@ from obsgate.bringup.oneoff import image_for
 from obsgate.checks import acceptance
 from obsgate.checks.acceptance import Acceptance, LokiStart
 from obsgate.checks.static.files import StackFiles, require_none
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
 from obsgate.run import GateRun
 
 

@@ -2,11 +2,11 @@
 
 import pytest
 
-from obsgate.checks.static import YamlDoc
-from obsgate.checks.static.base import shown
 from obsgate.checks.static.files import StackFiles, require_none
 from obsgate.checks.static.prometheus import alert_coverage
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.findings import shown
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.yamlio import YamlDoc
 
 
 @pytest.mark.gate(category="Configuration", weight=1)

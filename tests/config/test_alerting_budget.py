@@ -10,8 +10,8 @@ from obsgate.checks.alerting.alertpath import TEST_ALERT
 from obsgate.checks.alerting.routing import CRITICAL
 from obsgate.checks.static import alerting
 from obsgate.checks.static.files import require_none
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
 from obsgate.run import GateRun
 
 

@@ -2,11 +2,12 @@
 
 import pytest
 
-from obsgate.checks.static import YamlDoc, compose
-from obsgate.checks.static.base import shown
+from obsgate.checks.static import compose
 from obsgate.checks.static.credentials import config_secrets, repo_config_files
 from obsgate.checks.static.files import StackFiles, require_none
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.findings import shown
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.yamlio import YamlDoc
 
 
 @pytest.mark.gate(category="Configuration", weight=2)

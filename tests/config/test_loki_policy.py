@@ -4,8 +4,8 @@ import pytest
 
 from obsgate.checks.static import loki
 from obsgate.checks.static.files import StackFiles, measure, require_none
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
 
 
 @pytest.mark.gate(category="Configuration", weight=2)

@@ -4,7 +4,7 @@ import pytest
 
 from obsgate.checks.static import nginx
 from obsgate.checks.static.files import StackFiles, require_none
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 
 
 @pytest.mark.gate(category="Security", weight=2)

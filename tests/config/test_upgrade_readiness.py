@@ -10,10 +10,10 @@ import pytest
 from obsgate.bringup.images import ImageChoice
 from obsgate.checks.acceptance import STEPS, healthcheck_runs
 from obsgate.checks.static.files import StackFiles, require_none
-from obsgate.errors import NotEvaluated
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
 from obsgate.gate.candidates import Candidate
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
 from obsgate.run import GateRun
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from obsgate.checks.static import wiring
 from obsgate.checks.static.files import StackFiles, require_none
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 
 
 @pytest.mark.gate(category="Configuration", weight=2)

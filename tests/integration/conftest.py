@@ -26,7 +26,8 @@ from obsgate.checks.alerting.alertpath import Drills, Trip, drills_in_background
 from obsgate.checks.alerting.amoutage import Return
 from obsgate.checks.resilience.outage import BackgroundOutage, OutageDrill, outage_in_background
 from obsgate.core import progress
-from obsgate.gate.policy import Policy
+from obsgate.core.policy import Policy
+from obsgate.gate.fixtures import needs
 from obsgate.run import GateRun
 
 BACKGROUND = frozenset({"loki_outage_drill", "loki_down_paged", "test_alert_trip", "alertmanager_return"})
@@ -40,13 +41,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def loki_outage_background(request: pytest.FixtureRequest) -> Iterator[BackgroundOutage | None]:
     """The outage drill, in the background when a selected check needs it (else nothing starts)."""
-    needs = [set(item.fixturenames) for item in request.session.items]
-    if not any(n & {"loki_outage_drill", "loki_down_paged"} for n in needs):
+    if not needs(request.session, "loki_outage_drill", "loki_down_paged"):
         yield None
         return
     gate_run: GateRun = request.getfixturevalue("gate_run")
     policy: Policy = request.getfixturevalue("policy")
-    with outage_in_background(gate_run, policy, page=any("loki_down_paged" in n for n in needs)) as future:
+    with outage_in_background(gate_run, policy, page=needs(request.session, "loki_down_paged")) as future:
         yield future
 
 
@@ -70,8 +70,7 @@ def loki_down_paged(loki_outage_background: BackgroundOutage | None) -> Backgrou
 @pytest.fixture(scope="session", autouse=True)
 def alert_drills(request: pytest.FixtureRequest) -> Iterator[Drills | None]:
     """The test alert's trip and the Alertmanager outage, in the background when a selected check needs one."""
-    needs = [set(item.fixturenames) for item in request.session.items]
-    trip, outage = (any(name in n for n in needs) for name in ("test_alert_trip", "alertmanager_return"))
+    trip, outage = needs(request.session, "test_alert_trip"), needs(request.session, "alertmanager_return")
     if not (trip or outage):
         yield None
         return

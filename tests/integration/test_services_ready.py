@@ -8,7 +8,7 @@ import pytest
 
 from obsgate.bringup.stack import Stack
 from obsgate.clients import LokiAPI
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 
 
 def _ready(stack: Stack, service: str, gate: GateRecorder) -> None:

@@ -15,8 +15,8 @@ import pytest
 from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.clients import Gateway
+from obsgate.core.policy import Policy
 from obsgate.gate.hooks import RUN_DIR_KEY
-from obsgate.gate.policy import Policy
 from obsgate.load.session import LoadRun, run_gate_profile
 from obsgate.run import GateRun
 

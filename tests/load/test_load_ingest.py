@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
 from obsgate.load import verdict
 from obsgate.load.session import STEADY, LoadRun
 
@@ -24,10 +24,7 @@ def test_load_sustains_target_ingest_rate(load_run: LoadRun, policy: Policy, gat
     gate.evidence["accepted_MiB_per_s"] = round(w.server_mib_per_s, 3)
     limit = verdict.tripped(w, policy.target("push_p99_s").value)
     gate.evidence["limits"] = limit
-    try:
-        gate.measure("ingest_lines_per_s", w.server_lines_per_s, name="accepted_lines_per_s")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; what pushed back: {limit}") from None
+    gate.measure("ingest_lines_per_s", w.server_lines_per_s, name="accepted_lines_per_s", context=f"what pushed back: {limit}")
 
 
 @pytest.mark.gate(category="Performance", weight=1)
@@ -37,11 +34,8 @@ def test_load_client_and_loki_counts_agree(load_run: LoadRun, policy: Policy, ga
     accepted = w.server_lines_per_s * w.seconds
     mismatch = abs(accepted - w.lines_ok) / max(1, w.lines_ok)
     gate.evidence["counts"] = {"client_acknowledged": w.lines_ok, "loki_accepted": accepted}
-    try:
-        gate.measure("load_count_mismatch", mismatch)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}: client {w.lines_ok:,} vs Loki {accepted:,.0f} lines; "
-                             f"{verdict.mismatch_reason(w)}") from None
+    gate.measure("load_count_mismatch", mismatch,
+                 context=lambda: f"client {w.lines_ok:,} vs Loki {accepted:,.0f} lines; {verdict.mismatch_reason(w)}")
 
 
 @pytest.mark.gate(category="Functionality", weight=3)
@@ -52,22 +46,17 @@ def test_load_acknowledged_lines_all_stored_once(load_run: LoadRun, policy: Poli
     assert load_run.stored_lines is not None, f"the run's lines could not be counted: {load_run.count_error}"
     gate.evidence["completeness"] = {"acknowledged": acknowledged, "stored": load_run.stored_lines,
                                      "failed_pushes": load_run.result["totals"]["failures"]}
-    try:
-        gate.measure("load_lines_missing", abs(load_run.stored_lines - acknowledged))
-    except AssertionError as exc:
-        what = "lost" if load_run.stored_lines < acknowledged else "stored beyond the acknowledged (duplicated?)"
-        raise AssertionError(f"{exc}: {acknowledged:,} acknowledged, {load_run.stored_lines:,} counted — "
-                             f"{abs(load_run.stored_lines - acknowledged):,} {what}") from None
+    stored, missing = load_run.stored_lines, abs(load_run.stored_lines - acknowledged)
+    what = "lost" if stored < acknowledged else "stored beyond the acknowledged (duplicated?)"
+    gate.measure("load_lines_missing", missing,
+                 context=f"{acknowledged:,} acknowledged, {stored:,} counted — {missing:,} {what}")
 
 
 @pytest.mark.gate(category="Performance", weight=2)
 def test_load_push_error_rate_below_target(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
     """Under the sustained target rate fewer than error_rate of the pushes fail; a miss names the refusals."""
     w = load_run.steady(policy, gate)
-    try:
-        gate.measure("error_rate", w.error_rate, name="push_error_rate")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; refusals: {verdict.tripped(w)}") from None
+    gate.measure("error_rate", w.error_rate, name="push_error_rate", context=lambda: f"refusals: {verdict.tripped(w)}")
 
 
 @pytest.mark.gate(category="Performance", weight=2)

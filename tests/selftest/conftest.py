@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 import yaml
 from docker.errors import BuildError, DockerException, ImageNotFound
@@ -203,3 +204,14 @@ def built_image(gate_run: GateRun, tag: str, dockerfile: str, what: str) -> Iter
         except ImageNotFound:
             pass
 
+
+@pytest.fixture
+def client() -> Iterator[docker.DockerClient]:
+    """The Docker engine the self-tests look at directly (leftovers, labels); not evaluated without one."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.skip(f"not evaluated: Docker engine unavailable: {exc}")
+    yield client
+    client.close()

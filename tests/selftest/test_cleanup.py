@@ -13,18 +13,8 @@ import docker
 import pytest
 
 from obsgate.bringup.cleanup import LABEL_RUN, run_labels
-from obsgate.wait import poll
+from obsgate.core.wait import poll
 from tests.selftest.conftest import ROOT
-
-
-@pytest.fixture
-def client() -> docker.DockerClient:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        pytest.skip(f"not evaluated: Docker engine unavailable: {exc}")
-    return client
 
 
 def leftovers(client: docker.DockerClient, run_id: str) -> list[str]:

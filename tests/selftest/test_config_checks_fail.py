@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from obsgate.checks.static.base import image_version
+from obsgate.stackfiles.compose import image_version
 from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, passed_or_skip
 
 ROOT = STACK.parent

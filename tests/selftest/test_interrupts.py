@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,24 +27,13 @@ import pytest
 import yaml
 
 from obsgate.bringup.cleanup import LABEL_RUN, sweep, sweep_scratch
-from obsgate.wait import poll
+from obsgate.core.wait import poll
 from tests.selftest.conftest import ROOT, STACK
 
 EXIT_BUDGET_S = 10.0        # SIGINT to SIGKILL of a cancelled CI job
 KILL_AFTER_S = 30.0         # a run still alive then is killed (and the case fails on its exit time)
 SECOND_SIGNAL_AFTER_S = 0.7  # the impatient second Ctrl-C, while the first one's cleanup runs
 TRIGGER_TIMEOUT_S = 180.0
-
-
-@pytest.fixture
-def client() -> Iterator[docker.DockerClient]:
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        pytest.skip(f"not evaluated: Docker engine unavailable: {exc}")
-    yield client
-    client.close()
 
 
 def owned(labels: dict[str, str] | None, run_id: str) -> bool:

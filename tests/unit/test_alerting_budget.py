@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import yaml
 
-from obsgate.bringup.compose import ComposeProject, load_compose
 from obsgate.checks.alerting.monitor import first_pass_wait, unknowable
 from obsgate.checks.alerting.phases import feasible
 from obsgate.checks.alerting.routing import CRITICAL, parse_matcher, routes_for
 from obsgate.checks.static import alerting
-from obsgate.gate.policy import Policy, load_policy
-from obsgate.gate.recorder import GateRecorder
-from obsgate.gate.results import Judgement
+from obsgate.core.policy import Policy, load_policy
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.results import Judgement
+from obsgate.stackfiles.compose import ComposeProject, load_compose
 
 ROOT = Path(__file__).resolve().parents[2]
 Doc = dict[str, Any]

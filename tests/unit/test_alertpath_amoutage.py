@@ -11,14 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from obsgate.bringup.compose import ComposeProject, load_compose
 from obsgate.checks.alerting import alertpath
 from obsgate.checks.alerting.amoutage import describe, grown, last_evaluation, notifier_failures, return_budget
 from obsgate.checks.alerting.phases import feasible
 from obsgate.checks.alerting.routing import CRITICAL
 from obsgate.checks.static import alerting
 from obsgate.clients import Endpoint, PrometheusAPI
-from obsgate.gate.policy import Policy, load_policy
+from obsgate.core.policy import Policy, load_policy
+from obsgate.stackfiles.compose import ComposeProject, load_compose
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "alert_after_alertmanager_return_s"

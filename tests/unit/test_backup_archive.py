@@ -12,8 +12,8 @@ import pytest
 from obsgate.backup import archive
 from obsgate.backup.archive import Manifest, commit, manifest_path, read_manifest, verify
 from obsgate.backup.volumes import Target, image_version, service_volumes, stateful, targets
-from obsgate.bringup.compose import ComposeProject, load_compose
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.stackfiles.compose import ComposeProject, load_compose
 
 LOKI = Target("loki", "loki-data", "obs-stack_loki-data", "grafana/loki:2.9.3")
 

@@ -1,114 +1,172 @@
-"""Not-evaluated reasons grouped by cause, and one-line text cut at word boundaries.
+"""Why checks were not evaluated: a Cause built where the failure is known, grouped, never parsed back.
 
-The reasons are recorded from real runs on a machine without a registry (the Docker
-errors are what docker-py said there), so the grouping is tested on what a newcomer sees.
+The Docker errors are what docker-py said on a machine without a registry, so the words and
+fixes are tested on what a newcomer sees.
 """
 
 from __future__ import annotations
 
-import pytest
+import ast
+import inspect
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
-from obsgate.gate.causes import Cause, cause_of, diagnose, group_causes
-from obsgate.gate.results import CheckResult, Outcome
-from obsgate.gate.text import one_line
+import pytest
+from docker.errors import APIError, ImageNotFound
+
+from obsgate.bringup.images import ImageChoice, resolve, unavailable
+from obsgate.bringup.stack import Stack
+from obsgate.core import causes
+from obsgate.core.causes import Cause
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.results import CheckResult, Outcome, cause_of, group_causes
+from obsgate.core.text import one_line
+from obsgate.gate.candidates import Candidate
+from obsgate.run import GateRun
+from obsgate.stackfiles.compose import ComposeProject, Dependency, ServiceSpec
 
 PULL_ERROR = ('500 Server Error for http+docker://localhost/v1.41/images/create?tag=2.9.3&fromImage=grafana%2Floki: '
               'Internal Server Error ("Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.')
-LOKI_UNAVAILABLE = f"image unavailable: grafana/loki:2.9.3 is not present locally and could not be pulled ({PULL_ERROR})"
-RECORDED = {
-    "loki": f"loki: {LOKI_UNAVAILABLE}",
-    "grafana": f"grafana: depends on loki, which cannot run here ({LOKI_UNAVAILABLE})",
-    "nginx": "nginx: depends on grafana, which cannot run here (depends on loki, which cannot run here "
-             f"({LOKI_UNAVAILABLE}))",
-    "never": "alertmanager: image unavailable: prom/alertmanager:v0.26.0 is not present locally (--pull never)",
-    "docker": "Docker engine unavailable: Error while fetching server API version: ('Connection aborted.', "
-              "FileNotFoundError(2, 'No such file or directory'))",
-    "candidate": "candidate loki=grafana/loki:3.0.0: image unavailable: grafana/loki:3.0.0 is not present "
-                 "locally (--pull never)",
-    "browser": "no headless browser here (Debian's chromium is not installed)",
-}
 NO_REGISTRY = "grafana/loki:2.9.3 not present locally and no registry reachable"
+BROWSER = "no headless browser here (Debian's chromium is not installed)"
 
 
-def not_evaluated(check_id: str, reason: str) -> CheckResult:
+class NoImages:
+    """A Docker client without images or a registry: every image is missing, every pull fails with ``error``."""
+
+    def __init__(self, error: str = PULL_ERROR) -> None:
+        self.images, self.error = self, error
+
+    def get(self, ref: str) -> None:
+        raise ImageNotFound(f"No such image: {ref}")
+
+    def pull(self, ref: str) -> None:
+        raise APIError(self.error)
+
+
+def not_evaluated(check_id: str, raised: NotEvaluated) -> CheckResult:
+    """The result the plugin records for a check that raised ``raised``."""
     return CheckResult(check_id, f"tests/integration/test_x.py::{check_id}", "Functionality", 1,
-                       Outcome.NOT_EVALUATED, reason=reason)
+                       Outcome.NOT_EVALUATED, reason=raised.reason, cause=raised.cause)
 
 
-def test_unavailable_image_is_a_short_reason_and_a_cause_keeping_the_raw_error() -> None:
-    reason, cause = diagnose(RECORDED["loki"])
-    assert reason == f"loki: image unavailable: {NO_REGISTRY}"
-    assert cause == Cause("image:grafana/loki:2.9.3", NO_REGISTRY, "pass --image loki=REF", PULL_ERROR, ("loki",))
+def raised_by(action: Any) -> NotEvaluated:
+    with pytest.raises(NotEvaluated) as caught:
+        action()
+    return caught.value
 
 
-def test_dependency_on_an_unavailable_image_is_that_image_s_cause() -> None:
-    reason, cause = diagnose(RECORDED["grafana"])
-    assert reason == f"grafana: depends on loki, which cannot run here (image unavailable: {NO_REGISTRY})"
-    assert cause.key == "image:grafana/loki:2.9.3" and cause.detail == PULL_ERROR
-    assert cause.services == ("loki", "grafana")
-    assert diagnose(RECORDED["nginx"])[1].services == ("loki", "grafana", "nginx")
+def test_a_missing_image_is_one_cause_for_its_service_and_those_depending_on_it() -> None:
+    services = {"loki": ServiceSpec("loki", "grafana/loki:2.9.3"),
+                "grafana": ServiceSpec("grafana", "grafana/grafana:10.2.3", depends_on=(Dependency("loki"),)),
+                "nginx": ServiceSpec("nginx", "nginx:1.25.3-alpine", depends_on=(Dependency("grafana"),))}
+    client: Any = NoImages()
+    images = resolve(client, {"loki": "grafana/loki:2.9.3"}, {}, "missing")
+    images |= {name: ImageChoice(name, s.image, s.image, False, True) for name, s in services.items() if name != "loki"}
+    stack = Stack(ComposeProject(Path("docker-compose.yml"), "mini", services, (), (), {}), "unit", images, client)
+    stack.up()      # no network or volume to create: every service settles on its dependencies alone
+    stack.halt()
+    raised = {name: raised_by(stack[name].require) for name in services}
+    assert raised["loki"].reason == f"loki: image unavailable: {NO_REGISTRY}"
+    assert raised["grafana"].reason == f"grafana: depends on loki, which cannot run here (image unavailable: {NO_REGISTRY})"
+    assert raised["nginx"].reason == ("nginx: depends on grafana, which cannot run here (depends on loki, which cannot run "
+                                      f"here (image unavailable: {NO_REGISTRY}))")
+    assert raised["loki"].cause == Cause("image:grafana/loki:2.9.3", NO_REGISTRY, "pass --image loki=REF", PULL_ERROR,
+                                         ("loki",))
+    groups = group_causes(not_evaluated(f"test_{name}_ready", exc) for name, exc in raised.items())
+    assert [(g.count, g.cause.key, g.cause.services, g.cause.detail) for g in groups] == [
+        (3, "image:grafana/loki:2.9.3", ("loki", "grafana", "nginx"), PULL_ERROR)]
 
 
-def test_a_check_s_own_wording_around_the_image_clause_keeps_its_words() -> None:
-    reason, cause = diagnose(f"target loki:3100 (job loki): loki cannot run here ({LOKI_UNAVAILABLE})")
-    assert reason == f"target loki:3100 (job loki): loki cannot run here (image unavailable: {NO_REGISTRY})"
-    assert (cause.key, cause.services, cause.detail) == ("image:grafana/loki:2.9.3", ("loki",), PULL_ERROR)
-    reason, bare = diagnose("image unavailable: grafana/loki:2.9.3 is not present locally (--pull never)")
-    assert bare.services == () and bare.hint == "pass --image SERVICE=REF, or --pull missing to pull it"
+def test_docker_unavailable_is_one_cause_keeping_docker_s_error_for_the_whole_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    run: Any = SimpleNamespace(_unavailable=None, _client=None)
+    first, again = raised_by(lambda: GateRun.docker(run)), raised_by(lambda: GateRun.docker(run))
+    assert first.reason == again.reason == "Docker engine unavailable"
+    assert first.cause == again.cause == Cause(
+        "docker", "Docker engine unavailable", "start Docker, or point DOCKER_HOST at a running engine",
+        "Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))")
 
 
-def test_a_reason_cut_inside_the_raw_error_still_finds_its_image() -> None:
-    """Reasons recorded before this grouping were cut at 300 characters, mid-error."""
-    cut = RECORDED["grafana"][:300]
-    assert diagnose(cut)[1].key == "image:grafana/loki:2.9.3"
+def test_ryuk_unavailable_is_its_own_cause_with_the_way_round_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("obsgate.run.docker.from_env", lambda: SimpleNamespace(ping=lambda: True))
+
+    def no_ryuk() -> None:
+        raise OSError("pull access denied for testcontainers/ryuk\nmore")
+
+    monkeypatch.setattr("obsgate.run.start_reaper", no_ryuk)
+    cause = raised_by(lambda: GateRun.docker(SimpleNamespace(_unavailable=None, _client=None))).cause
+    assert (cause.key, cause.detail) == ("ryuk", "pull access denied for testcontainers/ryuk")
+    assert "TESTCONTAINERS_RYUK_DISABLED=true" in cause.hint
+
+
+def test_a_candidate_that_cannot_be_had_names_the_candidate_option() -> None:
+    run: Any = SimpleNamespace(project=SimpleNamespace(services={"loki": SimpleNamespace(image="grafana/loki:2.9.3")}),
+                               docker=NoImages, options=SimpleNamespace(pull="never"))
+    raised = raised_by(lambda: Candidate("loki", "grafana/loki:3.0.0").image(run))
+    assert raised.reason == ("candidate loki=grafana/loki:3.0.0: image unavailable: grafana/loki:3.0.0 not present locally "
+                             "(--pull never)")
+    assert raised.cause == Cause("candidate:grafana/loki:3.0.0", "grafana/loki:3.0.0 not present locally (--pull never)",
+                                 "pass --candidate loki=REF, or --pull missing to pull it", "", ("loki",))
 
 
 @pytest.mark.parametrize(("error", "words", "hint"), [
+    (PULL_ERROR, "and no registry reachable", "pass --image loki=REF"),
     ("manifest unknown: manifest unknown", "and not found in its registry", "check the reference, or pass --image loki=REF"),
     ("401 Client Error: unauthorized: authentication required", "and the registry refused the pull",
      "docker login to the registry, or pass --image loki=REF"),
     ("500 Server Error: disk full", "and could not be pulled", "pass --image loki=REF (the pull error is in gate.json)"),
 ])
 def test_pull_errors_in_words_a_person_acts_on(error: str, words: str, hint: str) -> None:
-    reason = f"loki: image unavailable: grafana/loki:2.9.3 is not present locally and could not be pulled ({error})"
-    cause = diagnose(reason)[1]
-    assert (cause.text, cause.hint, cause.detail) == (f"grafana/loki:2.9.3 not present locally {words}", hint, error)
+    """Docker's pull error is read once, where the pull fails; the check's reason keeps only the words."""
+    client: Any = NoImages(error)
+    choice = resolve(client, {"loki": "grafana/loki:2.9.3"}, {}, "missing")["loki"]
+    assert choice.cause == Cause("image:grafana/loki:2.9.3", f"grafana/loki:2.9.3 not present locally {words}", hint,
+                                 error[:200], ("loki",))
+    assert choice.reason == f"image unavailable: grafana/loki:2.9.3 not present locally {words}"
 
 
-def test_pull_never_docker_candidate_and_other_causes() -> None:
-    never = diagnose(RECORDED["never"])[1]
-    assert never.text == "prom/alertmanager:v0.26.0 not present locally (--pull never)"
-    assert never.hint == "pass --image alertmanager=REF, or --pull missing to pull it" and never.detail == ""
-    reason, docker = diagnose(RECORDED["docker"])
-    assert reason == "Docker engine unavailable" and docker.key == "docker"
-    assert docker.detail.startswith("Error while fetching server API version")
-    reason, candidate = diagnose(RECORDED["candidate"])
-    assert reason == ("candidate loki=grafana/loki:3.0.0: image unavailable: grafana/loki:3.0.0 not present locally "
-                      "(--pull never)")
-    assert candidate.key == "candidate:grafana/loki:3.0.0" and candidate.hint.startswith("pass --candidate loki=REF")
-    reason, other = diagnose(RECORDED["browser"] + "\nmore lines")
-    assert reason == other.key == other.text == RECORDED["browser"] and other.hint == other.detail == ""
+def test_pull_never_says_how_to_pull() -> None:
+    cause = unavailable("alertmanager", "prom/alertmanager:v0.26.0", None)
+    assert cause.text == "prom/alertmanager:v0.26.0 not present locally (--pull never)"
+    assert cause.hint == "pass --image alertmanager=REF, or --pull missing to pull it" and cause.detail == ""
+
+
+def test_a_reason_without_a_cause_is_its_own_cause() -> None:
+    raised = NotEvaluated(BROWSER + "\nmore lines")
+    assert raised.cause == Cause(BROWSER, BROWSER)
+    assert NotEvaluated("").cause.key == "no reason given"
+    assert Cause.of_reason("x " * 200).key == one_line("x " * 200, causes.MAX_CAUSE)
 
 
 def test_checks_are_grouped_by_cause_biggest_first() -> None:
-    results = [not_evaluated("test_browser", RECORDED["browser"]),
-               not_evaluated("test_loki_ready", RECORDED["loki"]),
-               not_evaluated("test_grafana_ready", RECORDED["grafana"]),
-               not_evaluated("test_nginx_ready", RECORDED["nginx"]),
-               not_evaluated("test_am_ready", RECORDED["never"])]
+    loki = unavailable("loki", "grafana/loki:2.9.3", PULL_ERROR)
+    never = unavailable("alertmanager", "prom/alertmanager:v0.26.0", None)
+    results = [not_evaluated("test_browser", NotEvaluated(BROWSER)),
+               not_evaluated("test_loki_ready", NotEvaluated("loki: …", loki)),
+               not_evaluated("test_grafana_ready", NotEvaluated("grafana: …", loki.hitting("grafana"))),
+               not_evaluated("test_nginx_ready", NotEvaluated("nginx: …", loki.hitting("nginx"))),
+               not_evaluated("test_am_ready", NotEvaluated("alertmanager: …", never))]
     groups = group_causes(results)
     assert [(g.count, g.cause.key) for g in groups] == [
-        (3, "image:grafana/loki:2.9.3"), (1, RECORDED["browser"]), (1, "image:prom/alertmanager:v0.26.0")]
-    loki = groups[0]
-    assert loki.cause.services == ("loki", "grafana", "nginx") and loki.cause.detail == PULL_ERROR
-    assert [r.check_id for r in loki.results] == ["test_loki_ready", "test_grafana_ready", "test_nginx_ready"]
+        (3, "image:grafana/loki:2.9.3"), (1, BROWSER), (1, "image:prom/alertmanager:v0.26.0")]
+    assert groups[0].cause.services == ("loki", "grafana", "nginx") and groups[0].cause.detail == PULL_ERROR
+    assert [r.check_id for r in groups[0].results] == ["test_loki_ready", "test_grafana_ready", "test_nginx_ready"]
 
 
-def test_a_recorded_cause_wins_over_one_diagnosed_from_the_reason() -> None:
-    reason, cause = diagnose(RECORDED["loki"])
-    recorded = CheckResult("t", "t.py::t", "Functionality", 1, Outcome.NOT_EVALUATED, reason=reason, cause=cause)
-    assert cause_of(recorded) == cause
-    assert cause_of(not_evaluated("t", reason)).detail == ""   # the short reason alone no longer has it
+def test_a_result_recorded_without_a_cause_is_grouped_by_its_reason() -> None:
+    """Results read back from an older gate.json, or made by hand, carry only a reason."""
+    recorded = CheckResult("t", "t.py::t", "Functionality", 1, Outcome.NOT_EVALUATED, reason=BROWSER + "\nmore")
+    assert cause_of(recorded) == Cause(BROWSER, BROWSER)
+
+
+def test_no_regular_expression_reads_obs_gate_s_own_messages_back() -> None:
+    """Causes travel structured: the module that groups them does not import re."""
+    tree = ast.parse(inspect.getsource(causes))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in node.names} | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "re" not in imported
 
 
 @pytest.mark.parametrize(("text", "limit", "expected"), [

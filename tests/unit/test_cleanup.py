@@ -27,17 +27,21 @@ from obsgate.bringup.cleanup import (
     LABEL_RUN,
     Swept,
     for_testcontainers,
+    hold,
+    is_live,
+    live_runs,
     run_labels,
     scratch_dir,
     sweep,
     sweep_scratch,
 )
-from obsgate.bringup.compose import ComposeProject, load_compose
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.resilience.lifecycle import address_taken
+from obsgate.core.errors import NotEvaluated
 from obsgate.run import GateRun
+from obsgate.stackfiles.compose import ComposeProject, load_compose
 
 Log = list[tuple[str, str, dict[str, Any]]]
 RUN = "run1"
@@ -50,6 +54,7 @@ class FakeObject:
                  on_remove: Callable[[], object] | None = None) -> None:
         self.kind, self.name, self.id, self.log, self.labels, self.error = kind, name, f"id-{name}", log, labels, error
         self.attrs: dict[str, Any] = {"Names": [f"/{name}"]} if kind == "container" else {"Name": name}
+        self.attrs["Labels"] = labels
         self.on_remove = on_remove
         self.collection: FakeCollection | None = None
 
@@ -260,7 +265,15 @@ class FakeDockerObject:
 
     def start(self) -> None: ...
     def reload(self) -> None: ...
-    def connect(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def connect(self, *args: Any, **kwargs: Any) -> None:
+        self.docker.attached.append(("connect", kwargs))
+        if self.docker.refuse_address:
+            raise APIError("user specified IP address is supported only when connecting to networks with user "
+                           "configured subnets")
+
+    def disconnect(self, *args: Any, **kwargs: Any) -> None:
+        self.docker.attached.append(("disconnect", kwargs))
 
     def logs(self, **kwargs: Any) -> bytes:
         return b""
@@ -311,6 +324,8 @@ class FakeDocker:
         self.api = SimpleNamespace(headers={})
         self.objects: dict[tuple[str, str], FakeDockerObject] = {}
         self.created: list[FakeDockerObject] = []
+        self.attached: list[tuple[str, dict[str, Any]]] = []
+        self.refuse_address = False
         self.counter = itertools.count()
         self.containers, self.networks, self.volumes, self.images = (
             FakeKind(self, k) for k in ("container", "network", "volume", "image"))
@@ -403,6 +418,26 @@ def test_the_address_holder_is_labelled(fake_docker: FakeDocker, stack: Stack) -
         assert_labelled(fake_docker.created, RUN, {"container"})
 
 
+def test_the_address_holder_is_pinned_to_the_old_address_where_the_engine_hands_out_another(
+        fake_docker: FakeDocker, stack: Stack) -> None:
+    """Podman hands addresses out in sequence, Docker the lowest free one: the holder must hold the old one either way."""
+    handle: Any = SimpleNamespace(ip="10.0.0.9", stack=stack, spec=stack["app"].spec, name="app", stop=lambda: None)
+    del fake_docker.attached[:]
+    with address_taken(handle, "app:1") as held:
+        assert held == "10.0.0.9"
+        assert fake_docker.attached == [("disconnect", {}), ("connect", {"ipv4_address": "10.0.0.9"})]
+
+
+def test_an_engine_that_will_not_pin_the_old_address_makes_the_check_not_evaluated(fake_docker: FakeDocker,
+                                                                                     stack: Stack) -> None:
+    """Not a failure of the stack: the drill cannot be set up on this engine."""
+    fake_docker.refuse_address = True
+    handle: Any = SimpleNamespace(ip="10.0.0.9", stack=stack, spec=stack["app"].spec, name="app", stop=lambda: None)
+    with pytest.raises(NotEvaluated, match="would not give it that address"), address_taken(handle, "app:1"):
+        pass
+    assert not [o for o in fake_docker.objects.values() if o.kind == "container" and "address-holder" in str(o.labels)]
+
+
 def test_ryuk_is_started_before_the_run_creates_anything(fake_docker: FakeDocker, monkeypatch: pytest.MonkeyPatch) -> None:
     """The gate's one way to Docker starts it, not only testcontainers' first container (after networks and volumes)."""
     started: list[int] = []
@@ -426,7 +461,44 @@ def test_teardown_sweeps_the_run_though_no_stack_came_up(fake_docker: FakeDocker
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     scratch = scratch_dir(RUN, "test-alert")
     run: Any = SimpleNamespace(_lock=threading.Lock(), _stack=None, _client=fake_docker, run_id=RUN, webhook=None,
-                               secrets=SimpleNamespace(remove=lambda: None), timings={})
+                               secrets=SimpleNamespace(remove=lambda: None), timings={}, claim=None)
     GateRun.teardown(run)
     assert fake_docker.objects == {}
     assert not scratch.exists()
+
+
+def test_a_live_run_holds_its_id_until_it_releases_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    claim = hold("liverun1")
+    assert claim is not None and is_live("liverun1") and live_runs() == {"liverun1"}
+    assert hold("liverun1") is None, "a second run with the same id must not start"
+    claim.release()
+    claim.release()   # idempotent: the teardown runs twice
+    assert not is_live("liverun1") and live_runs() == set() and not list(tmp_path.iterdir())
+
+
+def test_a_dead_runs_lock_file_is_not_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGKILLed run leaves its lock file, but the kernel dropped the lock: it is swept like any leftover."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / "obsgate-deadrun1.lock").touch()
+    assert live_runs() == set() and not (tmp_path / "obsgate-deadrun1.lock").exists()
+
+
+def test_sweep_of_every_run_spares_the_live_ones() -> None:
+    client = FakeClient(containers=["mine"], networks=["net"], volumes=["vol"],
+                        labels={LABEL_RUN: "live-x", LABEL_PARENT: "live"})
+    dead = FakeObject("container", "dead", client.log, {LABEL_RUN: "dead", LABEL_PARENT: "dead"})
+    client.containers.add(dead)
+    fake: Any = client
+    swept = sweep(fake, None, spare={"live"})
+    assert (swept.containers, swept.networks, swept.volumes) == (1, 0, 0)
+    assert [name for _, name, _ in client.log] == ["dead"]
+
+
+def test_sweep_scratch_spares_the_live_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    live, dead = tmp_path / "obsgate-live1-secrets-abc", tmp_path / "obsgate-dead1-secrets-def"
+    live.mkdir()
+    dead.mkdir()
+    assert sweep_scratch(spare={"live1"}) == 1
+    assert live.exists() and not dead.exists()

@@ -1,14 +1,16 @@
-"""obsgate.bringup.compose / obsgate.yamlio: the compose file read into typed specs, or one clear error."""
+"""obsgate.stackfiles.compose / obsgate.core.yamlio: the compose file read into typed specs, or one clear error."""
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
-from obsgate.bringup.compose import (
+from obsgate.core.errors import InputError
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import (
     ComposeProject,
     Dependency,
     Healthcheck,
@@ -17,8 +19,6 @@ from obsgate.bringup.compose import (
     ServiceSpec,
     load_compose,
 )
-from obsgate.errors import InputError
-from obsgate.yamlio import load_yaml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compose"
 REAL_COMPOSE = Path(__file__).resolve().parents[2] / "stack" / "docker-compose.yml"
@@ -58,33 +58,60 @@ def assert_actionable(error: InputError, path: Path, key: str) -> None:
 # --- yamlio --------------------------------------------------------------------------------
 
 
-def test_load_yaml_missing_file_is_an_input_error_naming_the_document(tmp_path: Path) -> None:
+def test_yaml_load_of_a_missing_file_is_an_input_error_naming_the_document(tmp_path: Path) -> None:
     path = tmp_path / "absent.yml"
     with pytest.raises(InputError, match="compose file not found") as info:
-        load_yaml(path, "compose file")
+        YamlDoc.load(path, str(path), "compose file")
     assert_actionable(info.value, path, "(file)")
+    assert info.value.line is None
 
 
-def test_load_yaml_invalid_yaml_names_line_and_column(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("text", "problem", "key", "line", "column"), [
+    ("a: 1\nb: [unclosed\n", "invalid YAML", "(document)", 3, 1),
+    ("a: 1\nb:\n  c: 2\n  c: 3\n", "duplicate key 'c'", "b.c", 4, 3),
+    ("1: a\n0x1: b\n", "duplicate key 1", "0x1", 2, 1),           # equal as PyYAML reads them
+], ids=["syntax", "duplicate", "equal-values"])
+def test_yaml_load_names_the_key_line_and_column_of_a_problem(tmp_path: Path, text: str, problem: str, key: str,
+                                                                line: int, column: int) -> None:
     path = tmp_path / "bad.yml"
-    path.write_text("a: 1\nb: [unclosed\n", encoding="utf-8")
-    with pytest.raises(InputError, match="invalid YAML") as info:
-        load_yaml(path, "policy")
-    assert re.fullmatch(r"line \d+, column \d+", info.value.key)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=problem) as info:
+        YamlDoc.load(path, str(path))
+    assert (info.value.key, info.value.line, info.value.column) == (key, line, column)
+    assert str(info.value).startswith(f"{path}:{line}:{column}: {key}: {problem}")
 
 
-def test_load_yaml_duplicate_key_is_rejected_with_its_line(tmp_path: Path) -> None:
-    path = tmp_path / "dup.yml"
-    path.write_text("a: 1\nb: 2\na: 3\n", encoding="utf-8")
-    with pytest.raises(InputError, match="duplicate key 'a'") as info:
-        load_yaml(path, "policy")
-    assert info.value.key == "line 3, column 1"
+def test_input_error_says_the_line_and_column_in_its_message_only_when_known() -> None:
+    assert str(InputError("gate.yml", "targets", "missing", "add it")) == "gate.yml: targets: missing (fix: add it)"
+    error = InputError("gate.yml", "(document)", "invalid YAML: x", "fix it", line=3, column=7)
+    assert (error.line, error.column, str(error)) == (3, 7, "gate.yml:3:7: (document): invalid YAML: x (fix: fix it)")
 
 
-def test_load_yaml_same_key_in_different_mappings_is_not_a_duplicate(tmp_path: Path) -> None:
+def test_yaml_load_same_key_in_different_mappings_is_not_a_duplicate(tmp_path: Path) -> None:
     path = tmp_path / "ok.yml"
     path.write_text("a: {x: 1}\nb: {x: 2}\n", encoding="utf-8")
-    assert load_yaml(path, "policy") == {"a": {"x": 1}, "b": {"x": 2}}
+    assert YamlDoc.load(path, str(path)).data == {"a": {"x": 1}, "b": {"x": 2}}
+
+
+def test_yaml_load_composes_the_text_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    composed: list[str] = []
+    real = yaml.compose
+
+    def counted(stream: str, Loader: type) -> yaml.Node | None:  # noqa: N803 - yaml.compose's own name
+        composed.append(stream)
+        return real(stream, Loader=Loader)
+
+    monkeypatch.setattr(yaml, "compose", counted)
+    monkeypatch.setattr(yaml, "load", lambda *_, **__: pytest.fail("parsed a second time"))
+    monkeypatch.setattr(yaml, "safe_load", lambda *_, **__: pytest.fail("parsed a second time"))
+    doc = YamlDoc.load(write_compose(tmp_path, "services:\n  a:\n    image: busybox\n"))
+    assert (len(composed), doc.get("services.a.image"), doc.line("services.a.image")) == (1, "busybox", 3)
+
+
+def test_compose_project_keeps_the_line_of_every_key_of_the_file(tmp_path: Path) -> None:
+    project = load(tmp_path, "services:\n  a:\n    image: busybox\n    restart: always\n")
+    assert project.doc.line("services.a.restart") == 4
+    assert project.doc.get("services.a.image") == "busybox"
 
 
 def test_yaml_merge_keys_from_an_x_extension_anchor_are_applied() -> None:
@@ -748,13 +775,14 @@ def test_error_unset_bare_variable(tmp_path: Path) -> None:
 def test_error_invalid_yaml(tmp_path: Path) -> None:
     error, path = load_error(tmp_path, "services:\n  a:\n    image: [busybox\n")
     assert error.file == str(path)
-    assert re.fullmatch(r"line \d+, column \d+", error.key)
+    assert (error.key, error.line) == ("(document)", 4)
     assert "invalid YAML" in error.problem and error.fix
 
 
 def test_error_duplicate_key(tmp_path: Path) -> None:
     error, path = load_error(tmp_path, "services:\n  a:\n    image: busybox\n    image: alpine\n")
-    assert_actionable(error, path, "line 4, column 5")
+    assert_actionable(error, path, "services.a.image")
+    assert (error.line, error.column) == (4, 5)
     assert "duplicate key 'image'" in error.problem
 
 

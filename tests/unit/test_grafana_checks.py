@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from obsgate.bringup.compose import Mount, ServiceSpec, load_compose
 from obsgate.checks import grafana as gc
+from obsgate.clients.grafana import Datasource, SearchHit
+from obsgate.stackfiles.compose import Mount, ServiceSpec, load_compose
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grafana"
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def recorded(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
+
+
+def datasources(answer: list[dict[str, Any]]) -> list[Datasource]:
+    return [Datasource.of(d) for d in answer]
+
+
+def hits(answer: list[dict[str, Any]]) -> list[SearchHit]:
+    return [SearchHit.of(h) for h in answer]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +56,7 @@ def test_expectations_follow_a_changed_provisioning_dir(grafana_spec: ServiceSpe
     (tmp_path / "datasources" / "ds.yaml").write_text(
         "apiVersion: 1\ndatasources:\n  - {name: Other, uid: other, type: loki, url: http://x}\n")
     spec = dataclasses.replace(grafana_spec, mounts=(Mount("bind", str(tmp_path), gc.PROVISIONING, True),))
-    assert gc.provisioned_datasources(spec) == [gc.Datasource("Other", "other", "loki")]
+    assert gc.provisioned_datasources(spec) == [Datasource("other", "Other", "loki")]
 
 
 def test_health_accepts_the_documented_answer_and_names_a_bad_database() -> None:
@@ -59,8 +68,8 @@ def test_health_accepts_the_documented_answer_and_names_a_bad_database() -> None
 
 def test_datasources_present_with_provisioned_uids(grafana_spec: ServiceSpec) -> None:
     expected = gc.provisioned_datasources(grafana_spec)
-    assert gc.datasource_problems(expected, recorded("datasources-provisioned.json")) == []
-    problems = gc.datasource_problems(expected, recorded("datasources-docs-example.json"))
+    assert gc.datasource_problems(expected, datasources(recorded("datasources-provisioned.json"))) == []
+    problems = gc.datasource_problems(expected, datasources(recorded("datasources-docs-example.json")))
     assert len(problems) == 2
     assert "uid 'loki' (Loki, loki) missing; Grafana has uids ['H8joYFVGz']" in problems[0]
 
@@ -68,7 +77,7 @@ def test_datasources_present_with_provisioned_uids(grafana_spec: ServiceSpec) ->
 def test_datasource_with_wrong_type_is_named(grafana_spec: ServiceSpec) -> None:
     listed = recorded("datasources-provisioned.json")
     listed[1]["type"] = "graphite"
-    (problem,) = gc.datasource_problems(gc.provisioned_datasources(grafana_spec), listed)
+    (problem,) = gc.datasource_problems(gc.provisioned_datasources(grafana_spec), datasources(listed))
     assert "'prometheus' is 'Prometheus' of type 'graphite'" in problem
 
 
@@ -80,12 +89,12 @@ def test_datasource_health_ok_and_error() -> None:
 
 def test_dashboards_in_their_provider_folder(grafana_spec: ServiceSpec) -> None:
     expected = gc.provisioned_dashboards(grafana_spec)
-    assert gc.dashboard_problems(expected, recorded("search-provisioned.json")) == []
+    assert gc.dashboard_problems(expected, hits(recorded("search-provisioned.json"))) == []
     moved = recorded("search-provisioned.json")
     moved[0]["folderTitle"] = "General"
-    assert gc.dashboard_problems(expected, moved) == [
+    assert gc.dashboard_problems(expected, hits(moved)) == [
         "dashboard 'POS logs' is in folder 'General', provisioned into 'Observability'"]
-    missing = gc.dashboard_problems(expected, recorded("search-docs-example.json"))
+    missing = gc.dashboard_problems(expected, hits(recorded("search-docs-example.json")))
     assert [p.split(" (uid")[0] for p in missing] == ["dashboard 'POS logs'", "dashboard 'Stack health'"]
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from obsgate.bringup.compose import load_compose
-from obsgate.checks.grafanaconf import GrafanaConf, as_bool, env_name
-from obsgate.checks.static import ConfigUnreadable, YamlDoc
 from obsgate.checks.static import grafana as g
 from obsgate.checks.static.references import Address, Where
+from obsgate.core.findings import ConfigUnreadable
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import load_compose
+from obsgate.stackfiles.grafana import GrafanaConf, as_bool, env_name
 
 DATASOURCES = {"apiVersion": 1, "datasources": [
     {"name": "Loki", "uid": "loki", "type": "loki", "url": "http://loki:3100"},

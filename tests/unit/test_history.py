@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from obsgate.gate.policy import Category, Policy
+from obsgate.core.policy import Category, Policy
+from obsgate.core.results import CheckResult, Measurement, Outcome
 from obsgate.gate.report import Flip, Regression, RunComparison, new_run_dir, write_run_reports
 from obsgate.gate.report.history import compare
-from obsgate.gate.results import CheckResult, Measurement, Outcome
 from obsgate.gate.scoring import score
 
 POLICY = Policy(Path("gate.yml"), 80, 60, {"Performance": Category("Performance", 100, False, "")},

@@ -8,7 +8,7 @@ import pytest
 from docker.errors import APIError, ImageNotFound
 
 from obsgate.bringup.images import ImageChoice, env_var, parse_overrides, resolve
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
 
 SERVICES = ["loki", "grafana", "node-exporter"]
 
@@ -147,17 +147,16 @@ def test_absent_image_whose_pull_fails_is_unavailable_with_the_first_line_of_the
     error = APIError("pull access denied for grafana/loki, repository does not exist\nsecond line of detail")
     client = FakeClient(pull_error=error)
     choice = resolve_one(client, "grafana/loki:9.9.9", "missing")
-    assert choice.available is False
-    assert "could not be pulled" in choice.reason
-    assert "pull access denied for grafana/loki, repository does not exist" in choice.reason
-    assert "second line of detail" not in choice.reason
+    assert choice.available is False and choice.cause is not None
+    assert choice.reason == "image unavailable: grafana/loki:9.9.9 not present locally and not found in its registry"
+    assert choice.cause.detail == "pull access denied for grafana/loki, repository does not exist"
     assert client.images.pulled == ["grafana/loki:9.9.9"]
 
 
 def test_absent_image_whose_pull_fails_without_a_message_names_the_error_type() -> None:
     choice = resolve_one(FakeClient(pull_error=APIError("")), "loki:1", "missing")
-    assert choice.available is False
-    assert "APIError" in choice.reason
+    assert choice.available is False and choice.cause is not None
+    assert choice.cause.detail == "APIError"
 
 
 def test_absent_image_that_pulls_is_available() -> None:

@@ -1,10 +1,10 @@
-"""obsgate.bringup.interpolate: compose-style variable substitution, stricter where a blank would hurt."""
+"""obsgate.stackfiles.interpolate: compose-style variable substitution, stricter where a blank would hurt."""
 
 from __future__ import annotations
 
 import pytest
 
-from obsgate.bringup.interpolate import InterpolationError, interpolate
+from obsgate.stackfiles.interpolate import InterpolationError, interpolate
 
 SET = {"NAME": "value"}
 EMPTY = {"NAME": ""}

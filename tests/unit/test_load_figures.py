@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import load_policy
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import load_policy
 from obsgate.load import verdict
 from obsgate.load.counters import LokiCounters, parse
 from obsgate.load.resources import Sample, parse_sample, summarize

@@ -26,7 +26,7 @@ from obsgate.checks.logs import (
     push_to_queryable_s,
 )
 from obsgate.clients import Endpoint, LokiAPI, logproto
-from obsgate.wait import WaitTimeout
+from obsgate.core.wait import WaitTimeout
 
 # What Loki 2.9.3 prints on /config for the stack's limits (excerpt, same formatting).
 CONFIG = """\

@@ -1,4 +1,5 @@
-"""obsgate.checks.nginxconf: the CORS allow-list and the push rate limit read from nginx.conf (crossplane).
+"""obsgate.stackfiles.nginx, the one reader of nginx.conf: locations as nginx picks them, the CORS allow-list
+and the push rate limit.
 
 Configs are small snippets shaped like stack/nginx/nginx.conf, written to tmp_path; one test
 reads the real file through the real compose file's nginx mount.
@@ -11,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from obsgate.bringup.compose import ServiceSpec, load_compose
-from obsgate.checks.nginxconf import CONTAINER_PATH, CorsAllowList, NginxConf, RateLimit
-from obsgate.errors import InputError
+from obsgate.checks.static import nginx as nginx_policy
+from obsgate.core.errors import InputError
+from obsgate.stackfiles.compose import ServiceSpec, load_compose
+from obsgate.stackfiles.nginx import DEFAULT_CONFIG, CorsAllowList, NginxConf, RateLimit, select_location
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_COMPOSE = ROOT / "stack" / "docker-compose.yml"
@@ -118,9 +120,9 @@ def test_load_of_invalid_syntax_names_the_file_the_line_and_the_fix(tmp_path: Pa
     with pytest.raises(InputError) as info:
         NginxConf.load(path)
     assert info.value.file == str(path)
-    assert "crossplane cannot parse it" in info.value.problem
-    assert "line " in info.value.problem
-    assert info.value.fix == "fix the syntax"
+    assert info.value.problem.startswith("cannot parse: ")
+    assert info.value.line == 4
+    assert info.value.fix == "fix the syntax (nginx -t shows the same)"
 
 
 def test_load_of_a_missing_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
@@ -146,8 +148,8 @@ def test_of_service_without_a_mounted_nginx_conf_names_the_service_and_the_fix(t
     with pytest.raises(InputError) as info:
         NginxConf.of_service(spec)
     assert info.value.file == "nginx"
-    assert CONTAINER_PATH in info.value.problem
-    assert CONTAINER_PATH in info.value.fix
+    assert DEFAULT_CONFIG in info.value.problem
+    assert DEFAULT_CONFIG in info.value.fix
 
 
 def test_walk_yields_every_directive_depth_first(tmp_path: Path) -> None:
@@ -292,6 +294,88 @@ def test_location_finds_an_exact_match_written_without_a_space(tmp_path: Path) -
     # nginx accepts `location =/path` as the same exact-match location as `location = /path`.
     loaded = conf(tmp_path, server("        location =/loki/api/v1/push {\n            return 204;\n        }\n"))
     assert loaded.location(PUSH) is not None
+
+
+# --- routing: the location nginx picks, however the modifier is written -------------------------
+
+LOKI_PREFIX = "        location /loki/ {\n            return 403;\n        }\n"
+
+
+def push_conf(directory: Path, head: str, limit: str = "limit_req zone=loki_push burst=100 nodelay;") -> NginxConf:
+    """A server with a /loki/ prefix location (no rate limit) and the push location written as ``head``."""
+    push = f"        {head} {{\n            {limit}\n            return 204;\n        }}\n"
+    return conf(directory, ZONES + server(LOKI_PREFIX, push))
+
+
+def routed(loaded: NginxConf, uri: str) -> str:
+    """The arguments of the innermost location serving ``uri`` on the first server, as written."""
+    return " ".join(loaded.route(loaded.servers[0], uri)[-1]["args"])
+
+
+@pytest.mark.parametrize("head", ["location = /loki/api/v1/push", "location =/loki/api/v1/push"])
+def test_an_exact_location_routes_the_same_with_or_without_a_space(tmp_path: Path, head: str) -> None:
+    loaded = push_conf(tmp_path, head)
+    assert routed(loaded, "/loki/api/v1/push") == head.removeprefix("location ")
+    assert routed(loaded, "/loki/api/v1/push/x") == "/loki/"       # an exact location matches that URI only
+
+
+@pytest.mark.parametrize("head", ["location = /loki/api/v1/push", "location =/loki/api/v1/push"])
+@pytest.mark.parametrize("asked", ["= /loki/api/v1/push", "=/loki/api/v1/push"])
+def test_an_exact_locations_rate_limit_reads_the_same_with_or_without_a_space(tmp_path: Path, head: str,
+                                                                              asked: str) -> None:
+    assert push_conf(tmp_path, head).rate_limit(asked) == RateLimit("loki_push", 50.0, 100, True)
+
+
+@pytest.mark.parametrize("head", ["location = /loki/api/v1/push", "location =/loki/api/v1/push"])
+def test_the_push_rate_limit_judgement_reads_an_exact_location_with_or_without_a_space(tmp_path: Path,
+                                                                                        head: str) -> None:
+    assert nginx_policy.push_rate_limit(push_conf(tmp_path, head)) == []
+    [finding] = nginx_policy.push_rate_limit(push_conf(tmp_path, head, "auth_basic off;"))
+    assert finding.problem.startswith("push is not rate-limited")
+    assert f"> {head}.limit_req" in finding.key
+
+
+@pytest.mark.parametrize("head", ["location ^~ /static/", "location ^~/static/"])
+def test_a_prefix_location_that_stops_the_regex_search_reads_the_same_with_or_without_a_space(tmp_path: Path,
+                                                                                             head: str) -> None:
+    regex = "        location ~* \\.png$ {\n            return 404;\n        }\n"
+    loaded = conf(tmp_path, server(f"        {head} {{\n            return 200;\n        }}\n", regex))
+    assert routed(loaded, "/static/logo.png") == head.removeprefix("location ")
+    assert routed(loaded, "/img/logo.PNG") == "~* \\.png$"
+
+
+@pytest.mark.parametrize("head", ["location ~* \\.php$", "location ~*\\.php$", "location ~ (?i)\\.php$",
+                                  "location ~(?i)\\.php$"])
+def test_a_regex_location_reads_the_same_with_or_without_a_space(tmp_path: Path, head: str) -> None:
+    loaded = conf(tmp_path, server(LOKI_PREFIX, f"        {head} {{\n            return 404;\n        }}\n"))
+    assert routed(loaded, "/loki/index.PHP") == head.removeprefix("location ")
+    assert loaded.location(head.removeprefix("location ")) is not None
+
+
+def test_a_regex_written_attached_with_a_caret_is_a_regex_not_a_prefix(tmp_path: Path) -> None:
+    loaded = conf(tmp_path, server(LOKI_PREFIX, "        location ~^/loki/api/ {\n            return 404;\n        }\n"))
+    assert routed(loaded, "/loki/api/v1/query") == "~^/loki/api/"
+
+
+def test_nested_locations_of_the_longest_prefix_are_searched_before_the_servers_regexes(tmp_path: Path) -> None:
+    nested = ("        location /loki/ {\n            location ~ \\.json$ {\n                return 200;\n            }\n"
+              "            location = /loki/ready {\n                return 204;\n            }\n        }\n")
+    outer = "        location ~ ^/loki/api/ {\n            return 404;\n        }\n"
+    block = conf(tmp_path, server(nested, outer)).servers[0]
+
+    def chain(uri: str) -> list[str]:
+        return [" ".join(d["args"]) for d in select_location(block, uri)]
+
+    assert chain("/loki/api/rules.json") == ["/loki/", "~ \\.json$"]      # a nested regex match ends the search
+    assert chain("/loki/ready") == ["/loki/", "= /loki/ready"]
+    assert chain("/loki/api/v1/query") == ["~ ^/loki/api/"]                # then the server's regexes
+    assert chain("/loki/other") == ["/loki/"]
+    assert chain("/grafana/") == []
+
+
+def test_a_named_location_serves_no_uri(tmp_path: Path) -> None:
+    loaded = conf(tmp_path, server("        location @fallback {\n            return 502;\n        }\n"))
+    assert loaded.route(loaded.servers[0], "@fallback") == [loaded.http, loaded.servers[0]]
 
 
 # --- push rate limit -------------------------------------------------------------------------

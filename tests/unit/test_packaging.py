@@ -1,16 +1,21 @@
 """What ``pip install`` gives a user: the ``obsgate`` command and the ``py.typed`` marker (PEP 561), so type checkers
-read the package's own annotations. The command is looked for beside the running interpreter, as a venv installs it,
+read the package's own annotations, and exactly the dependencies the package imports: every one declared, none of the
+project's test tools among them. The command is looked for beside the running interpreter, as a venv installs it,
 whether or not that venv is activated."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, packages_distributions
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 import obsgate
 from obsgate.__main__ import main
@@ -56,3 +61,36 @@ def test_wheel_ships_py_typed_and_the_command(tmp_path: Path) -> None:
         assert "obsgate = obsgate.__main__:main" in archive.read(entry_points_txt).decode()
     assert "obsgate/py.typed" in names
     assert (Path(obsgate.__file__).parent / "py.typed").is_file()   # and in the installed (here: editable) package
+
+
+def _declared(section: str = "dependencies") -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    texts = project["dependencies"] if section == "dependencies" else project["optional-dependencies"][section]
+    return {Requirement(t).name.lower().replace("_", "-") for t in texts}
+
+
+def _imported_distributions() -> dict[str, set[str]]:
+    """Distribution -> the package's modules that import it (third-party imports only, as installed here)."""
+    owners = packages_distributions()
+    found: dict[str, set[str]] = {}
+    for path in Path(obsgate.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top == "obsgate":
+                    continue
+                for dist in owners.get(top, [top]):
+                    found.setdefault(dist.lower().replace("_", "-"), set()).add(path.name)
+    return found
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    """An undeclared import works where something else happened to install it, and breaks on a clean machine."""
+    undeclared = {dist: sorted(users) for dist, users in _imported_distributions().items() if dist not in _declared()}
+    assert undeclared == {}
+
+
+def test_the_projects_test_tools_are_no_runtime_dependency() -> None:
+    assert _declared("test") and not _declared("test") & _declared()

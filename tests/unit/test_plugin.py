@@ -36,7 +36,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def checks(pytester: pytest.Pytester, body: str) -> None:
-    header = "import pytest\nfrom obsgate.errors import NotEvaluated\n"
+    header = "import pytest\nfrom obsgate.core.errors import NotEvaluated\n"
     (pytester.path / "tests" / "integration" / "test_checks.py").write_text(header + body)
 
 
@@ -209,11 +209,13 @@ def test_leaky(run_secrets, gate):
 def test_not_evaluated_checks_are_counted_as_such_and_keep_the_raw_error_once(project: pytest.Pytester) -> None:
     raw = "500 Server Error: dial tcp: lookup registry-1.docker.io: no such host"
     checks(project, PASSING + f"""
+from obsgate.bringup.images import unavailable
+
 @pytest.mark.gate(category="Security", weight=5)
 @pytest.mark.parametrize("n", range(3))
 def test_needs_app(n):
-    raise NotEvaluated("app: image unavailable: obsgate-unit/never-started:1 is not present locally "
-                       "and could not be pulled ({raw})")
+    cause = unavailable("app", "obsgate-unit/never-started:1", {raw!r})
+    raise NotEvaluated(f"app: image unavailable: {{cause.text}}", cause)
 """)
     result = project.runpytest_subprocess()
     result.stdout.fnmatch_lines([
@@ -291,3 +293,90 @@ def test_inert_plugin_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+# --- the log tails of the services a failing check used (obsgate.gate.evidence) -------------------------------
+# The services are fakes with a ``name`` and a ``log_tail``, as ServiceHandle has.
+
+EVIDENCE_CONFTEST = """
+import pytest
+
+class Service:
+    def __init__(self, name, secret=""):
+        self.name, self.secret = name, secret
+
+    def log_tail(self, tail=60):
+        return f"--- last {tail} log lines of {self.name} ---\\n{self.name} log line, password {self.secret}"
+
+class Door:
+    def __init__(self, handle):
+        self.handle = handle
+
+@pytest.fixture
+def loki(run_secrets):
+    return Service("loki", run_secrets.read.password)
+
+@pytest.fixture
+def logs(loki):
+    return object()
+
+@pytest.fixture
+def door():
+    return Door(Service("nginx"))
+"""
+EVIDENCE_CHECKS = """
+@pytest.mark.gate(category="Functionality", weight=1)
+def test_fails_with_logs(logs, door, gate):
+    assert False, "nothing came back"
+
+@pytest.mark.gate(category="Functionality", weight=1)
+def test_fails_without_recorder(loki):
+    assert False, "no gate fixture"
+
+@pytest.mark.gate(category="Functionality", weight=1)
+def test_passes(loki, gate):
+    pass
+
+@pytest.mark.gate(category="Functionality", weight=1)
+def test_not_evaluated(loki, gate):
+    raise NotEvaluated("loki: cannot run here")
+
+@pytest.mark.gate(category="Functionality", weight=1)
+def test_carries_its_own_excerpt(loki, door, gate):
+    assert False, loki.log_tail(5)
+"""
+
+
+@pytest.fixture
+def evidence_run(project: pytest.Pytester) -> tuple[pytest.RunResult, dict[str, dict]]:
+    (project.path / "tests" / "integration" / "conftest.py").write_text(EVIDENCE_CONFTEST)
+    checks(project, PASSING + EVIDENCE_CHECKS)
+    result = project.runpytest_subprocess()
+    return result, {c["check_id"]: c for c in gate_json(project)["checks"]}
+
+
+def test_a_failing_check_shows_the_tails_of_the_services_it_used(
+        evidence_run: tuple[pytest.RunResult, dict[str, dict]]) -> None:
+    result, checks = evidence_run
+    assert checks["test_fails_with_logs"]["evidence"]["log_tails"] == {
+        "loki": "--- last 20 log lines of loki ---\nloki log line, password ***",
+        "nginx": "--- last 20 log lines of nginx ---\nnginx log line, password "}
+    result.stdout.fnmatch_lines(["*_ test_fails_with_logs _*", "E * AssertionError: nothing came back",
+                                 "*- obs-gate: log tails of nginx, loki -*", "--- last 20 log lines of nginx ---",
+                                 "nginx log line, password*", "--- last 20 log lines of loki ---",
+                                 "loki log line, password ***", "*_ test_fails_without_recorder _*"])
+    assert checks["test_fails_without_recorder"]["evidence"]["log_tails"].keys() == {"loki"}
+
+
+def test_a_passing_or_not_evaluated_check_gets_no_tails(evidence_run: tuple[pytest.RunResult, dict[str, dict]]) -> None:
+    result, checks = evidence_run
+    assert (checks["test_passes"]["outcome"], checks["test_not_evaluated"]["outcome"]) == ("passed", "not_evaluated")
+    assert "log_tails" not in checks["test_passes"]["evidence"] and "log_tails" not in checks["test_not_evaluated"]["evidence"]
+    assert result.stdout.str().count("log tails of") == 3
+
+
+def test_a_tail_the_failure_already_carries_is_not_shown_again(
+        evidence_run: tuple[pytest.RunResult, dict[str, dict]]) -> None:
+    result, checks = evidence_run
+    assert checks["test_carries_its_own_excerpt"]["evidence"]["log_tails"].keys() == {"nginx"}
+    assert result.stdout.str().count("last 20 log lines of loki ---") == 2     # the two checks above only

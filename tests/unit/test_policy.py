@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from obsgate.errors import InputError
-from obsgate.gate.policy import SaturationSettings, Target, format_number, load_policy
-from obsgate.gate.results import Judgement
+from obsgate.core.errors import InputError
+from obsgate.core.policy import SaturationSettings, Target, format_number, load_policy
+from obsgate.core.results import Judgement
 
 FIXTURE = Path(__file__).parent / "fixtures" / "policy.yml"
 REPO_POLICY = Path(__file__).resolve().parents[2] / "gate.yml"
@@ -177,7 +177,7 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_policy(path)
     assert caught.value.file == str(path)
-    assert caught.value.key.startswith("line ")
+    assert (caught.value.key, caught.value.line, caught.value.column) == ("(document)", 4, 7)
     assert "invalid YAML" in caught.value.problem
 
 
@@ -193,7 +193,9 @@ def test_duplicate_category(tmp_path: Path) -> None:
     text = FIXTURE.read_text().replace(
         "  Security:\n", "  Performance:\n    weight: 1\n  Security:\n", 1)
     error = expect_error(write(tmp_path, text), "categories.Performance")
-    assert "duplicate category" in error.problem
+    assert "duplicate key 'Performance'" in error.problem
+    lines = text.splitlines()
+    assert error.line == 1 + lines.index("  Performance:", lines.index("  Performance:") + 1)
 
 
 def test_duplicate_top_level_key(tmp_path: Path) -> None:

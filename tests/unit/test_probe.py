@@ -11,12 +11,12 @@ from typing import cast
 import httpx
 import pytest
 
-from obsgate.bringup.compose import ComposeProject, Dependency, ServiceSpec
 from obsgate.bringup.probe import HttpProbe, Probe, ProbeFailed, Stopped, cannot_run, http_probe, never_healthy
 from obsgate.checks.acceptance import LokiStart, loki_ready
 from obsgate.checks.static.files import StackFiles
-from obsgate.errors import NotEvaluated
-from obsgate.wait import WaitTimeout
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.wait import WaitTimeout
+from obsgate.stackfiles.compose import ComposeProject, Dependency, ServiceSpec
 
 SH = ("/bin/sh", "-c")
 OCI = "OCI runtime exec failed: exec failed: unable to start container process: exec: "

@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 
 from obsgate.core import progress
+from obsgate.core.wait import poll
 from obsgate.gate.live import DEFAULT_WIDTH, ELLIPSIS, ERASE_LINE, TerminalLines
 from obsgate.load import shapes
 from obsgate.load.payloads import PayloadOptions
 from obsgate.load.plan import DriverPlan
 from obsgate.load.session import LoadProgress, _stdout_lines, describe_plan
-from obsgate.wait import poll
+from tests.unit.gateproject import minimal_project
 
 pytest_plugins = ("pytester",)
 
@@ -397,14 +398,6 @@ def test_quiet_pytest_writes_no_location_so_the_line_is_ended_for_it() -> None:
     terminal.close()
 
 
-POLICY = """\
-schema_version: 1
-thresholds: {pass: 80, warn: 60}
-categories:
-  Functionality: {weight: 100}
-blockers: []
-targets: {}
-"""
 CHECKS = """\
 import pytest
 from obsgate.core import progress
@@ -419,9 +412,7 @@ def test_long_phase():
 
 @pytest.fixture
 def gate_project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makefile(".yml", gate=POLICY)
-    (pytester.path / "stack").mkdir()
-    (pytester.path / "stack" / "docker-compose.yml").write_text("services:\n  app:\n    image: obsgate-unit/never:1\n")
+    minimal_project(pytester)
     (pytester.path / "tests" / "integration").mkdir(parents=True)
     (pytester.path / "tests" / "integration" / "test_checks.py").write_text(CHECKS)
     return pytester

@@ -15,11 +15,11 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from obsgate.gate.policy import Policy, load_policy
+from obsgate.core.policy import Policy, load_policy
+from obsgate.core.results import CheckResult, Judgement, Measurement, Outcome
 from obsgate.gate.report import console_summary, new_run_dir, write_run_reports
 from obsgate.gate.report.document import build_gate_document, validate_gate_document
 from obsgate.gate.report.html_report import EVIDENCE_LIMIT
-from obsgate.gate.results import CheckResult, Judgement, Measurement, Outcome
 from obsgate.gate.scoring import GateScore, Verdict, score
 from obsgate.load.regressions import regressions
 

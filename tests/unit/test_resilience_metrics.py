@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+import httpx
+import pytest
 
 from obsgate.checks.resilience.compactor import parse
 from obsgate.checks.resilience.tsdb import series_at
+from obsgate.clients import Endpoint, PrometheusAPI
 
 LOKI_29 = """# TYPE loki_boltdb_shipper_compact_tables_operation_total counter
 loki_boltdb_shipper_compact_tables_operation_total{status="success"} 26
@@ -55,27 +58,16 @@ def test_nothing_exported_yet_is_zero() -> None:
     assert parse("# TYPE go_goroutines gauge\ngo_goroutines 12\n").compactions_ok == 0
 
 
-class _Response:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.body, self.status_code = body, 200
-
-    def raise_for_status(self) -> None:
-        pass
-
-    def json(self) -> dict[str, Any]:
-        return self.body
+def _range_answer(request: httpx.Request) -> httpx.Response:
+    """A range-vector query answered with two series at the scrape and one that missed it."""
+    assert dict(request.url.params) == {"query": '{job="prometheus"}[1s]', "time": "1796162563.392"}
+    result = [{"metric": {"__name__": "up"}, "values": [[1796162563.392, "1"]]},
+              {"metric": {"__name__": "a"}, "values": [[1796162548.392, "1"], [1796162563.392, "2"]]},
+              {"metric": {"__name__": "b"}, "values": [[1796162548.392, "1"]]}]
+    return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": result}})
 
 
-class _Prometheus:
-    """Answers a range-vector query with two series at the scrape and one that missed it."""
-
-    def get(self, path: str, params: dict[str, str]) -> _Response:
-        assert params == {"query": '{job="prometheus"}[1s]', "time": "1796162563.392"}
-        result = [{"metric": {"__name__": "up"}, "values": [[1796162563.392, "1"]]},
-                  {"metric": {"__name__": "a"}, "values": [[1796162548.392, "1"], [1796162563.392, "2"]]},
-                  {"metric": {"__name__": "b"}, "values": [[1796162548.392, "1"]]}]
-        return _Response({"status": "success", "data": {"resultType": "matrix", "result": result}})
-
-
-def test_series_at_counts_only_samples_of_that_scrape() -> None:
-    assert series_at(_Prometheus(), "prometheus", 1796162563.392) == 2  # type: ignore[arg-type]
+def test_series_at_counts_only_samples_of_that_scrape(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = httpx.Client
+    monkeypatch.setattr(httpx, "Client", lambda **kw: real(transport=httpx.MockTransport(_range_answer), **kw))
+    assert series_at(PrometheusAPI(Endpoint(lambda: "http://prometheus.test")), "prometheus", 1796162563.392) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from obsgate.checks.resilience.outage import OutageDrill, attempt
-from obsgate.errors import NotEvaluated
+from obsgate.core.errors import NotEvaluated
 
 
 def test_attempt_keeps_a_value_or_the_exception() -> None:

@@ -7,10 +7,10 @@ import dataclasses
 
 import pytest
 
-from obsgate.bringup.compose import ServiceSpec
 from obsgate.checks.resilience.retention import ACCELERATED_FLAGS, RetentionDrill, Settings, accelerated, chunk_span_ms
-from obsgate.errors import InputError
-from obsgate.wait import WaitTimeout
+from obsgate.core.errors import InputError
+from obsgate.core.wait import WaitTimeout
+from obsgate.stackfiles.compose import ServiceSpec
 
 
 def test_chunk_span_from_a_v13_filesystem_chunk_name() -> None:

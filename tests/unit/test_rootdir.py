@@ -12,17 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.gateproject import COMPOSE, POLICY
+
 pytest_plugins = ("pytester",)
 
-POLICY = """\
-schema_version: 1
-thresholds: {pass: 80, warn: 60}
-categories:
-  Functionality: {weight: 100}
-blockers: []
-targets: {}
-"""
-COMPOSE = "services:\n  app:\n    image: obsgate-unit/never-started:1\n"
 INI = """\
 [pytest]
 addopts = -p no:cacheprovider -m probe

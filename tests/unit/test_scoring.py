@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from obsgate.errors import InputError
-from obsgate.gate.policy import Category, Policy
-from obsgate.gate.results import CheckResult, Outcome
+from obsgate.core.causes import Cause
+from obsgate.core.errors import InputError
+from obsgate.core.policy import Category, Policy
+from obsgate.core.results import CheckResult, Outcome
 from obsgate.gate.scoring import Verdict, earned, score
 
 P, S, F, E, N = (Outcome.PASSED, Outcome.SOFT_MISS, Outcome.FAILED, Outcome.ERROR,
@@ -204,10 +206,11 @@ def test_result_in_unknown_category_is_an_input_error() -> None:
 
 
 def test_blockers_kept_from_running_by_one_cause_are_one_reason() -> None:
-    missing = ("loki: image unavailable: grafana/loki:2.9.3 is not present locally and could not be pulled "
-               "(500 Server Error: dial tcp: lookup registry-1.docker.io: no such host)")
+    missing = Cause("image:grafana/loki:2.9.3", "grafana/loki:2.9.3 not present locally and no registry reachable",
+                    "pass --image loki=REF", "500 Server Error: dial tcp: lookup registry-1.docker.io: no such host")
     blockers = ("test_loki_is_ready", "test_grafana_is_ready", "test_push_works", "test_query_works")
-    results = full("A") + full("B") + [check(b, N, "A", reason=missing) for b in blockers]
+    results = full("A") + full("B") + [replace(check(b, N, "A", reason=f"loki: image unavailable: {missing.text}"),
+                                               cause=missing) for b in blockers]
     results.append(check("test_tls", F, "B", reason="bad cert", blocker=True))
     gate = score(results, policy(blockers=blockers))
     assert gate.reasons[:2] == [

@@ -10,11 +10,11 @@ from xml.etree import ElementTree
 
 import pytest
 
-from obsgate.gate.policy import Category, Policy
+from obsgate.core.policy import Category, Policy
+from obsgate.core.results import CheckResult, Measurement, Outcome
 from obsgate.gate.report import new_run_dir, write_run_reports
 from obsgate.gate.report.html_report import EVIDENCE_LIMIT
 from obsgate.gate.report.scrub import MASK, scrub_value, secret_forms
-from obsgate.gate.results import CheckResult, Measurement, Outcome
 from obsgate.gate.scoring import score
 
 POLICY = Policy(Path("gate.yml"), 80, 60, {"Security": Category("Security", 100, False, "")},

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import stat
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,13 +24,8 @@ E = TypeVar("E", bound=x509.ExtensionType)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunSecrets]:
-    """One generated secrets directory, created under pytest's tmp dir, shared by read-only tests."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("secrets")))
-        secrets = generate("unit-run")
-    yield secrets
-    secrets.remove()
+def run(generated_secrets: RunSecrets) -> RunSecrets:
+    return generated_secrets
 
 
 @pytest.fixture()

@@ -1,4 +1,5 @@
-"""obsgate.checks.stackfiles: Prometheus/Alertmanager facts read through a service's compose mounts.
+"""obsgate.stackfiles.mounts / prometheus / alertmanager: Prometheus and Alertmanager facts read through a
+service's compose mounts.
 
 Small stacks shaped like stack/ (docker-compose.yml, prometheus/prometheus.yml, prometheus/rules,
 alertmanager/alertmanager.yml) are written to tmp_path and loaded with the real compose reader;
@@ -12,20 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from obsgate.bringup.compose import Mount, ServiceSpec, load_compose
-from obsgate.checks.stackfiles import (
-    AlertmanagerConfig,
-    AlertRule,
-    PrometheusConfig,
-    ScrapeTarget,
-    alert_rules,
-    flag,
-    flag_value,
-    mounted_path,
-    prom_duration_s,
-    recording_and_alerting_rules,
-)
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.alertmanager import AlertmanagerConfig
+from obsgate.stackfiles.compose import Mount, ServiceSpec, load_compose
+from obsgate.stackfiles.mounts import flag, flag_value, mounted_path
+from obsgate.stackfiles.prometheus import AlertRule, PrometheusConfig, RuleFile, ScrapeTarget, prom_duration_s
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_COMPOSE = ROOT / "stack" / "docker-compose.yml"
@@ -343,7 +336,7 @@ def test_scrape_target_host_is_the_address_without_its_port(address: str, host: 
 def test_prometheus_config_reads_the_file_the_config_flag_names(prometheus_config: PrometheusConfig,
                                                                 prometheus_dir: Path) -> None:
     assert prometheus_config.path == (prometheus_dir / "prometheus.yml").resolve()
-    assert prometheus_config.doc["global"]["external_labels"] == {"stack": "obs-stack"}
+    assert prometheus_config.doc.get("global.external_labels") == {"stack": "obs-stack"}
 
 
 def test_prometheus_config_follows_a_non_default_config_flag(tmp_path: Path) -> None:
@@ -391,7 +384,7 @@ def test_prometheus_config_of_an_empty_file_has_defaults_and_no_targets(tmp_path
     write(tmp_path / "p.yml", "")
     spec = service(tmp_path, "prometheus", "volumes: [./p.yml:/etc/prometheus/prometheus.yml:ro]\n")
     config = PrometheusConfig.of_service(spec)
-    assert (config.doc, config.scrape_interval_s, config.targets(), config.rule_files()) == ({}, 60.0, [], [])
+    assert (config.doc.data, config.scrape_interval_s, config.targets(), config.rule_files()) == (None, 60.0, [], [])
 
 
 def test_prometheus_config_with_an_invalid_global_interval_raises(tmp_path: Path) -> None:
@@ -488,44 +481,60 @@ def test_alert_rules_of_the_config_are_every_alerting_rule_of_the_matched_files(
     ]
 
 
+def test_rule_files_are_parsed_once_however_often_their_rules_are_asked_for(
+        prometheus_config: PrometheusConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    real = YamlDoc.parse
+
+    def counted(cls: type[YamlDoc], text: str, name: str) -> YamlDoc:
+        parsed.append(name)
+        return real(text, name)
+
+    monkeypatch.setattr(YamlDoc, "parse", classmethod(counted))
+    for _ in range(3):
+        prometheus_config.alert_rules()
+    assert sorted(Path(name).name for name in parsed) == ["loki.yml", "stack.yml"]
+
+
 # --- rule files --------------------------------------------------------------------------------
 
 
 def test_alert_rules_reads_name_expr_for_labels_and_file(tmp_path: Path) -> None:
     path = write(tmp_path / "stack.yml", STACK_RULES)
-    assert alert_rules(path) == [AlertRule("stack", "TargetDown", "up == 0", 120.0, {"severity": "critical"}, path)]
+    expected = AlertRule("stack", "TargetDown", "up == 0", 120.0, {"severity": "critical"}, path)
+    assert RuleFile.load(path).alert_rules() == [expected]
 
 
 def test_alert_rules_leave_out_recording_rules(tmp_path: Path) -> None:
     path = write(tmp_path / "stack.yml", STACK_RULES)
-    assert "job:up:sum" not in [r.name for r in alert_rules(path)]
+    assert "job:up:sum" not in [r.name for r in RuleFile.load(path).alert_rules()]
 
 
 def test_alert_rule_without_for_fires_after_zero_seconds(tmp_path: Path) -> None:
     path = write(tmp_path / "loki.yml", LOKI_RULES)
-    latency = next(r for r in alert_rules(path) if r.name == "LokiPushLatencyHigh")
+    latency = next(r for r in RuleFile.load(path).alert_rules() if r.name == "LokiPushLatencyHigh")
     assert (latency.for_s, latency.labels) == (0.0, {})
 
 
 def test_alert_rules_of_an_empty_rule_file_are_none(tmp_path: Path) -> None:
-    assert alert_rules(write(tmp_path / "empty.yml", "")) == []
+    assert RuleFile.load(write(tmp_path / "empty.yml", "")).alert_rules() == []
 
 
 def test_alert_rule_with_an_invalid_for_raises(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.yml", "groups:\n  - name: g\n    rules:\n      - {alert: A, expr: up, for: soon}\n")
     with pytest.raises(ValueError, match="soon"):
-        alert_rules(path)
+        RuleFile.load(path).alert_rules()
 
 
 def test_alert_rules_of_a_missing_file_name_it(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
-        alert_rules(tmp_path / "absent.yml")
+        RuleFile.load(tmp_path / "absent.yml")
     assert info.value.problem == "Prometheus rule file not found"
 
 
-def test_recording_and_alerting_rules_list_both_kinds_in_file_order(tmp_path: Path) -> None:
+def test_rule_names_list_both_kinds_in_file_order(tmp_path: Path) -> None:
     path = write(tmp_path / "stack.yml", STACK_RULES)
-    assert recording_and_alerting_rules(path) == [("stack", "TargetDown"), ("stack", "job:up:sum")]
+    assert RuleFile.load(path).rule_names() == [("stack", "TargetDown"), ("stack", "job:up:sum")]
 
 
 # --- AlertmanagerConfig ------------------------------------------------------------------------
@@ -585,7 +594,7 @@ def test_real_prometheus_config_mounted_by_the_real_compose_file_yields_its_fact
     assert config.rule_files() and all(p.parent == (ROOT / "stack" / "prometheus" / "rules").resolve()
                                        for p in config.rule_files())
     assert {r.name for r in config.alert_rules()} <= {name for p in config.rule_files()
-                                                      for _, name in recording_and_alerting_rules(p)}
+                                                      for _, name in RuleFile.load(p).rule_names()}
     assert config.alert_rules()
 
 
@@ -593,5 +602,5 @@ def test_real_alertmanager_config_mounted_by_the_real_compose_file_yields_slack_
         real_stack: dict[str, ServiceSpec]) -> None:
     config = AlertmanagerConfig.of_service(real_stack["alertmanager"])
     assert config.path == (ROOT / "stack" / "alertmanager" / "alertmanager.yml").resolve()
-    receivers = [r["name"] for r in config.doc["receivers"]]
+    receivers = [r["name"] for r in config.doc.get("receivers")]
     assert receivers and all(c.startswith("#") for r in receivers for c in config.slack_channels(r))

@@ -11,16 +11,19 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from obsgate.checks.stackfiles import flag_value
-from obsgate.checks.static import ConfigUnreadable, YamlDoc, compose, loki, nginx
-from obsgate.checks.static.base import image_repository, image_version
+from obsgate.checks.static import compose, loki, nginx
 from obsgate.checks.static.credentials import config_secrets
 from obsgate.checks.static.logs import rejections, startup_warnings
-from obsgate.checks.static.nginx import NginxConf, select_location
 from obsgate.checks.static.prometheus import alert_coverage
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.core.findings import ConfigUnreadable
+from obsgate.core.policy import load_policy
+from obsgate.core.yamlio import YamlDoc
 from obsgate.gate.candidates import Candidate, parse_candidates
-from obsgate.gate.policy import load_policy
+from obsgate.stackfiles.compose import image_repository, image_version
+from obsgate.stackfiles.mounts import flag_value
+from obsgate.stackfiles.nginx import NginxConf, select_location
+from obsgate.stackfiles.project import readable
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "config" / "fixtures"
@@ -54,9 +57,17 @@ def test_yaml_doc_knows_lines_of_nested_and_listed_keys() -> None:
 def test_duplicate_key_makes_the_file_unreadable_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "dup.yml"
     path.write_text("a: 1\nb: 2\na: 3\n")
-    with pytest.raises(ConfigUnreadable) as err:
+    with pytest.raises(InputError) as err:
         YamlDoc.load(path, "dup.yml")
-    assert err.value.finding.line == 3 and "duplicate" in err.value.finding.problem
+    assert (err.value.file, err.value.key, err.value.line) == ("dup.yml", "a", 3) and "duplicate" in err.value.problem
+
+
+def test_an_unreadable_stack_file_is_the_finding_of_the_check_reading_it(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text("a: [1\n")
+    with pytest.raises(ConfigUnreadable) as err:
+        readable(lambda: YamlDoc.load(path, "bad.yml"))
+    assert str(err.value.finding).startswith("bad.yml:2: (document): invalid YAML")
 
 
 def test_image_version_repository_and_flags() -> None:

@@ -16,7 +16,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from obsgate.bringup.secrets import RunSecrets, generate
+from obsgate.bringup.secrets import RunSecrets
 from obsgate.clients.gateway import Gateway
 from obsgate.clients.tls import STRICT_FLAGS, client_context
 from obsgate.clients.tlsprobe import verify_chain
@@ -50,12 +49,8 @@ class Chain:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunSecrets]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("secrets")))
-        secrets = generate("unit-tls-strict")
-    yield secrets
-    secrets.remove()
+def run(generated_secrets: RunSecrets) -> RunSecrets:
+    return generated_secrets
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""obsgate.wait.poll: wait with a deadline, never with a fixed sleep; and none once the run is stopping
+"""obsgate.core.wait.poll: wait with a deadline, never with a fixed sleep; and none once the run is stopping
 (obsgate.core.stop: the process-wide stop a SIGINT or SIGTERM requests)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from obsgate.core import stop
 from obsgate.core.stop import RunStopped
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.wait import WaitTimeout, poll
 
 TINY = 0.02      # timeout: long enough for a few probes, short enough to keep the suite fast
 STEP = 0.005     # interval between probes

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import crossplane
 import pytest
 import yaml
 
-from obsgate.bringup.compose import ComposeProject, load_compose
-from obsgate.checks.static import YamlDoc, wiring
 from obsgate.checks.static import references as refs
+from obsgate.checks.static import wiring
 from obsgate.checks.static.files import StackFiles
-from obsgate.checks.static.nginx import NginxConf
 from obsgate.checks.static.references import Address, FileRef, Where, WrittenDir
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import ComposeProject, load_compose
+from obsgate.stackfiles.nginx import NginxConf
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Where("f.yml", "k", 1)
@@ -50,10 +52,8 @@ def address(client: str, text: str, **extra: object) -> Address:
 # --- the real stack ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> StackFiles:
-    """stack/ as the gate reads it, with the secret files a deploy provides."""
-    secrets = tmp_path_factory.mktemp("secrets")
+def real_files(secrets: Path) -> StackFiles:
+    """stack/ as the gate reads it, with the secret files a deploy provides (written to ``secrets``)."""
     for name in ("nginx/server.crt", "nginx/server.key", "nginx/htpasswd-push", "nginx/htpasswd-read",
                  "alertmanager/slack_webhook_url"):
         (secrets / name).parent.mkdir(exist_ok=True)
@@ -61,6 +61,11 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> StackFiles:
     env = {"OBS_SECRETS_DIR": str(secrets), "GRAFANA_ADMIN_PASSWORD": "x", "GRAFANA_SECRET_KEY": "y", "OBS_PUBLIC_URL": "https://localhost"}
     run = SimpleNamespace(project=load_compose(ROOT / "stack" / "docker-compose.yml", env))
     return StackFiles(run, ROOT / "tests" / "config" / "promtool")  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> StackFiles:
+    return real_files(tmp_path_factory.mktemp("secrets"))
 
 
 def test_every_link_of_the_real_stack_lands(real: StackFiles) -> None:
@@ -79,6 +84,30 @@ def test_the_real_stack_links_are_all_found(real: StackFiles) -> None:
                                                 "/etc/alertmanager/secrets/slack_webhook_url"}
     assert {(d.service, d.path) for d in real.written_dirs} >= {("prometheus", "/prometheus"), ("loki", "/loki/wal"),
                                                                ("alertmanager", "/alertmanager"), ("grafana", "/var/lib/grafana")}
+
+
+def test_every_file_of_the_real_stack_is_parsed_once_for_all_the_checks(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    real_yaml, real_nginx = YamlDoc.parse, crossplane.parse
+
+    def yaml_counted(cls: type[YamlDoc], text: str, name: str) -> YamlDoc:
+        parsed.append(name)
+        return real_yaml(text, name)
+
+    def nginx_counted(path: str, **options: Any) -> Any:
+        parsed.append(path)
+        return real_nginx(path, **options)
+
+    monkeypatch.setattr(YamlDoc, "parse", classmethod(yaml_counted))
+    monkeypatch.setattr(crossplane, "parse", nginx_counted)
+    files = real_files(tmp_path)
+    for _ in range(2):
+        assert files.addresses and files.listeners and files.file_refs and files.written_dirs and files.alert_rule_files
+        assert files.prometheus.alert_rules() and files.nginx.public_https() and files.grafana.datasources()
+        assert files.loki.get("server.http_listen_port") and files.alertmanager.get("route")
+    assert len(parsed) == len(set(parsed)), sorted(parsed)
+    assert {Path(p).name for p in parsed} >= {"docker-compose.yml", "nginx.conf", "prometheus.yml", "alertmanager.yml"}
 
 
 # --- what configs point at --------------------------------------------------------------

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import yaml
 
 from obsgate.bringup.cleanup import scratch_dir
-from obsgate.bringup.compose import ServiceSpec
+from obsgate.bringup.context import RunContext
 from obsgate.bringup.overlay import overlay_stack, with_mount
 from obsgate.bringup.stack import ServiceFailed, ServiceHandle, Stack
 from obsgate.checks.alerting.amoutage import AlertmanagerOutage, Return, return_budget
@@ -41,16 +41,16 @@ from obsgate.checks.alerting.phases import AlertTrace, Phase, feasible
 from obsgate.checks.alerting.receiver import OwnReceiver, readable_dir
 from obsgate.checks.alerting.routing import CRITICAL
 from obsgate.checks.alerting.slack import announces
-from obsgate.checks.stackfiles import AlertmanagerConfig, flag
 from obsgate.checks.static.alerting import Budget, load, probe_budget
-from obsgate.clients import AlertmanagerAPI, Endpoint, PrometheusAPI
-from obsgate.clients.http import data
+from obsgate.clients import AlertmanagerAPI, PrometheusAPI
 from obsgate.clients.webhook import Delivery, WebhookReceiver
 from obsgate.core import stop
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import Policy
-from obsgate.run import GateRun
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy
+from obsgate.core.wait import WaitTimeout, poll
+from obsgate.stackfiles.alertmanager import DEFAULT_CONFIG, AlertmanagerConfig
+from obsgate.stackfiles.compose import ServiceSpec
+from obsgate.stackfiles.mounts import flag
 
 T = TypeVar("T")
 TEST_ALERT = "ObsGateTestAlert"
@@ -109,7 +109,7 @@ class TestAlertPath:
 
     __test__ = False    # not a pytest test class
 
-    def __init__(self, run: GateRun, workdir: Path, policy: Policy) -> None:
+    def __init__(self, run: RunContext, workdir: Path, policy: Policy) -> None:
         self.run, self.workdir, self.policy = run, workdir, policy
         self.marker = f"obs-gate probe {uuid.uuid4().hex[:12]}"
         self.config = load(run.project, policy)
@@ -140,7 +140,7 @@ class TestAlertPath:
     def _route(self, stack: Stack, severity: str) -> str:
         """The receiver the production route tree picks for the test alert at ``severity`` (amtool)."""
         spec = stack["alertmanager"].spec
-        config = flag(spec, "config.file", "/etc/alertmanager/alertmanager.yml")
+        config = flag(spec, "config.file", DEFAULT_CONFIG)
         code, out = stack["alertmanager"].exec(["amtool", "config", "routes", "test", f"--config.file={config}",
                                                 f"alertname={TEST_ALERT}", f"severity={severity}"])
         lines = [line for line in out.splitlines() if line.strip() and not line.startswith("Warning")]
@@ -157,9 +157,9 @@ class TestAlertPath:
         prometheus.container.kill(signal="SIGHUP")      # Prometheus re-reads config and rule files
         # Rules are the last thing a reload applies: once the new rule shows, the notifier was reset.
         # (Each arm has its own alert name.)
-        poll(lambda: any(r.get("name") == alertname for g in api.rules()["groups"] for r in g["rules"]),
+        poll(lambda: any(r.name == alertname for g in api.rules() for r in g.rules),
              timeout_s=ARM_S * ARMS, what="Prometheus to load the test rule after SIGHUP", evidence=prometheus.log_tail)
-        poll(lambda: data(api.get("/api/v1/alertmanagers"))["activeAlertmanagers"], timeout_s=ARM_S * ARMS,
+        poll(api.alertmanagers, timeout_s=ARM_S * ARMS,
              what="Prometheus' notifier to find Alertmanager again after the reload", evidence=prometheus.log_tail)
         return true_at if time.time() < true_at else None
 
@@ -181,8 +181,7 @@ class TestAlertPath:
             with overlay_stack(self.run, "alerts", self._services(rules, own), own.start) as stack:
                 self.receiver = own.webhook
                 prometheus, alertmanager = (self._ready(stack, name) for name in ("prometheus", "alertmanager"))
-                api = PrometheusAPI(Endpoint.direct(prometheus, prometheus.spec.expose[0]))
-                am_api = AlertmanagerAPI(Endpoint.direct(alertmanager, alertmanager.spec.expose[0]))
+                api, am_api = PrometheusAPI.direct(prometheus), AlertmanagerAPI.direct(alertmanager)
                 assert self.receiver is not None
                 try:
                     if not trip.done():
@@ -233,7 +232,7 @@ class TestAlertPath:
                                f"judges that): {str(exc).splitlines()[0][:300]}") from None
 
 
-def run_drills(run: GateRun, workdir: Path, policy: Policy, drills: Drills) -> None:
+def run_drills(run: RunContext, workdir: Path, policy: Policy, drills: Drills) -> None:
     """The overlay's drills in this thread; what fails before a drill is settled (the config, the overlay
     itself) is the prerequisite of both, and both checks get it."""
     try:
@@ -245,7 +244,7 @@ def run_drills(run: GateRun, workdir: Path, policy: Policy, drills: Drills) -> N
 
 
 @contextmanager
-def drills_in_background(run: GateRun, policy: Policy, trip: bool = True, outage: bool = True) -> Iterator[Drills]:
+def drills_in_background(run: RunContext, policy: Policy, trip: bool = True, outage: bool = True) -> Iterator[Drills]:
     """The overlay's drills in a thread beside the other checks; on exit they are waited for (overlay removed),
     unless the run is stopping: then the thread, a daemon, is left to end on the stop (obsgate.core.stop).
 

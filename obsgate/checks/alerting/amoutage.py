@@ -31,16 +31,17 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from obsgate.bringup.compose import ServiceSpec
 from obsgate.bringup.stack import ServiceHandle
-from obsgate.checks.alerting.phases import AlertTrace, rfc3339
+from obsgate.checks.alerting.phases import AlertTrace
 from obsgate.checks.alerting.slack import announces
-from obsgate.checks.stackfiles import flag, prom_duration_s
 from obsgate.checks.static.alerting import Budget, Term
-from obsgate.checks.static.base import shown
 from obsgate.clients import AlertmanagerAPI, PrometheusAPI
 from obsgate.clients.webhook import Delivery, WebhookReceiver
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.findings import shown
+from obsgate.core.wait import WaitTimeout, poll
+from obsgate.stackfiles.compose import ServiceSpec
+from obsgate.stackfiles.mounts import flag
+from obsgate.stackfiles.prometheus import prom_duration_s
 
 RETURN_ALERT = "ObsGateAlertmanagerReturn"
 RESEND_FLAG = "rules.alert.resend-delay"
@@ -68,10 +69,8 @@ def return_budget(delivery: Budget, prometheus: ServiceSpec, compose: Path) -> B
 
 def notifier_failures(api: PrometheusAPI) -> dict[str, float]:
     """Prometheus' own notifier failure counters (errors per Alertmanager URL, dropped), from its /metrics."""
-    response = api.get("/metrics")
-    response.raise_for_status()
     counts: dict[str, float] = {}
-    for family in text_string_to_metric_families(response.text):
+    for family in text_string_to_metric_families(api.metrics()):
         for sample in family.samples:
             if sample.name in NOTIFIER_COUNTERS:
                 url = sample.labels.get("alertmanager")
@@ -98,10 +97,7 @@ def describe(failures: dict[str, float]) -> str:
 
 def last_evaluation(api: PrometheusAPI, group: str) -> float | None:
     """When Prometheus last evaluated rule group ``group`` (Unix seconds), None before its first evaluation."""
-    found = next((g for g in api.rules()["groups"] if g["name"] == group), None)
-    if found is None or str(found.get("lastEvaluation", "")).startswith("0001-"):
-        return None
-    return rfc3339(found["lastEvaluation"])
+    return next((g.last_evaluation for g in api.rules() if g.name == group), None)
 
 
 @dataclass
@@ -194,9 +190,9 @@ class AlertmanagerOutage:
 
     def _firing(self, alertname: str, stopped_at: float) -> tuple[float, float] | None:
         """(activeAt, lastEvaluation) once the alert fires and its group was evaluated after the stop."""
-        alert = next((a for a in self.api.alerts() if a.get("labels", {}).get("alertname") == alertname
-                      and a.get("state") == "firing"), None)
+        alert = next((a for a in self.api.alerts() if a.labels.get("alertname") == alertname and a.state == "firing"),
+                     None)
         evaluated = last_evaluation(self.api, self.group)
         if alert is None or evaluated is None or evaluated <= stopped_at:
             return None
-        return rfc3339(alert["activeAt"]), evaluated
+        return alert.active_at, evaluated

@@ -8,12 +8,11 @@ checks (tests/config/test_alerting_budget.py) carry the failure.
 
 from __future__ import annotations
 
-from typing import Any
-
 from obsgate.bringup.stack import ServiceHandle, Stack
-from obsgate.checks.stackfiles import ScrapeTarget
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import Policy
+from obsgate.clients.prometheus import Target
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy
+from obsgate.stackfiles.prometheus import ScrapeTarget
 
 SELF = ("localhost", "127.0.0.1")      # a target Prometheus scrapes on itself
 BOUND = "outage_to_page_s"             # nothing Prometheus must notice may take longer than paging an outage
@@ -28,9 +27,9 @@ def scraped_service(stack: Stack, target: ScrapeTarget) -> ServiceHandle:
     return stack[name]
 
 
-def find_target(data: Any, target: ScrapeTarget) -> dict[str, Any] | None:
-    return next((t for t in data["activeTargets"]
-                 if t.get("scrapePool") == target.job and t["labels"].get("instance") == target.address), None)
+def find_target(active: list[Target], target: ScrapeTarget) -> Target | None:
+    """Prometheus' active target for ``target`` of its config, if any."""
+    return next((t for t in active if t.job == target.job and t.instance == target.address), None)
 
 
 def first_pass_wait(policy: Policy, interval_s: float) -> float:

@@ -18,9 +18,9 @@ from obsgate.checks.alerting.slack import announces, payload_summary
 from obsgate.checks.static.alerting import AlertingConfig, Budget, RuleTiming, outage_budget
 from obsgate.clients import AlertmanagerAPI, PrometheusAPI
 from obsgate.clients.webhook import Delivery, WebhookReceiver
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import Policy
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy
+from obsgate.core.wait import WaitTimeout, poll
 
 LOKI_DOWN = "LokiDown"          # stack/prometheus/rules/loki.yml: Loki not scraped successfully
 LOKI_JOB = "loki"
@@ -97,15 +97,15 @@ class LokiDownCheck:
     def wait_until_quiet(self, prometheus: PrometheusAPI) -> None:
         """Start from a healthy state, or the alert's clock already runs; not evaluated if Prometheus never saw Loki up."""
         def quiet() -> bool:
-            return not any(a["labels"].get("alertname") == LOKI_DOWN for a in prometheus.alerts())
+            return not any(a.labels.get("alertname") == LOKI_DOWN for a in prometheus.alerts())
 
         interval, timeout, evaluation = (t.seconds for t in self.budget.terms[:3])
         try:
             poll(quiet, timeout_s=min(interval + timeout + evaluation, self.deadline_s),
                  what=f"no {LOKI_DOWN} alert before Loki is stopped")
         except WaitTimeout:
-            target: dict[str, Any] = next((t for t in prometheus.targets()["activeTargets"]
-                                           if t.get("scrapePool") == LOKI_JOB), {})
+            found = next((t for t in prometheus.targets() if t.job == LOKI_JOB), None)
+            target = {"health": found.health, "lastError": found.last_error} if found is not None else {}
             if target.get("health") == "up":
                 raise AssertionError(f"{LOKI_DOWN} is active while Prometheus scrapes Loki successfully: "
                                      f"the rule ({self.rule.expr}) fires on a healthy Loki") from None

@@ -12,33 +12,24 @@ alert; the receiver stamps each post on arrival.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
 from obsgate.checks.static.alerting import Budget
 from obsgate.clients import AlertmanagerAPI, PrometheusAPI
 from obsgate.clients.webhook import Delivery, WebhookReceiver
-from obsgate.gate.policy import Policy, format_number
-from obsgate.gate.recorder import GateRecorder
-from obsgate.gate.results import Judgement, Measurement
-from obsgate.wait import WaitTimeout, poll
+from obsgate.core.policy import Policy, format_number
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.results import Judgement, Measurement
+from obsgate.core.wait import WaitTimeout, poll
 
 POLL_S = 0.25
 
 
-def rfc3339(text: str) -> float:
-    """Unix seconds of a Prometheus/Alertmanager timestamp (nanosecond fractions allowed)."""
-    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00")
-    return dt.datetime.fromisoformat(trimmed).timestamp()
-
-
-def _labelled(alert: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    return all(alert.get("labels", {}).get(k) == v for k, v in labels.items())
+def _labelled(found: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    return all(found.get(k) == v for k, v in wanted.items())
 
 
 @dataclass
@@ -61,16 +52,14 @@ class AlertTrace:
         self.delivery = self.delivery or next((d for d in list(self.receiver.deliveries) if self.delivered(d)), None)
         if self.active_at is None:
             try:
-                alert = next((a for a in self.prometheus.alerts() if _labelled(a, self.labels)
-                              and rfc3339(a["activeAt"]) >= self.since), None)
-                self.active_at = rfc3339(alert["activeAt"]) if alert is not None else None
+                self.active_at = next((a.active_at for a in self.prometheus.alerts()
+                                       if _labelled(a.labels, self.labels) and a.active_at >= self.since), None)
             except (httpx.HTTPError, ValueError, KeyError) as exc:
                 self.errors["prometheus"] = f"{type(exc).__name__}: {exc}"
         if self.received_at is None:
             try:
-                alert = next((a for a in self.alertmanager.alerts() if _labelled(a, self.labels)
-                              and rfc3339(a["updatedAt"]) >= self.since), None)
-                self.received_at = rfc3339(alert["updatedAt"]) if alert is not None else None
+                self.received_at = next((a.updated_at for a in self.alertmanager.alerts()
+                                         if _labelled(a.labels, self.labels) and a.updated_at >= self.since), None)
             except (httpx.HTTPError, ValueError, KeyError) as exc:
                 self.errors["alertmanager"] = f"{type(exc).__name__}: {exc}"
         return self.delivery

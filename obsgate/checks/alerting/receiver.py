@@ -11,12 +11,12 @@ import posixpath
 import uuid
 from pathlib import Path
 
-from obsgate.bringup.compose import ServiceSpec
+from obsgate.bringup.context import RunContext
 from obsgate.bringup.overlay import with_mount
 from obsgate.bringup.stack import Stack
-from obsgate.checks.stackfiles import AlertmanagerConfig
 from obsgate.clients.webhook import WebhookReceiver
-from obsgate.run import GateRun
+from obsgate.stackfiles.alertmanager import AlertmanagerConfig
+from obsgate.stackfiles.compose import ServiceSpec
 
 
 def readable_dir(path: Path) -> Path:
@@ -37,7 +37,7 @@ def slack_url_files(config: AlertmanagerConfig) -> list[str]:
 class OwnReceiver:
     """The overlay's webhook receiver and the secret directories that point Alertmanager at it."""
 
-    def __init__(self, run: GateRun, workdir: Path) -> None:
+    def __init__(self, run: RunContext, workdir: Path) -> None:
         self.dirs: dict[str, Path] = {}
         self.url_files: list[Path] = []
         self.webhook: WebhookReceiver | None = None

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from obsgate.checks.stackfiles import prom_duration_s
+from obsgate.stackfiles.prometheus import prom_duration_s
 
 # The alerts that page: the stack's route tree sends these to the on-call channel.
 CRITICAL = {"severity": "critical"}

@@ -34,8 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from obsgate.errors import NotEvaluated
-from obsgate.wait import poll
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.wait import poll
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 MAX_BODY = 1 << 16

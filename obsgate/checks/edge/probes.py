@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from obsgate.checks.logs import RUN_LABEL
-from obsgate.checks.nginxconf import CorsAllowList
 from obsgate.clients import API
+from obsgate.stackfiles.nginx import CorsAllowList
 
 PUSH = "/loki/api/v1/push"
 PUSH_LOCATION = f"= {PUSH}"          # its location block in nginx.conf

@@ -10,7 +10,7 @@ times the way back to ready.
 from __future__ import annotations
 
 from obsgate.bringup.stack import ServiceHandle
-from obsgate.wait import poll
+from obsgate.core.wait import poll
 
 KILLED_TIMEOUT_S = 15.0
 

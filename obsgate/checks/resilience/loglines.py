@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from obsgate.checks.logs import Entry, LogsClient
-from obsgate.wait import WaitTimeout
+from obsgate.core.wait import WaitTimeout
 
 
 def lines_missing(logs: LogsClient, pushed: Sequence[Entry], timeout_s: float) -> str | None:

@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from obsgate.bringup.cleanup import scratch_dir
+from obsgate.bringup.context import RunContext
 from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.stack import ServiceFailed, ServiceHandle, Stack, State
 from obsgate.checks import grafana as gc
@@ -33,16 +34,15 @@ from obsgate.checks.alerting.outage import LokiDownCheck, LokiOutage, OutagePage
 from obsgate.checks.alerting.receiver import OwnReceiver
 from obsgate.checks.edge.probes import PUSH, echo_problems, push_body, shown
 from obsgate.checks.logs import describe, new_run_label
-from obsgate.checks.nginxconf import NginxConf
 from obsgate.checks.resilience.lifecycle import address_taken
 from obsgate.checks.static import alerting
-from obsgate.clients import API, AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, PrometheusAPI
+from obsgate.clients import API, AlertmanagerAPI, Gateway, GrafanaAPI, PrometheusAPI
 from obsgate.clients.webhook import WebhookReceiver
 from obsgate.core import stop
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import Policy
-from obsgate.run import GateRun
-from obsgate.wait import poll
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy
+from obsgate.core.wait import poll
+from obsgate.stackfiles.nginx import NginxConf
 
 T = TypeVar("T")
 SERVICES = ("loki", "prometheus", "alertmanager", "nginx", "grafana")
@@ -148,7 +148,7 @@ class Pager:
 class LokiOutageRun:
     """The drill's steps on its overlay: healthy first, then Loki stopped, probed, paged, started again."""
 
-    def __init__(self, run: GateRun, workdir: Path, policy: Policy, check: LokiDownCheck | None) -> None:
+    def __init__(self, run: RunContext, workdir: Path, policy: Policy, check: LokiDownCheck | None) -> None:
         self.run, self.policy, self.check = run, policy, check
         self.receiver = OwnReceiver(run, workdir)
         self.drill = OutageDrill(origin="")
@@ -192,8 +192,7 @@ class LokiOutageRun:
         prometheus, alertmanager = _required(stack, "prometheus"), _required(stack, "alertmanager")
         assert self.receiver.webhook is not None and self.check is not None
         pager = Pager(self.check, self.receiver.webhook,
-                      PrometheusAPI(Endpoint.direct(prometheus, prometheus.spec.expose[0])),
-                      AlertmanagerAPI(Endpoint.direct(alertmanager, alertmanager.spec.expose[0])))
+                      PrometheusAPI.direct(prometheus), AlertmanagerAPI.direct(alertmanager))
         try:
             pager.check.wait_until_quiet(pager.prometheus)
         except BaseException:
@@ -293,7 +292,7 @@ def started_at(handle: ServiceHandle) -> str:
     return str(container.attrs["State"]["StartedAt"])
 
 
-def run_drill(run: GateRun, policy: Policy, check: LokiDownCheck | None) -> OutageDrill:
+def run_drill(run: RunContext, policy: Policy, check: LokiDownCheck | None) -> OutageDrill:
     """Bring the outage stack up, run the drill, remove the stack; never raises (each part carries its outcome).
 
     ``check``: also wait for LokiDown at the receiver (minutes); without it the outage ends with the probes.
@@ -329,7 +328,7 @@ class BackgroundOutage:
 
 
 @contextmanager
-def outage_in_background(run: GateRun, policy: Policy, page: bool) -> Iterator[BackgroundOutage]:
+def outage_in_background(run: RunContext, policy: Policy, page: bool) -> Iterator[BackgroundOutage]:
     """The drill in a thread beside the other checks; on exit it is waited for (its stack removed), unless
     the run is stopping: then the thread, a daemon, is left to end on the stop (obsgate.core.stop).
 

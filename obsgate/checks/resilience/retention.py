@@ -47,23 +47,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import yaml
 
 from obsgate.backup.runner import DATA, HAS_FIND, Runner, ThrowawayFailed
 from obsgate.backup.volumes import Target
-from obsgate.bringup.compose import ServiceSpec
+from obsgate.bringup.context import RunContext
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.logs import NS, Entry, LogsClient, new_run_label
 from obsgate.checks.resilience.compactor import CompactorMetrics, parse
-from obsgate.checks.stackfiles import prom_duration_s
-from obsgate.clients import Endpoint, LokiAPI
+from obsgate.clients import LokiAPI
 from obsgate.core import stop
-from obsgate.errors import InputError
-from obsgate.gate.recorder import GateRecorder
-from obsgate.run import GateRun
-from obsgate.wait import poll
+from obsgate.core.errors import InputError
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import poll
+from obsgate.stackfiles import loki as loki_config
+from obsgate.stackfiles.compose import ServiceSpec
+from obsgate.stackfiles.prometheus import prom_duration_s
 
 ACCELERATED_FLAGS = (
     "-compactor.compaction-interval=1s",
@@ -134,7 +134,7 @@ class Settings:
 
     @classmethod
     def from_config(cls, text: str) -> Settings:
-        config = yaml.safe_load(text)
+        config = loki_config.effective(text, "the accelerated Loki").data
         limits = config["limits_config"]
         return cls(prom_duration_s(str(limits["retention_period"])),
                    prom_duration_s(str(limits["reject_old_samples_max_age"])),
@@ -266,7 +266,7 @@ class RetentionDrill:
 
 
 @contextmanager
-def drill_in_background(run: GateRun, image: Callable[[], ImageChoice] | None = None,
+def drill_in_background(run: RunContext, image: Callable[[], ImageChoice] | None = None,
                         suffix: str = "retention") -> Iterator[Future[RetentionDrill]]:
     """Bring the accelerated Loki up and run the drill in a thread, beside other checks.
 
@@ -285,7 +285,7 @@ def drill_in_background(run: GateRun, image: Callable[[], ImageChoice] | None = 
             stack = held.enter_context(overlay_stack(run, suffix, {"loki": spec}, images=images,
                                                      confirm_healthchecks=False))
             loki = stack["loki"].require()
-            api = LokiAPI(Endpoint.direct(loki, loki.spec.expose[0]))
+            api = LokiAPI.direct(loki)
             held.callback(api.close)
             logs = LogsClient(api, api, new_run_label(run.run_id), evidence=lambda: loki.log_tail(20))
             settings = Settings.from_config(api.config())

@@ -9,11 +9,9 @@ WAL on the volume; samples still only in memory would be gone).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from obsgate.clients import PrometheusAPI
-from obsgate.clients.http import data
-from obsgate.wait import poll
+from obsgate.core.wait import poll
 
 FIRST_SCRAPE_TIMEOUT_S = 40.0   # scrape_interval 15s, first scrape offset up to one interval
 
@@ -27,24 +25,18 @@ class Scrape:
     series: int
 
 
-def instant(api: PrometheusAPI, expr: str, at_s: float | None = None) -> list[dict[str, Any]]:
-    """An instant query's result vector, optionally evaluated at ``at_s``."""
-    params = {"query": expr, **({"time": f"{at_s:.3f}"} if at_s is not None else {})}
-    return list(data(api.get("/api/v1/query", params=params))["result"])
-
-
 def series_at(api: PrometheusAPI, job: str, at_s: float) -> int:
     """How many series of ``job`` have a sample exactly at ``at_s`` (raw samples of the second up to it)."""
-    result = instant(api, f'{{job="{job}"}}[1s]', at_s)
-    return len([series for series in result if any(round(float(ts), 3) == at_s for ts, _ in series["values"])])
+    result = api.query(f'{{job="{job}"}}[1s]', at_s)
+    return len([series for series in result if any(round(ts, 3) == at_s for ts, _ in series.points)])
 
 
 def last_scrape(api: PrometheusAPI, job: str) -> Scrape:
     """The latest completed scrape of ``job`` (waits for the first one)."""
 
     def probe() -> float | None:
-        result = instant(api, f'timestamp(up{{job="{job}"}})')
-        return float(result[0]["value"][1]) if result else None  # type: ignore[index]
+        result = api.query(f'timestamp(up{{job="{job}"}})')
+        return result[0].value if result else None
 
     at_s = poll(probe, timeout_s=FIRST_SCRAPE_TIMEOUT_S, what=f"a first scrape of job {job}", interval_s=0.5)
     return Scrape(job, round(at_s, 3), series_at(api, job, round(at_s, 3)))

@@ -22,15 +22,16 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from obsgate.bringup.compose import ComposeProject
 from obsgate.checks.alerting.routing import CRITICAL, Route, routes_for
-from obsgate.checks.stackfiles import AlertmanagerConfig, PrometheusConfig, prom_duration_s
-from obsgate.checks.static.base import ConfigUnreadable, Finding, YamlDoc, shown
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import Policy, Target, format_number
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.errors import InputError, NotEvaluated
+from obsgate.core.findings import Finding, shown
+from obsgate.core.policy import Policy, Target, format_number
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.alertmanager import AlertmanagerConfig
+from obsgate.stackfiles.compose import ComposeProject
+from obsgate.stackfiles.prometheus import PrometheusConfig, prom_duration_s
 
 DISPATCH = "notification_dispatch_s"
 _UP = re.compile(r"(?<![\w:])up(?![\w:])")
@@ -95,8 +96,7 @@ class AlertingConfig:
     """prometheus.yml, alertmanager.yml and the loaded rule files, with line numbers, as mounted."""
 
     prometheus: PrometheusConfig
-    prometheus_doc: YamlDoc
-    alertmanager_doc: YamlDoc
+    alertmanager: AlertmanagerConfig
     rule_docs: tuple[YamlDoc, ...]
     dispatch: Term
 
@@ -105,9 +105,16 @@ class AlertingConfig:
         prometheus = PrometheusConfig.of_service(project.services["prometheus"])
         alertmanager = AlertmanagerConfig.of_service(project.services["alertmanager"])
         dispatch = policy.target(DISPATCH)
-        return cls(prometheus, _doc(prometheus.path), _doc(alertmanager.path),
-                   tuple(_doc(p) for p in prometheus.rule_files()),
+        return cls(prometheus, alertmanager, tuple(f.doc for f in prometheus.rules),
                    Term("dispatch allowance", dispatch.value, shown(policy.path), f"targets.{DISPATCH}", None))
+
+    @property
+    def prometheus_doc(self) -> YamlDoc:
+        return self.prometheus.doc
+
+    @property
+    def alertmanager_doc(self) -> YamlDoc:
+        return self.alertmanager.doc
 
     def _global(self, key: str, seconds: float) -> Term:
         doc = self.prometheus_doc
@@ -121,7 +128,7 @@ class AlertingConfig:
     def scrape(self, job: str) -> tuple[Term, Term]:
         """(interval, timeout) terms of a scrape job, at the job's own keys or the global ones."""
         seconds = self.prometheus.job_scrape_s(job)
-        jobs = self.prometheus.doc.get("scrape_configs") or []
+        jobs = self.prometheus_doc.get("scrape_configs") or []
         index = next((i for i, j in enumerate(jobs) if j.get("job_name") == job), None)
         terms = []
         for what, value in zip(("scrape_interval", "scrape_timeout"), seconds, strict=True):
@@ -169,12 +176,8 @@ def load(project: ComposeProject, policy: Policy) -> AlertingConfig:
         raise AssertionError(f"{shown(project.path)}: services.{missing[0]}: no such service: nothing can page")
     try:
         return AlertingConfig.of_project(project, policy)
-    except ConfigUnreadable as exc:
-        raise AssertionError(str(exc.finding)) from None
-
-
-def _doc(path: Path) -> YamlDoc:
-    return YamlDoc.load(path, shown(path))
+    except InputError as exc:
+        raise AssertionError(str(Finding.of(exc))) from None
 
 
 def _delivery(config: AlertingConfig, route: Route, evaluation: Term, names: Sequence[str]) -> Budget:

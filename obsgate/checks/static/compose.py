@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from obsgate.checks.static.base import Finding, YamlDoc, argv_of, flag_value, image_repository
+from obsgate.checks.static.base import argv_of
+from obsgate.core.findings import Finding
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import image_repository
+from obsgate.stackfiles.mounts import flag_value
 
 EDGE_SERVICE = "nginx"  # the one service clients reach; everything else stays on the stack network
 LOOPBACK = ("127.0.0.1", "::1", "[::1]", "localhost")

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from obsgate.bringup.compose import ComposeProject
-from obsgate.checks.static.base import Finding, YamlDoc
+from obsgate.core.findings import Finding
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import ComposeProject
 
 YAML_SUFFIXES = (".yml", ".yaml")
 SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|routing_key|service_key|slack_api_url)$", re.I)

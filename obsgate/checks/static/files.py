@@ -1,4 +1,5 @@
-"""Shared by the config checks: the run's stack files (parsed once) and how findings fail a check."""
+"""Shared by the config checks: the run's stack files (each read once, obsgate.stackfiles.project), the links
+between them, and how findings fail a check."""
 
 from __future__ import annotations
 
@@ -6,94 +7,32 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-from obsgate.bringup.compose import ServiceSpec
-from obsgate.checks.grafanaconf import GrafanaConf
-from obsgate.checks.stackfiles import PrometheusConfig
-from obsgate.checks.static import Finding, YamlDoc, loki, nginx, wiring
+from obsgate.bringup.context import RunContext
+from obsgate.bringup.secrets import PUBLIC_URL
 from obsgate.checks.static import references as refs
-from obsgate.checks.static.base import image_repository, image_version, persistent_dirs, service_config, shown
+from obsgate.checks.static import wiring
+from obsgate.checks.static.base import persistent_dirs
 from obsgate.checks.static.compose import EDGE_SERVICE
 from obsgate.checks.static.loki import Measured
-from obsgate.checks.static.nginx import NginxConf
-from obsgate.gate.recorder import GateRecorder
-from obsgate.run import PUBLIC_URL, GateRun
-
-# Where each program reads its config: the command-line flags that name it, and the image default.
-CONFIG_LOCATIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "loki": (loki.CONFIG_FLAGS, loki.DEFAULT_CONFIG),
-    "prometheus": (("--config.file",), "/etc/prometheus/prometheus.yml"),
-    "alertmanager": (("--config.file",), "/etc/alertmanager/alertmanager.yml"),
-    "nginx": (nginx.CONFIG_FLAGS, nginx.DEFAULT_CONFIG),
-}
+from obsgate.core.findings import Finding
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import image_repository
+from obsgate.stackfiles.project import ProjectFiles
 
 # The YAML configs: service -> the StackFiles attribute holding it with line numbers.
 YAML_CONFIGS = {"loki": "loki", "prometheus": "prometheus_doc", "alertmanager": "alertmanager"}
 
 
-class StackFiles:
+class StackFiles(ProjectFiles):
     """The files the run's compose project mounts into each service, as the checks read them."""
 
-    def __init__(self, run: GateRun, promtool_tests: Path) -> None:
-        self.project = run.project
+    def __init__(self, run: RunContext, promtool_tests: Path) -> None:
+        super().__init__(run.project)
         self.promtool_tests = promtool_tests   # the rule files' promtool unit tests
-
-    def spec(self, service: str) -> ServiceSpec:
-        if service not in self.project.services:
-            raise AssertionError(f"{shown(self.project.path)}: services.{service}: no such service (the policy needs it)")
-        return self.project.services[service]
-
-    def config(self, service: str) -> tuple[str, Path]:
-        """(container path, host path) of ``service``'s config file; ConfigUnreadable if not mounted."""
-        flags, default = CONFIG_LOCATIONS[service]
-        return service_config(self.spec(service), self.project.path, flags, default)
 
     def persistent(self, service: str) -> list[PurePosixPath]:
         return persistent_dirs(self.spec(service))
-
-    @cached_property
-    def compose(self) -> YamlDoc:
-        return YamlDoc.load(self.project.path, shown(self.project.path))
-
-    @cached_property
-    def loki(self) -> YamlDoc:
-        host = self.config("loki")[1]
-        return YamlDoc.load(host, shown(host))
-
-    @property
-    def loki_version(self) -> tuple[int, int, int] | None:
-        """The Loki version the compose file pins (what production runs)."""
-        return image_version(self.spec("loki").image)
-
-    @cached_property
-    def nginx(self) -> NginxConf:
-        host = self.config("nginx")[1]
-        return NginxConf.load(host, shown(host))
-
-    @cached_property
-    def prometheus(self) -> PrometheusConfig:
-        self.config("prometheus")  # a missing mount is a finding, not a crash
-        return PrometheusConfig.of_service(self.spec("prometheus"))
-
-    @cached_property
-    def alert_rule_files(self) -> list[YamlDoc]:
-        return [YamlDoc.load(path, shown(path)) for path in self.prometheus.rule_files()]
-
-    def _doc(self, service: str) -> YamlDoc:
-        host = self.config(service)[1]
-        return YamlDoc.load(host, shown(host))
-
-    @cached_property
-    def prometheus_doc(self) -> YamlDoc:
-        """prometheus.yml with line numbers (``prometheus`` has the facts Prometheus derives from it)."""
-        return self._doc("prometheus")
-
-    @cached_property
-    def alertmanager(self) -> YamlDoc:
-        return self._doc("alertmanager")
-
-    @cached_property
-    def grafana(self) -> GrafanaConf:
-        return GrafanaConf(self.spec("grafana"), self.compose)
 
     @property
     def public_url(self) -> str:

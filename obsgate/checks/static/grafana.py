@@ -1,6 +1,6 @@
 """Grafana judged from its files alone: security settings and provisioning, where its image cannot run.
 
-Settings are resolved as Grafana resolves them (``obsgate.checks.grafanaconf``: compose
+Settings are resolved as Grafana resolves them (``obsgate.stackfiles.grafana``: compose
 environment over a mounted grafana.ini over Grafana 10.2's defaults). The compose
 environment's own secret forms (literal, ``${VAR:-default}``) are judged by the compose
 secrets check; here Grafana's settings and files: what it does when a value is absent,
@@ -13,13 +13,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from obsgate.checks.grafanaconf import FILE_REF, GrafanaConf, ProvisioningFile, Setting, provider_path
-from obsgate.checks.stackfiles import mounted_path
-from obsgate.checks.static.base import ConfigUnreadable, Finding, YamlDoc, shown
 from obsgate.checks.static.compose import REQUIRED_VAR
 from obsgate.checks.static.credentials import SECRET_KEY
 from obsgate.checks.static.references import Address
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.core.findings import ConfigUnreadable, Finding, shown
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.grafana import FILE_REF, GrafanaConf, ProvisioningFile, Setting, provider_path
+from obsgate.stackfiles.mounts import mounted_path
 
 ADMIN_PASSWORD = "security.admin_password"
 PASSWORD_VAR = "GF_SECURITY_ADMIN_PASSWORD"

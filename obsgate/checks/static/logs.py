@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from obsgate.checks.static.base import Finding
+from obsgate.core.findings import Finding
 
 LEVEL = re.compile(r"\blevel=(\w+)")
 CALLER = re.compile(r"\bcaller=(\S+)")

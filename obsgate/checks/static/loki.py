@@ -1,7 +1,8 @@
 """Loki config policy: storage schema, retention by the compactor, ingestion sizing, query limits.
 
 The same functions judge the file in the repository and the effective config a running
-Loki reports on ``GET /config`` (there every value is explicit, defaults included).
+Loki reports on ``GET /config`` (there every value is explicit, defaults included), both read
+by obsgate.stackfiles.loki.
 """
 
 from __future__ import annotations
@@ -11,24 +12,16 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from obsgate.checks.stackfiles import prom_duration_s
-from obsgate.checks.static.base import Finding, YamlDoc, on_persistent
-from obsgate.gate.policy import Target, format_number
-from obsgate.gate.results import Judgement
+from obsgate.checks.static.base import on_persistent
+from obsgate.core.findings import Finding
+from obsgate.core.policy import Target, format_number
+from obsgate.core.results import Judgement
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.loki import value
+from obsgate.stackfiles.prometheus import prom_duration_s
 
-CONFIG_FLAGS = ("-config.file", "--config.file")
-DEFAULT_CONFIG = "/etc/loki/local-config.yaml"  # the official image's CMD
 MIB = 1_048_576  # Loki's *_mb limits are MiB (bytesInMB = 1048576 in pkg/validation)
 DELETE_STORE_SINCE = (3, 0, 0)
-# Loki's built-in values for keys a file may leave out (2.9 and 3.x agree on these).
-DEFAULTS: dict[str, Any] = {
-    "limits_config.ingestion_rate_mb": 4,
-    "limits_config.ingestion_burst_size_mb": 6,
-    "limits_config.retention_period": "0s",
-    "limits_config.reject_old_samples": True,
-    "limits_config.reject_old_samples_max_age": "168h",
-    "compactor.retention_enabled": False,
-}
 QUERY_LIMITS = ("max_query_length", "max_query_series", "max_entries_limit_per_query", "query_timeout")
 # Keys whose effective value (GET /config) must equal what the file says.
 POLICY_KEYS = (
@@ -42,10 +35,6 @@ POLICY_KEYS = (
     "limits_config.ingestion_burst_size_mb",
     *(f"limits_config.{k}" for k in QUERY_LIMITS),
 )
-
-
-def value(doc: YamlDoc, key: str) -> Any:
-    return doc.get(key, DEFAULTS.get(key))
 
 
 def parse_duration(raw: Any) -> float | None:

@@ -1,157 +1,57 @@
-"""nginx.conf policy (parsed with crossplane): HTTPS only, TLS >= 1.2, headers, CORS, auth, rate limit.
+"""nginx.conf policy: HTTPS only, TLS >= 1.2, headers, CORS, auth, rate limit.
 
-Directive inheritance follows nginx: an array directive such as ``add_header`` or a
-scalar such as ``auth_basic`` comes from the innermost block that sets it at all, so a
-location with one ``add_header`` of its own drops every header of its server. The
-location serving a URI is chosen as nginx does (exact, longest prefix, ``^~``, regex).
+The file is read by obsgate.stackfiles.nginx, which also knows how nginx inherits directives
+(an ``add_header`` of a location's own drops every header of its server) and which location
+serves a URI (exact, longest prefix, ``^~``, regex); the judgements are here.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import crossplane
+from obsgate.core.findings import Finding
+from obsgate.stackfiles.nginx import (
+    Chain,
+    Directive,
+    NginxConf,
+    chains,
+    children,
+    effective,
+    is_https,
+    is_public,
+    select_location,
+)
 
-from obsgate.checks.static.base import ConfigUnreadable, Finding
-
-Directive = dict[str, Any]
-Chain = list[Directive]
-
-CONFIG_FLAGS = ("-c",)
-DEFAULT_CONFIG = "/etc/nginx/nginx.conf"
 PUSH_PATH = "/loki/api/v1/push"
 PROTECTED_PATHS = (PUSH_PATH, "/loki/api/v1/query", "/loki/api/v1/query_range", "/prometheus/api/v1/query")
 MODERN_TLS = ("TLSv1.2", "TLSv1.3")
-LOOPBACK = ("127.0.0.1", "[::1]", "localhost")
 REDIRECT_CODES = ("301", "302", "307", "308")
 HSTS, NOSNIFF = "strict-transport-security", "x-content-type-options"
 
 
-def _children(block: Directive, name: str) -> list[Directive]:
-    return [d for d in block.get("block", []) if d["directive"] == name]
-
-
-def effective(chain: Sequence[Directive], name: str) -> list[Directive]:
-    """``name`` as nginx applies it at the end of ``chain``: the innermost block that sets it."""
-    for block in reversed(chain):
-        found = _children(block, name)
-        if found:
-            return found
-    return []
-
-
-def _listen(server: Directive) -> list[tuple[str, bool]]:
-    """(host, ssl) per listen; a server without listen is on *:80."""
-    out = []
-    for d in _children(server, "listen") or [{"args": ["80"]}]:
-        address = d["args"][0]
-        host = address.rpartition(":")[0] if ":" in address and not address.startswith("unix:") else "*"
-        out.append((host or "*", "ssl" in d["args"][1:]))
-    return out
-
-
-def _public(server: Directive) -> bool:
-    return any(host not in LOOPBACK for host, _ in _listen(server))
-
-
-def _https(server: Directive) -> bool:
-    return any(ssl for _, ssl in _listen(server)) or any(d["args"] == ["on"] for d in _children(server, "ssl"))
-
-
 def _describe(server: Directive) -> str:
-    return "server(" + ", ".join(" ".join(d["args"]) for d in _children(server, "listen")) + ")"
+    return "server(" + ", ".join(" ".join(d["args"]) for d in children(server, "listen")) + ")"
 
 
 def _location_key(chain: Chain) -> str:
     return " > ".join(f"location {' '.join(d['args'])}" for d in chain if d["directive"] == "location")
 
 
-def _regex_match(loc: Directive, uri: str) -> bool:
-    modifier, pattern = loc["args"][0], loc["args"][-1]
-    try:
-        return re.search(pattern, uri, re.I if modifier == "~*" else 0) is not None
-    except re.error:
-        return False
-
-
-def select_location(block: Directive, uri: str) -> Chain:
-    """The location chain nginx picks for ``uri`` under ``block`` (server or location)."""
-    locations = [d for d in _children(block, "location") if not d["args"][-1].startswith("@")]
-    for loc in locations:
-        if loc["args"][0] == "=" and loc["args"][1] == uri:
-            return [loc]
-    prefixes = [d for d in locations if len(d["args"]) == 1 or d["args"][0] == "^~"]
-    matching = [d for d in prefixes if uri.startswith(d["args"][-1])]
-    longest = max(matching, key=lambda d: len(d["args"][-1]), default=None)
-    if longest is not None and longest["args"][0] == "^~":
-        return [longest, *select_location(longest, uri)]
-    for loc in locations:
-        if loc["args"][0] in ("~", "~*") and _regex_match(loc, uri):
-            return [loc, *select_location(loc, uri)]
-    return [longest, *select_location(longest, uri)] if longest is not None else []
-
-
 def _walk_blocks(block: Directive, chain: Chain) -> Iterator[Chain]:
-    """Every location and ``if`` block below ``block``, as chains from http down."""
-    for child in block.get("block", []):
-        if child["directive"] in ("location", "if"):
-            yield [*chain, child]
-            yield from _walk_blocks(child, [*chain, child])
-
-
-@dataclass(frozen=True)
-class NginxConf:
-    name: str
-    http: Directive
-
-    @classmethod
-    def load(cls, path: Path, name: str) -> NginxConf:
-        """Parse one nginx.conf (includes are not followed: nginx -t judges those)."""
-        payload = crossplane.parse(str(path), single=True, comments=False, check_ctx=True, check_args=False)
-        if payload["errors"]:
-            error = payload["errors"][0]
-            raise ConfigUnreadable(
-                Finding(
-                    name,
-                    "(document)",
-                    error.get("line"),
-                    f"cannot parse: {error['error']}",
-                    "fix the syntax (nginx -t shows the same)",
-                )
-            )
-        http = [d for d in payload["config"][0]["parsed"] if d["directive"] == "http"]
-        if not http:
-            raise ConfigUnreadable(Finding(name, "http", None, "no http block", "add the http { ... } block"))
-        return cls(name, http[0])
-
-    @property
-    def servers(self) -> list[Directive]:
-        return _children(self.http, "server")
-
-    def public_https(self) -> list[Directive]:
-        return [s for s in self.servers if _public(s) and _https(s)]
-
-    def finding(self, at: Directive | None, key: str, problem: str, fix: str) -> Finding:
-        return Finding(self.name, key, at["line"] if at else None, problem, fix)
-
-    def route(self, server: Directive, uri: str) -> Chain:
-        return [self.http, server, *select_location(server, uri)]
+    """Every location and ``if`` block below ``block``, as chains from ``chain`` down."""
+    return (c for c in chains(block, chain) if c[-1]["directive"] in ("location", "if"))
 
 
 def _redirects_to_https(block: Directive) -> bool:
     return any(
         len(d["args"]) >= 2 and d["args"][0] in REDIRECT_CODES and d["args"][1].startswith("https://")
-        for d in _children(block, "return")
+        for d in children(block, "return")
     )
 
 
 def https_redirect(conf: NginxConf) -> list[Finding]:
     """Every public plain-HTTP server answers only with a redirect to HTTPS."""
-    plain = [s for s in conf.servers if _public(s) and not _https(s)]
+    plain = [s for s in conf.servers if is_public(s) and not is_https(s)]
     if not conf.public_https():
         return [conf.finding(conf.http, "http", "no public HTTPS server", "add a server with listen 443 ssl")]
     if not plain:
@@ -212,8 +112,8 @@ def security_headers(conf: NginxConf) -> list[Finding]:
     """Every HTTPS response carries HSTS and nosniff, also where a location sets headers of its own."""
     out = []
     for server in conf.public_https():
-        chains = [[conf.http, server]] + [c for c in _walk_blocks(server, [conf.http, server]) if _children(c[-1], "add_header")]
-        for chain in chains:
+        blocks = [[conf.http, server]] + [c for c in _walk_blocks(server, [conf.http, server]) if children(c[-1], "add_header")]
+        for chain in blocks:
             headers = _headers(chain)
             missing = [
                 h
@@ -240,17 +140,13 @@ def security_headers(conf: NginxConf) -> list[Finding]:
 def _all_headers(conf: NginxConf, name: str) -> Iterator[Directive]:
     blocks = [conf.http] + [b for s in conf.servers for b in [s, *(c[-1] for c in _walk_blocks(s, [s]))]]
     for block in blocks:
-        yield from (d for d in _children(block, "add_header") if d["args"] and d["args"][0].lower() == name)
-
-
-def _origin_maps(conf: NginxConf) -> dict[str, Directive]:
-    return {d["args"][1]: d for d in _children(conf.http, "map") if len(d["args"]) == 2 and d["args"][0] == "$http_origin"}
+        yield from (d for d in children(block, "add_header") if d["args"] and d["args"][0].lower() == name)
 
 
 def cors_allow_list(conf: NginxConf) -> list[Finding]:
     """Access-Control-Allow-Origin is an echo of listed origins only: never *, never any origin."""
     out = []
-    maps = _origin_maps(conf)
+    maps = conf.origin_maps()
     fix = 'map $http_origin $cors_origin { default ""; "https://app.example" $http_origin; } and send $cors_origin'
     for header in _all_headers(conf, "access-control-allow-origin"):
         origin = header["args"][1] if len(header["args"]) > 1 else ""
@@ -302,7 +198,7 @@ def cors_authorization(conf: NginxConf) -> list[Finding]:
     out = []
     for server in conf.public_https():
         chain = conf.route(server, PUSH_PATH)
-        own = [c for c in _walk_blocks(chain[-1], chain) if _children(c[-1], "add_header")]
+        own = [c for c in _walk_blocks(chain[-1], chain) if children(c[-1], "add_header")]
         blocks = [chain, *own] if len(chain) > 2 else []
         for block_chain in blocks:
             headers = _headers(block_chain)
@@ -325,7 +221,7 @@ def cors_authorization(conf: NginxConf) -> list[Finding]:
 def _refused(chain: Chain) -> bool:
     last = chain[-1]
     return last["directive"] == "location" and any(
-        d["args"] and d["args"][0].isdigit() and int(d["args"][0]) >= 400 for d in _children(last, "return")
+        d["args"] and d["args"][0].isdigit() and int(d["args"][0]) >= 400 for d in children(last, "return")
     )
 
 
@@ -337,7 +233,7 @@ def auth(conf: NginxConf, paths: Sequence[str] = PROTECTED_PATHS) -> list[Findin
             chain = conf.route(server, path)
             if len(chain) == 2 or _refused(chain):
                 continue  # not served at all
-            early = [d for d in _children(chain[-1], "return") if d["args"] and not d["args"][0].startswith(("4", "5"))]
+            early = [d for d in children(chain[-1], "return") if d["args"] and not d["args"][0].startswith(("4", "5"))]
             if early:
                 out.append(
                     conf.finding(
@@ -366,12 +262,7 @@ def auth(conf: NginxConf, paths: Sequence[str] = PROTECTED_PATHS) -> list[Findin
 
 def push_rate_limit(conf: NginxConf) -> list[Finding]:
     """The push location is rate-limited with a zone that exists."""
-    zones = {
-        a.split("=", 1)[1].split(":")[0]
-        for d in _children(conf.http, "limit_req_zone")
-        for a in d["args"]
-        if a.startswith("zone=")
-    }
+    zones = set(conf.limit_zones())
     out = []
     for server in conf.public_https():
         chain = conf.route(server, PUSH_PATH)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from obsgate.checks.static.base import Finding, YamlDoc
+from obsgate.core.findings import Finding
+from obsgate.core.yamlio import YamlDoc
 
 
 def alert_coverage(rules: Sequence[YamlDoc], tests: Sequence[YamlDoc]) -> list[Finding]:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from obsgate.bringup.compose import ServiceSpec
-from obsgate.checks.grafanaconf import FILE_REF, GrafanaConf
-from obsgate.checks.stackfiles import flag_value
-from obsgate.checks.static.base import YamlDoc, image_repository
 from obsgate.checks.static.compose import STATE_DIRS
-from obsgate.checks.static.nginx import Directive, NginxConf
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import ServiceSpec, image_repository
+from obsgate.stackfiles.grafana import FILE_REF, GrafanaConf
+from obsgate.stackfiles.mounts import flag_value
+from obsgate.stackfiles.nginx import Directive, NginxConf, chains, children
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "smtp": 25}
 _URL_IN_TEXT = re.compile(r"\bhttps?://[^\s'\"|;]+")
@@ -158,16 +158,10 @@ def loki_addresses(doc: YamlDoc, client: str) -> list[Address]:
             for a in _address(client, _at(doc, "ruler.alertmanager_url"), url)]
 
 
-def _nginx_blocks(block: Directive, chain: list[Directive]) -> Iterator[list[Directive]]:
-    for child in block.get("block", []):
-        yield [*chain, child]
-        yield from _nginx_blocks(child, [*chain, child])
-
-
 def _set_value(chain: list[Directive], variable: str) -> str | None:
     """The value ``set $variable ...`` gives in the innermost block of ``chain`` that sets it."""
     for block in reversed(chain):
-        found = [d for d in block.get("block", []) if d["directive"] == "set" and d["args"][:1] == [variable]]
+        found = [d for d in children(block, "set") if d["args"][:1] == [variable]]
         if found:
             return str(found[-1]["args"][1])
     return None
@@ -175,9 +169,9 @@ def _set_value(chain: list[Directive], variable: str) -> str | None:
 
 def nginx_addresses(conf: NginxConf, client: str) -> list[Address]:
     """``proxy_pass`` / ``grpc_pass`` targets, through ``set`` variables and ``upstream`` blocks."""
-    upstreams = {d["args"][0]: d for d in conf.http.get("block", []) if d["directive"] == "upstream"}
+    upstreams = {d["args"][0]: d for d in children(conf.http, "upstream")}
     out = []
-    for chain in _nginx_blocks(conf.http, [conf.http]):
+    for chain in chains(conf.http, [conf.http]):
         directive = chain[-1]
         if directive["directive"] not in ("proxy_pass", "grpc_pass") or not directive["args"]:
             continue
@@ -189,7 +183,7 @@ def nginx_addresses(conf: NginxConf, client: str) -> list[Address]:
         scheme = "grpc" if directive["directive"] == "grpc_pass" else "http"
         host = (parse_address(text, scheme) or ("", "", None))[1]
         if host in upstreams and "://" in text and urlsplit(text).port is None:
-            for server in (d for d in upstreams[host].get("block", []) if d["directive"] == "server"):
+            for server in children(upstreams[host], "server"):
                 out += _address(client, Where(conf.name, f"upstream {host}.server", server["line"]), server["args"][0],
                                 scheme, context=location)
         else:
@@ -230,7 +224,7 @@ def nginx_file_refs(conf: NginxConf, service: str) -> list[FileRef]:
     """Certificates, keys and htpasswd files nginx opens (variables and ``data:`` values skipped)."""
     return [FileRef(service, Where(conf.name, " ".join([d["directive"], *d["args"]]), d["line"]),
                     _relative_to(NGINX_PREFIX, d["args"][0]))
-            for chain in _nginx_blocks(conf.http, [conf.http]) for d in chain[-1:]
+            for chain in chains(conf.http, [conf.http]) for d in chain[-1:]
             if d["directive"] in NGINX_FILE_DIRECTIVES and d["args"] and d["args"][0] != "off"
             and "$" not in d["args"][0] and not d["args"][0].startswith("data:")]
 

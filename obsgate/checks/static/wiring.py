@@ -17,13 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from obsgate.bringup.compose import ComposeProject, Mount, ServiceSpec
-from obsgate.checks.grafanaconf import GrafanaConf
-from obsgate.checks.stackfiles import flag_value, mounted_glob, mounted_path
-from obsgate.checks.static.base import Finding, YamlDoc, image_repository, shown
-from obsgate.checks.static.nginx import NginxConf
 from obsgate.checks.static.references import Address, FileRef, WrittenDir
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.core.findings import Finding, shown
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import ComposeProject, Mount, ServiceSpec, image_repository
+from obsgate.stackfiles.grafana import GrafanaConf
+from obsgate.stackfiles.mounts import flag_value, mounted_glob, mounted_path
+from obsgate.stackfiles.nginx import NginxConf, listens
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 WILDCARD = ("", "*", "0.0.0.0", "::", "[::]")
@@ -95,8 +96,7 @@ def nginx_listeners(conf: NginxConf) -> list[Listener]:
     """Every ``listen`` of every server (a server without one listens on *:80)."""
     out = []
     for server in conf.servers:
-        listens = [d for d in server.get("block", []) if d["directive"] == "listen"]
-        for d in listens or [{"args": ["80"], "line": server["line"]}]:
+        for d in listens(server):
             if not d["args"][0].startswith("unix:"):
                 out += _listener(d["args"][0], 80, f"{conf.name}:{d['line']} listen {' '.join(d['args'])}")
     return out

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from obsgate.gate.policy import format_number
+from obsgate.core.policy import format_number
 from obsgate.gate.report.views import Timeseries
 from obsgate.gate.scoring import CategoryScore
 

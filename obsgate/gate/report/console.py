@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from obsgate.gate.policy import format_number
+from obsgate.core.policy import format_number
 from obsgate.gate.report.history import RunComparison
 from obsgate.gate.report.views import (
     OUTCOME_LABELS,

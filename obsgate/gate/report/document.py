@@ -11,10 +11,9 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 
-from obsgate.gate.causes import CauseGroup, cause_of
-from obsgate.gate.policy import Policy
+from obsgate.core.policy import Policy
+from obsgate.core.results import CauseGroup, CheckResult, Measurement, Outcome, cause_of
 from obsgate.gate.report.history import RunComparison
-from obsgate.gate.results import CheckResult, Measurement, Outcome
 from obsgate.gate.scoring import GateScore, earned
 
 SCHEMA_VERSION = "2"  # 2: not_evaluated_causes, and each check's cause

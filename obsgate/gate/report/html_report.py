@@ -13,7 +13,8 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from obsgate.gate.policy import Policy, format_number
+from obsgate.core.policy import Policy, format_number
+from obsgate.core.results import CheckResult, Outcome
 from obsgate.gate.report.charts import (
     COND_COLOUR,
     FAIL_COLOUR,
@@ -40,7 +41,6 @@ from obsgate.gate.report.views import (
     regression_text,
     timeseries_of,
 )
-from obsgate.gate.results import CheckResult, Outcome
 from obsgate.gate.scoring import GateScore, Verdict, earned
 
 TEMPLATE_FILE = "template.html"

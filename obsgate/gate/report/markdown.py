@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from obsgate.gate.policy import format_number
+from obsgate.core.policy import format_number
+from obsgate.core.results import CheckResult
+from obsgate.core.text import one_line
 from obsgate.gate.report.history import RunComparison
 from obsgate.gate.report.views import (
     OUTCOME_LABELS,
@@ -16,9 +18,7 @@ from obsgate.gate.report.views import (
     regression_text,
     verdict_line,
 )
-from obsgate.gate.results import CheckResult
 from obsgate.gate.scoring import GateScore
-from obsgate.gate.text import one_line
 
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 

@@ -6,12 +6,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard, cast
 
-from obsgate.gate.causes import CauseGroup
-from obsgate.gate.policy import Target, format_number
+from obsgate.core.policy import Target, format_number
+from obsgate.core.results import CauseGroup, CheckResult, Measurement, Outcome
+from obsgate.core.text import one_line
 from obsgate.gate.report.history import Regression, RunComparison
-from obsgate.gate.results import CheckResult, Measurement, Outcome
 from obsgate.gate.scoring import CategoryScore, GateScore, Verdict
-from obsgate.gate.text import one_line
 
 CHECKS_NAMED = 3  # a cause hitting no particular service names up to this many checks
 

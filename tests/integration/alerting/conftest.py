@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from obsgate.checks.stackfiles import PrometheusConfig
+from obsgate.bringup.stack import ServiceHandle, Stack
+from obsgate.checks.alerting.monitor import scraped_service
 from obsgate.gate.hooks import RUN_KEY
 from obsgate.run import GateRun
+from obsgate.stackfiles.prometheus import PrometheusConfig, ScrapeTarget
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -24,3 +26,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def prometheus_config(gate_run: GateRun) -> PrometheusConfig:
     return PrometheusConfig.of_service(gate_run.project.services["prometheus"])
+
+
+@pytest.fixture
+def service(stack: Stack, scrape_target: ScrapeTarget) -> ServiceHandle:
+    """The service behind ``scrape_target``, whether it can run here or not (the check tells the two apart)."""
+    return scraped_service(stack, scrape_target)

@@ -6,68 +6,67 @@ target of a running service that is down fails it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
-from obsgate.bringup.stack import ServiceHandle, Stack, State
-from obsgate.checks.alerting.monitor import find_target, first_pass_wait, scraped_service, unknowable
-from obsgate.checks.stackfiles import PrometheusConfig, ScrapeTarget, recording_and_alerting_rules
+from obsgate.bringup.stack import ServiceHandle, State
+from obsgate.checks.alerting.monitor import find_target, first_pass_wait, unknowable
 from obsgate.clients import PrometheusAPI
-from obsgate.errors import NotEvaluated
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
-from obsgate.wait import WaitTimeout, poll
+from obsgate.clients.prometheus import Target
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import WaitTimeout, poll
+from obsgate.stackfiles.prometheus import PrometheusConfig, RuleFile, ScrapeTarget
 
 
 @pytest.mark.gate(category="Resilience", weight=1)
-def test_prometheus_scrapes_stack_target(scrape_target: ScrapeTarget, stack: Stack, prometheus_api: PrometheusAPI,
+def test_prometheus_scrapes_stack_target(scrape_target: ScrapeTarget, service: ServiceHandle, prometheus_api: PrometheusAPI,
                                          prometheus_config: PrometheusConfig, policy: Policy,
                                          gate: GateRecorder) -> None:
     """Every part of the stack must be scraped and up: a blind spot hides its failure from the alerts."""
-    service = scraped_service(stack, scrape_target)
     if service.state is State.UNAVAILABLE:
         raise NotEvaluated(f"target {scrape_target.address} (job {scrape_target.job}): "
-                           f"{service.name} cannot run here ({service.reason})")
+                           f"{service.name} cannot run here ({service.reason})", service.cause)
     service.require()
-    seen: dict[str, Any] = {}
+    target: Target | None = None
 
     def up() -> bool:
-        found = find_target(prometheus_api.targets(), scrape_target)
-        seen.update(found or {"health": "not among Prometheus' active targets"})
-        return bool(found and found["health"] == "up")
+        nonlocal target
+        target = find_target(prometheus_api.targets(), scrape_target)
+        return target is not None and target.health == "up"
 
     # Unknown until its first scrape; a service just (re)started needs one more interval.
     interval = prometheus_config.job_scrape_s(scrape_target.job)[0]
     try:
         poll(up, timeout_s=first_pass_wait(policy, interval),
              what=f"target {scrape_target.address} (job {scrape_target.job}) to be up",
-             evidence=lambda: f"target: health={seen.get('health')!r} lastError={seen.get('lastError')!r} "
-                              f"scrapeUrl={seen.get('scrapeUrl')!r}\n{service.log_tail(10)}")
+             evidence=lambda: f"target: {target or 'not among Prometheus active targets'}")
     except WaitTimeout:
         late = unknowable(policy, interval, f"target {scrape_target.address}", f"job {scrape_target.job} scrape_interval")
-        if seen.get("health") == "unknown" and late is not None:
+        if target is not None and target.health == "unknown" and late is not None:
             raise late from None
         raise
-    gate.evidence["target"] = {k: seen.get(k) for k in ("scrapeUrl", "health", "lastScrape", "lastError")}
+    gate.evidence["target"] = dataclasses.asdict(target)
 
 
 @pytest.mark.gate(category="Resilience", weight=3)
-def test_prometheus_runs_every_shipped_rule(prometheus: ServiceHandle, prometheus_api: PrometheusAPI,
-                                            prometheus_config: PrometheusConfig, policy: Policy,
-                                            gate: GateRecorder) -> None:
+def test_prometheus_runs_every_shipped_rule(prometheus_api: PrometheusAPI, prometheus_config: PrometheusConfig,
+                                            policy: Policy, gate: GateRecorder) -> None:
     """A shipped rule that is not loaded or fails to evaluate is an alert that can never fire."""
     shipped = prometheus_config.shipped_rule_files()
     gate.evidence["rule files"] = [str(p) for p in shipped]
     assert shipped, f"no rule files are mounted for the rule_files of {prometheus_config.path}"
-    expected = {rule for path in shipped for rule in recording_and_alerting_rules(path)}
+    expected = {rule for path in shipped for rule in RuleFile.load(path).rule_names()}
     state: dict[str, Any] = {}
 
     def judge() -> bool:
-        loaded = {(g["name"], r["name"]): r for g in prometheus_api.rules()["groups"] for r in g["rules"]}
+        loaded = {(g.name, r.name): r for g in prometheus_api.rules() for r in g.rules}
         state["missing"] = sorted(expected - set(loaded))
-        state["unhealthy"] = {f"{g}/{n}": (r.get("health"), r.get("lastError"))
-                              for (g, n), r in loaded.items() if (g, n) in expected and r.get("health") != "ok"}
+        state["unhealthy"] = {f"{g}/{n}": (r.health, r.last_error)
+                              for (g, n), r in loaded.items() if (g, n) in expected and r.health != "ok"}
         return not state["missing"] and not state["unhealthy"]
 
     # Health is "unknown" until a rule's first evaluation.
@@ -80,5 +79,5 @@ def test_prometheus_runs_every_shipped_rule(prometheus: ServiceHandle, prometheu
         if late is not None and "missing" in state and not state["missing"] and unknown:
             raise late from None
         raise AssertionError(f"shipped rules not running: missing (group, rule) {state['missing']}; "
-                             f"not healthy {state['unhealthy']}\n{prometheus.log_tail(15)}") from None
+                             f"not healthy {state['unhealthy']}") from None
     gate.evidence["rules running"] = len(expected)

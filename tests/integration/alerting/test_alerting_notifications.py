@@ -19,21 +19,21 @@ from obsgate.checks.alerting.alertpath import Trip
 from obsgate.checks.alerting.amoutage import Return
 from obsgate.checks.alerting.phases import judge_phases
 from obsgate.checks.alerting.slack import payload_summary
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 
 
 @pytest.mark.gate(category="Functionality", weight=4)
 def test_test_alert_reaches_critical_receiver(test_alert_trip: Future[Trip], gate: GateRecorder) -> None:
     """A critical alert must reach the critical Slack channel within the delivery target."""
     trip = test_alert_trip.result()
-    payload = trip.delivery.json()
+    payload = trip.delivery.slack()
     gate.evidence["route"] = {"critical": trip.receiver, "channels": trip.channels, "warning": trip.warning_receiver}
     gate.evidence["payload"] = payload_summary(trip.delivery)
     gate.evidence.update(trip.evidence())
     assert trip.receiver != trip.warning_receiver, (
         f"critical and warning alerts both route to {trip.receiver!r}: nothing pages for critical ones")
-    assert payload.get("channel") in trip.channels, (
-        f"test alert posted to channel {payload.get('channel')!r}; the route tree sends critical alerts to "
+    assert payload.channel in trip.channels, (
+        f"test alert posted to channel {payload.channel!r}; the route tree sends critical alerts to "
         f"receiver {trip.receiver!r} with channels {trip.channels}")
     judge_phases(gate, trip.phases())
 

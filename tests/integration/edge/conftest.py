@@ -16,9 +16,9 @@ from obsgate.bringup.overlay import overlay_stack
 from obsgate.bringup.secrets import RunSecrets
 from obsgate.checks.edge.browser import Browser, PageServer, browser_hosts, find_chromium
 from obsgate.checks.edge.probes import unlisted_origins
-from obsgate.checks.nginxconf import CorsAllowList, NginxConf
 from obsgate.clients import API, Gateway
 from obsgate.run import GateRun
+from obsgate.stackfiles.nginx import CorsAllowList, NginxConf
 
 
 @pytest.fixture(scope="session")

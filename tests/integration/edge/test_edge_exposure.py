@@ -14,7 +14,7 @@ import docker
 import pytest
 
 from obsgate.bringup.stack import ServiceHandle, Stack, State
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 from obsgate.run import GateRun
 
 EDGE = "nginx"

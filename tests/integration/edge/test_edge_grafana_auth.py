@@ -16,7 +16,7 @@ from obsgate.bringup.secrets import BasicAuth, RunSecrets
 from obsgate.bringup.stack import ServiceHandle
 from obsgate.checks import grafana as gc
 from obsgate.clients import Gateway, GrafanaAPI
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 
 # Grafana's built-in default and the passwords the seed's setup documents.
 KNOWN_PASSWORDS = ("admin", "admin123", "ChangeMe123!")
@@ -33,7 +33,7 @@ def grafana_as(gateway: Gateway, grafana: ServiceHandle) -> Iterator[Opener]:
     opened: list[GrafanaAPI] = []
 
     def make(auth: BasicAuth | None) -> GrafanaAPI:
-        api = GrafanaAPI(gateway.endpoint(auth=auth))
+        api = gateway.grafana(auth)
         opened.append(api)
         return api
 

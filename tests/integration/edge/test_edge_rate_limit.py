@@ -12,11 +12,11 @@ import pytest
 from obsgate.bringup.stack import ServiceHandle
 from obsgate.checks.edge.probes import PUSH, PUSH_LOCATION, burst, push_body
 from obsgate.checks.logs import describe, new_run_label
-from obsgate.checks.nginxconf import NginxConf
 from obsgate.clients import API
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import poll
 from obsgate.run import GateRun
-from obsgate.wait import poll
+from obsgate.stackfiles.nginx import NginxConf
 
 
 @pytest.fixture
@@ -50,8 +50,7 @@ def test_push_rate_limit_refuses_excess_then_recovers(as_push: API, loki: Servic
     # duration (+1 for the millisecond rounding of its clock).
     ceiling = limit.burst + 1 + limit.rate_per_s * sent.elapsed_s + 1
     others = {s: n for s, n in sent.statuses.items() if s not in (204, 429)}
-    assert not others, f"burst answers other than 204/429: {others}; first: " \
-        f"{[describe(sent.first[s]) for s in others]}\n{loki.log_tail(10)}"
+    assert not others, f"burst answers other than 204/429: {others}; first: {[describe(sent.first[s]) for s in others]}"
     assert sent.statuses[429] > 0, f"no 429 in a burst of {sum(sent.statuses.values())} pushes " \
         f"({sent.summary()}) against {limit}"
     assert limit.burst <= passed <= ceiling, (
@@ -66,5 +65,5 @@ def test_push_rate_limit_refuses_excess_then_recovers(as_push: API, loki: Servic
 
     # Right after: within two request intervals at the configured rate, plus a second of slack.
     poll(accepted, timeout_s=1.0 + 2 / limit.rate_per_s, what="a normal push to pass again after the burst",
-         interval_s=1 / limit.rate_per_s, evidence=lambda: nginx.log_tail(5))
+         interval_s=1 / limit.rate_per_s)
     gate.evidence["recovered_after_s"] = round(time.monotonic() - started, 3)

@@ -12,8 +12,8 @@ import pytest
 
 from obsgate.checks.logs import LogsClient, percentile, push_to_queryable_s
 from obsgate.clients import LokiAPI
-from obsgate.gate.policy import Policy
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.policy import Policy
+from obsgate.core.recorder import GateRecorder
 
 FRESHNESS_PROBES = 50
 

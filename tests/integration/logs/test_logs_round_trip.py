@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import pytest
 
 from obsgate.checks.logs import Entry, LogsClient, PosEvent, PushFormat, Stream, backend_log, frontend_log
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 
 LARGE_LINE_BYTES = 64 * 1024
 QUERYABLE_TIMEOUT_S = 15.0

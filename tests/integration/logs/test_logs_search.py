@@ -19,7 +19,7 @@ import pytest
 
 from obsgate.checks.logs import Entry, LogsClient, PosEvent, Stream, backend_log, frontend_log, new_run_label
 from obsgate.clients.logproto import quote
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 from obsgate.run import GateRun
 
 QUERYABLE_TIMEOUT_S = 15.0

@@ -3,7 +3,8 @@
 ``resilience_stack`` is a second stack of this run (Loki, Prometheus, Alertmanager, Grafana
 and nginx from the production compose specs, their own network and volumes): these checks
 SIGKILL, restart and re-create its services, which on the run's shared stack would make
-the checks running beside them fail. The ``own_*`` fixtures are its services and clients.
+the checks running beside them fail. The ``own_*`` fixtures are its services and clients, declared as
+the run's are (obsgate.gate.fixtures.stack_fixtures): ``own_loki``, ``own_loki_api`` ... ``own_gateway``.
 ``retention_drill`` is a third, Loki alone with its timing accelerated
 (obsgate.checks.resilience.retention), pushed to and shipped once for the compactor and
 retention checks; its setup runs in the background from the first resilience check on.
@@ -21,18 +22,16 @@ from functools import partial
 import pytest
 
 from obsgate.bringup.overlay import overlay_stack
-from obsgate.bringup.secrets import RunSecrets
-from obsgate.bringup.stack import ServiceHandle, Stack
+from obsgate.bringup.stack import Stack
 from obsgate.checks.logs import LogsClient, new_run_label
 from obsgate.checks.resilience.retention import RetentionDrill, drill_in_background
-from obsgate.clients import AlertmanagerAPI, Endpoint, Gateway, GrafanaAPI, LokiAPI, PrometheusAPI
+from obsgate.clients import LokiAPI
 from obsgate.core import progress
-from obsgate.errors import NotEvaluated
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.recorder import GateRecorder
 from obsgate.gate.candidates import CANDIDATES_KEY, NO_CANDIDATE, Candidate
-from obsgate.gate.recorder import GateRecorder
+from obsgate.gate.fixtures import SERVICES, needs, stack_fixtures
 from obsgate.run import GateRun
-
-SERVICES = ("loki", "prometheus", "alertmanager", "grafana", "nginx")
 
 
 @pytest.fixture(scope="session")
@@ -44,73 +43,21 @@ def resilience_stack(gate_run: GateRun, retention_background: Future[RetentionDr
         yield stack
 
 
-def _own(stack: Stack, name: str) -> ServiceHandle:
-    if name not in stack.services:
-        raise NotEvaluated(f"{name}: not a service of this compose file")
-    return stack[name].require()
+globals().update(stack_fixtures("resilience_stack", prefix="own_", scope="function"))
 
 
 @pytest.fixture
-def own_loki(resilience_stack: Stack) -> ServiceHandle:
-    return _own(resilience_stack, "loki")
-
-
-@pytest.fixture
-def own_prometheus(resilience_stack: Stack) -> ServiceHandle:
-    return _own(resilience_stack, "prometheus")
-
-
-@pytest.fixture
-def own_alertmanager(resilience_stack: Stack) -> ServiceHandle:
-    return _own(resilience_stack, "alertmanager")
-
-
-@pytest.fixture
-def own_grafana(resilience_stack: Stack) -> ServiceHandle:
-    return _own(resilience_stack, "grafana")
-
-
-@pytest.fixture
-def own_grafana_api(own_grafana: ServiceHandle, run_secrets: RunSecrets) -> Iterator[GrafanaAPI]:
-    """Grafana's API as its admin (user from the compose file, password generated for this run)."""
-    api = GrafanaAPI.as_admin(own_grafana, run_secrets)
-    yield api
-    api.close()
-
-
-@pytest.fixture
-def own_gateway(resilience_stack: Stack, run_secrets: RunSecrets) -> Gateway:
-    return Gateway(_own(resilience_stack, "nginx"), run_secrets)
-
-
-@pytest.fixture
-def own_logs(own_loki: ServiceHandle, gate_run: GateRun, gate: GateRecorder) -> Iterator[LogsClient]:
+def own_logs(own_loki_api: LokiAPI, gate_run: GateRun, gate: GateRecorder) -> LogsClient:
     """Push to and read from the resilience stack's Loki directly, inside a label of this check."""
-    api = LokiAPI(Endpoint.direct(own_loki, own_loki.spec.expose[0]))
-    client = LogsClient(api, api, new_run_label(gate_run.run_id), evidence=lambda: own_loki.log_tail(20))
+    client = LogsClient(own_loki_api, own_loki_api, new_run_label(gate_run.run_id))
     gate.evidence["run_label"] = client.selector()
-    yield client
-    api.close()
-
-
-@pytest.fixture
-def own_prometheus_api(own_prometheus: ServiceHandle) -> Iterator[PrometheusAPI]:
-    api = PrometheusAPI(Endpoint.direct(own_prometheus, own_prometheus.spec.expose[0]))
-    yield api
-    api.close()
-
-
-@pytest.fixture
-def own_alertmanager_api(own_alertmanager: ServiceHandle) -> Iterator[AlertmanagerAPI]:
-    api = AlertmanagerAPI(Endpoint.direct(own_alertmanager, own_alertmanager.spec.expose[0]))
-    yield api
-    api.close()
+    return client
 
 
 @pytest.fixture(scope="session")
 def retention_background(gate_run: GateRun, request: pytest.FixtureRequest) -> Iterator[Future[RetentionDrill] | None]:
     """The retention drill's setup, started in the background when a selected check needs it."""
-    if not any("retention_drill" in item.fixturenames for item in request.session.items):
+    if not needs(request.session, "retention_drill"):
         yield None
         return
     with drill_in_background(gate_run) as future:
@@ -128,7 +75,7 @@ def retention_drill(retention_background: Future[RetentionDrill] | None) -> Rete
 def candidate_retention_background(gate_run: GateRun, request: pytest.FixtureRequest
                                    ) -> Iterator[dict[str, Future[RetentionDrill]]]:
     """The retention drill on each Loki upgrade candidate (--candidate loki=IMAGE), in the background."""
-    wanted = any("candidate_retention_drill" in item.fixturenames for item in request.session.items)
+    wanted = needs(request.session, "candidate_retention_drill")
     candidates = [c for c in request.config.stash.get(CANDIDATES_KEY, ()) if c.service == "loki" and wanted]
     with ExitStack() as running:
         yield {c.id: running.enter_context(drill_in_background(gate_run, partial(c.image, gate_run),

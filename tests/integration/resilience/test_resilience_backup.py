@@ -17,15 +17,15 @@ import pytest
 
 from obsgate.backup import drill
 from obsgate.bringup.secrets import RunSecrets
-from obsgate.bringup.stack import Stack
+from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.checks.logs import Entry, LogsClient, new_run_label
 from obsgate.checks.resilience.dashboards import Dashboard, create_dashboard, dashboard_missing
 from obsgate.checks.resilience.loglines import lines_missing
 from obsgate.checks.resilience.tsdb import Scrape, last_scrape, scrape_missing
-from obsgate.clients import Endpoint, LokiAPI, PrometheusAPI
+from obsgate.clients import LokiAPI, PrometheusAPI
 from obsgate.clients.grafana import GrafanaAPI
-from obsgate.errors import NotEvaluated
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.recorder import GateRecorder
 from obsgate.run import GateRun
 
 QUERYABLE_TIMEOUT_S = 15.0
@@ -54,13 +54,13 @@ def backup_drill(resilience_stack: Stack, gate_run: GateRun, run_secrets: RunSec
     scrape = None
     dashboard = None
     if "loki" in services:
-        api = LokiAPI(Endpoint.direct(stack["loki"], stack["loki"].spec.expose[0]))
-        logs = LogsClient(api, api, new_run_label(gate_run.run_id), evidence=lambda: stack["loki"].log_tail(20))
+        api = LokiAPI.direct(stack["loki"])
+        logs = LogsClient(api, api, new_run_label(gate_run.run_id))
         ts = time.time_ns()
         pushed = [(ts + i, f"line {i} pushed before the backup") for i in range(LINES)]
         logs.push_and_wait([(logs.labels(), pushed)], timeout_s=QUERYABLE_TIMEOUT_S)
     if "prometheus" in services:
-        prometheus = PrometheusAPI(Endpoint.direct(stack["prometheus"], stack["prometheus"].spec.expose[0]))
+        prometheus = PrometheusAPI.direct(stack["prometheus"])
         scrape = last_scrape(prometheus, "prometheus")
     if "grafana" in services:
         grafana = GrafanaAPI.as_admin(stack["grafana"], run_secrets)
@@ -80,19 +80,17 @@ def _judge(drilled: Drilled, service: str, missing: str | None, gate: GateRecord
 
 
 @pytest.mark.gate(category="Resilience", weight=3)
-def test_backup_restore_drill_brings_back_loki_lines(backup_drill: Drilled, resilience_stack: Stack,
+def test_backup_restore_drill_brings_back_loki_lines(backup_drill: Drilled, own_loki: ServiceHandle,
                                                      gate: GateRecorder) -> None:
     """Every line pushed before a backup is queryable, unchanged, once its wiped volume is restored."""
-    resilience_stack["loki"].require()
     assert backup_drill.logs is not None
     _judge(backup_drill, "loki", lines_missing(backup_drill.logs, backup_drill.pushed, QUERYABLE_TIMEOUT_S), gate)
 
 
 @pytest.mark.gate(category="Resilience", weight=3)
-def test_backup_restore_drill_brings_back_prometheus_series(backup_drill: Drilled, resilience_stack: Stack,
+def test_backup_restore_drill_brings_back_prometheus_series(backup_drill: Drilled, own_prometheus: ServiceHandle,
                                                             gate: GateRecorder) -> None:
     """Every series of the scrape before a backup has that sample again once its wiped volume is restored."""
-    resilience_stack["prometheus"].require()
     assert backup_drill.prometheus is not None and backup_drill.scrape is not None
     gate.evidence["scrape"] = vars(backup_drill.scrape)
     _judge(backup_drill, "prometheus", scrape_missing(backup_drill.prometheus, backup_drill.scrape), gate)

@@ -21,9 +21,9 @@ from obsgate.checks.resilience.loglines import lines_missing
 from obsgate.checks.resilience.silences import create_silence, silence_missing
 from obsgate.checks.resilience.tsdb import last_scrape, scrape_missing
 from obsgate.clients import AlertmanagerAPI, Gateway, GrafanaAPI, PrometheusAPI
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
+from obsgate.core.wait import poll
 from obsgate.run import GateRun
-from obsgate.wait import poll
 
 QUERYABLE_TIMEOUT_S = 15.0
 SERVED_AGAIN_TIMEOUT_S = 25.0   # nginx re-resolves every 10s (resolver valid=10s), plus readiness
@@ -98,7 +98,7 @@ def test_nginx_serves_prometheus_again_after_its_recreation_without_restart(
     gate.evidence["prometheus_ip"] = f"{before[1]} -> {own_prometheus.ip}"
     started = time.monotonic()
     poll(lambda: api.ready().status_code == 200, timeout_s=SERVED_AGAIN_TIMEOUT_S,
-         what="nginx to serve the re-created Prometheus (/prometheus/-/ready 200)", evidence=nginx.log_tail)
+         what="nginx to serve the re-created Prometheus (/prometheus/-/ready 200)")
     gate.evidence["served_again_after_s"] = round(time.monotonic() - started, 2)
     api.close()
     assert nginx.container.attrs["State"]["StartedAt"] == before[0], "nginx was restarted meanwhile"

@@ -11,7 +11,7 @@ import pytest
 from obsgate.checks import grafana as gc
 from obsgate.checks.alerting.phases import judge_phases
 from obsgate.checks.resilience.outage import BackgroundOutage, OutageDrill
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 
 GATEWAY_ERRORS = (502, 503, 504)
 

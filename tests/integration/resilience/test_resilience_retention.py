@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from obsgate.checks.resilience.retention import RetentionDrill, judge_compaction, judge_retention
-from obsgate.gate.recorder import GateRecorder
+from obsgate.core.recorder import GateRecorder
 
 
 @pytest.mark.gate(category="Resilience", weight=1)

@@ -15,9 +15,10 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from obsgate.bringup.interpolate import InterpolationError, interpolate
-from obsgate.errors import InputError
-from obsgate.yamlio import load_yaml
+from obsgate.core.errors import InputError
+from obsgate.core.findings import shown
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.interpolate import InterpolationError, interpolate
 
 TOP_LEVEL_KEYS = {"name", "version", "services", "networks", "volumes"}
 SERVICE_KEYS = {
@@ -50,6 +51,19 @@ DEFAULT_NETWORK = "default"
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def image_version(ref: str) -> tuple[int, int, int] | None:
+    """``grafana/loki:2.9.3`` -> (2, 9, 3); None when the tag is not a version."""
+    tag = ref.split("@", 1)[0].rpartition("/")[2].partition(":")[2]
+    match = _VERSION.match(tag)
+    return (int(match[1]), int(match[2]), int(match[3] or 0)) if match else None
+
+
+def image_repository(ref: str) -> str:
+    """The image's name without registry, namespace and tag: ``prom/prometheus:v2`` -> prometheus."""
+    return ref.split("@", 1)[0].rpartition("/")[2].partition(":")[0]
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,12 @@ class ComposeProject:
     networks: tuple[str, ...]
     volumes: tuple[str, ...]
     raw: Mapping[str, Any]  # the parsed file before interpolation, for static checks
+    lines: Mapping[str, int] = field(default_factory=dict)     # of every key of ``raw``
+
+    @property
+    def doc(self) -> YamlDoc:
+        """The file as written, with the line of every key: what the static checks judge and cite."""
+        return YamlDoc(shown(self.path), self.raw, dict(self.lines))
 
     def start_levels(self) -> list[list[str]]:
         """Services grouped so each group depends only on earlier groups (start order)."""
@@ -413,8 +433,8 @@ class _Reader:
 def load_compose(path: Path, env: Mapping[str, str]) -> ComposeProject:
     """Parse and validate ``path`` with ``env`` for interpolation; raise InputError on any problem."""
     reader = _Reader(path, env)
-    raw = load_yaml(path, "compose file")
-    doc = reader.mapping(raw, "(top level)")
+    source = YamlDoc.load(path, str(path), "compose file")
+    doc = reader.mapping(source.data, "(top level)")
     unknown = {k for k in set(doc) - TOP_LEVEL_KEYS if not str(k).startswith("x-")}
     if unknown:
         raise reader.fail(
@@ -450,6 +470,7 @@ def load_compose(path: Path, env: Mapping[str, str]) -> ComposeProject:
         networks=tuple(sorted(used_networks)),
         volumes=volumes,
         raw=doc,
+        lines=source.lines,
     )
     try:
         project.start_levels()

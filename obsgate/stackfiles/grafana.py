@@ -13,19 +13,17 @@ the file's content. Provisioning is read from ``<paths.provisioning>/{datasource
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from obsgate.bringup.compose import Mount, ServiceSpec
-from obsgate.checks.stackfiles import mounted_entries, mounted_path
-from obsgate.checks.static.base import ConfigUnreadable, Finding, YamlDoc, _line_map, shown
-from obsgate.errors import InputError
+from obsgate.core.errors import InputError
+from obsgate.core.findings import ConfigUnreadable, Finding, shown
+from obsgate.core.yamlio import YamlDoc
+from obsgate.stackfiles.compose import Mount, ServiceSpec
+from obsgate.stackfiles.mounts import mounted_entries, mounted_path
 
 # The official image's ENV (Dockerfile): lower precedence than compose's environment.
 IMAGE_ENV = {
@@ -59,7 +57,6 @@ _INI_KEY = re.compile(r"^([^=]+?)\s*=\s*(.*)$")
 # Grafana expands these in grafana.ini values (setting/expanders.go); $__file{} reads a container file.
 _ENV_REF = re.compile(r"\$__env\{(\w+)\}|\$\{(\w+)\}")
 FILE_REF = re.compile(r"\$__file\{([^}]+)\}")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def env_name(setting: str) -> str:
@@ -129,24 +126,6 @@ def _ini(path: Path, name: str) -> dict[str, tuple[str, int]]:
                                            "write key = value under a [section]"))
         out[f"{section}.{found[1].strip()}" if section else found[1].strip()] = (_unquote(found[2].strip()), number)
     return out
-
-
-def json_doc(path: Path, name: str) -> YamlDoc:
-    """A JSON file as a YamlDoc (data from json, line numbers from libyaml where it can read it)."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigUnreadable(Finding(name, "(document)", exc.lineno, f"invalid JSON: {exc.msg}",
-                                       "fix the JSON at that line")) from None
-    lines: dict[str, int] = {}
-    try:
-        node = yaml.compose(text, Loader=_LOADER)
-        if node is not None:
-            _line_map(node, "", lines)
-    except yaml.YAMLError:
-        pass        # lines are a convenience; the data is what counts
-    return YamlDoc(name, data, lines)
 
 
 class GrafanaConf:
@@ -255,8 +234,8 @@ class GrafanaConf:
             host = entries[name]
             try:
                 out.append(ProvisioningFile(f"{directory}/{name}", host, YamlDoc.load(host, shown(host)), None))
-            except ConfigUnreadable as exc:
-                out.append(ProvisioningFile(f"{directory}/{name}", host, None, exc.finding))
+            except InputError as exc:
+                out.append(ProvisioningFile(f"{directory}/{name}", host, None, Finding.of(exc)))
         return out
 
     @cached_property
@@ -284,9 +263,10 @@ class GrafanaConf:
         for path in sorted(host.rglob("*.json")):
             container = f"{container_dir.rstrip('/')}/{path.relative_to(host).as_posix()}"
             try:
-                out.append(ProvisioningFile(container, path, json_doc(path, shown(path)), None))
-            except ConfigUnreadable as exc:
-                out.append(ProvisioningFile(container, path, None, exc.finding))
+                board = YamlDoc.parse_json(path.read_text(encoding="utf-8"), shown(path))
+                out.append(ProvisioningFile(container, path, board, None))
+            except InputError as exc:
+                out.append(ProvisioningFile(container, path, None, Finding.of(exc)))
         return out
 
     def entries(self, files: list[ProvisioningFile], list_key: str) -> list[tuple[YamlDoc, str, dict[str, Any]]]:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-import yaml
-
-from obsgate.errors import InputError
-from obsgate.gate.results import Judgement
+from obsgate.core.errors import InputError
+from obsgate.core.results import Judgement
+from obsgate.core.yamlio import YamlDoc
 
 SCHEMA_VERSION = 1
 TOP_LEVEL_KEYS = ("schema_version", "thresholds", "categories", "blockers", "targets", "load")
@@ -181,46 +180,11 @@ def load_policy(path: Path) -> Policy:
     except OSError as exc:
         raise InputError(path, "(file)", f"cannot read the policy: {exc.strerror or exc}",
                          "pass the path of an existing gate.yml") from None
-    data = _parse_yaml(path, text)
-    return _Validator(path).policy(data)
-
-
-def _parse_yaml(path: Path, text: str) -> dict[str, Any]:
-    """Parse YAML, rejecting duplicate keys (PyYAML would silently keep the last one)."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        if root is not None:
-            _reject_duplicate_keys(path, root, "")
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(path, where, f"invalid YAML: {problem}",
-                         "fix the YAML syntax at that line") from None
+    data = YamlDoc.parse(text, str(path)).data    # invalid YAML, a duplicate key: an InputError with its line
     if not isinstance(data, dict):
         raise InputError(path, "(document)", "the policy is not a mapping",
                          f"write a mapping with keys {', '.join(TOP_LEVEL_KEYS)}")
-    return data
-
-
-def _reject_duplicate_keys(path: Path, node: yaml.Node, where: str) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            dotted = f"{where}.{key}" if where else key
-            if key in seen:
-                what = "category" if where == "categories" else "key"
-                raise InputError(
-                    path, dotted, f"duplicate {what} (line {key_node.start_mark.line + 1})",
-                    "keep one entry under that name",
-                )
-            seen.add(key)
-            _reject_duplicate_keys(path, value_node, dotted)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _reject_duplicate_keys(path, item, f"{where}[{i}]")
+    return _Validator(path).policy(data)
 
 
 class _Validator:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from obsgate.gate.causes import Cause
+from obsgate.core.causes import Cause
 
 
 class Outcome(str, Enum):
@@ -52,3 +53,33 @@ class CheckResult:
     measurements: list[Measurement] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
     cause: Cause | None = None       # not evaluated: why, shared with every check it hit (raw error kept there)
+
+
+@dataclass(frozen=True)
+class CauseGroup:
+    """A cause and every not-evaluated check it explains (services merged over them)."""
+
+    cause: Cause
+    results: tuple[CheckResult, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.results)
+
+
+def cause_of(result: CheckResult) -> Cause:
+    """The result's cause; its reason when it was recorded without one."""
+    return result.cause if result.cause is not None else Cause.of_reason(result.reason)
+
+
+def group_causes(not_evaluated: Iterable[CheckResult]) -> list[CauseGroup]:
+    """Not-evaluated results grouped by cause, the cause hitting most checks first."""
+    groups: dict[str, tuple[Cause, list[CheckResult]]] = {}
+    for r in not_evaluated:
+        cause = cause_of(r)
+        first, members = groups.setdefault(cause.key, (cause, []))
+        services = tuple(dict.fromkeys((*first.services, *cause.services)))
+        groups[cause.key] = (replace(first, services=services, detail=first.detail or cause.detail), members)
+        members.append(r)
+    ordered = sorted(groups.values(), key=lambda g: -len(g[1]))  # stable: first seen first among equals
+    return [CauseGroup(cause, tuple(members)) for cause, members in ordered]
