@@ -20,9 +20,15 @@ import httpx
 
 from obsgate.bringup.secrets import BasicAuth
 from obsgate.bringup.stack import ServiceHandle
+from obsgate.core.causes import MAX_CAUSE, Cause
 from obsgate.core.errors import NotEvaluated
+from obsgate.core.text import one_line
 
 MAX_BODY = 500      # characters of an error answer's body kept (a Loki or Prometheus reason fits)
+# Statuses asking the client to come back (not found yet, too early, timeout, too many requests):
+# every other 4xx is a refusal waiting will not change.
+TRANSIENT_4XX = frozenset({404, 408, 425, 429})
+PERMANENT_5XX = frozenset({501, 505})   # not implemented, HTTP version unsupported: definite answers
 
 
 class ServiceError(httpx.HTTPStatusError):
@@ -41,6 +47,18 @@ class ServiceError(httpx.HTTPStatusError):
         self.reason = _reason(response.text) or self.body
         super().__init__(f"{self.service}: {self.method} {request.url.path} -> {self.status}: {self.reason}",
                          request=request, response=response)
+
+    @property
+    def permanent(self) -> bool:
+        """A refusal waiting will not change: ends a wait at once (obsgate.core.wait.poll)."""
+        return (400 <= self.status < 500 and self.status not in TRANSIENT_4XX) or self.status in PERMANENT_5XX
+
+    def answer(self) -> Cause:
+        """The answer as a cause: checks that failed on the same status and reason of the same service
+        are one cause in the reports, whatever path each asked."""
+        text = f"{self.service} answered {self.status}: {self.reason}"
+        return Cause(f"answer:{self.service}:{self.status}:{self.reason}", one_line(text, MAX_CAUSE),
+                     detail=f"{self.method} {self.url} -> {self.status}: {self.body}", services=(self.service,))
 
 
 def _reason(body: str) -> str:

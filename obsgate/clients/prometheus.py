@@ -5,11 +5,12 @@ Each answer is parsed here, once, into the few fields the checks use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from obsgate.clients.http import API, labels_of, rfc3339
 
@@ -66,15 +67,18 @@ class Rule:
 @dataclass(frozen=True)
 class RuleGroup:
     name: str
-    last_evaluation: float | None       # unix s; None before the group's first evaluation
+    last_evaluation: float | None       # unix s: when its last evaluation started; None before the first
     rules: tuple[Rule, ...]
+    evaluation_s: float = 0.0           # how long that evaluation took
+    interval_s: float = 0.0             # how often the group is evaluated
 
     @classmethod
     def of(cls, g: Mapping[str, Any]) -> RuleGroup:
         evaluated = str(g.get("lastEvaluation") or NEVER)
         return cls(str(g["name"]), None if evaluated.startswith("0001-") else rfc3339(evaluated),
                    tuple(Rule(str(r["name"]), str(r.get("health", "")), str(r.get("lastError", "")))
-                         for r in g.get("rules") or []))
+                         for r in g.get("rules") or []),
+                   float(g.get("evaluationTime") or 0.0), float(g.get("interval") or 0.0))
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,15 @@ class PrometheusAPI(API):
     def alerts(self) -> list[PromAlert]:
         """Active (pending and firing) alerts."""
         return [PromAlert.of(a) for a in self.data("/api/v1/alerts")["alerts"]]
+
+    def counters(self, names: Collection[str]) -> dict[str, float]:
+        """Prometheus' own counters ``names`` from its /metrics, each summed over its label sets (0 when absent)."""
+        totals = dict.fromkeys(names, 0.0)
+        for family in text_string_to_metric_families(self.metrics()):
+            for sample in family.samples:
+                if sample.name in totals:
+                    totals[sample.name] += sample.value
+        return totals
 
     def alertmanagers(self) -> list[str]:
         """The URLs of the Alertmanagers Prometheus' notifier sends to now."""

@@ -22,9 +22,9 @@ TOP_LEVEL_KEYS = ("schema_version", "thresholds", "categories", "blockers", "tar
 CATEGORY_KEYS = ("weight", "advisory", "description")
 TARGET_KEYS = ("value", "warn", "better", "unit", "description")
 TARGET_REQUIRED = ("value", "better", "unit", "description")
-LOAD_KEYS = ("ramp_s", "steady_s", "lines_per_push", "query_interval_s", "saturation")
+LOAD_KEYS = ("ramp_s", "steady_s", "offer_margin", "lines_per_push", "query_interval_s", "saturation")
 SATURATION_KEYS = ("start_lines_per_s", "step_lines_per_s", "max_lines_per_s", "step_s")
-LOAD_EXAMPLE = ("load: {ramp_s: 15, steady_s: 60, lines_per_push: 1000, query_interval_s: 2, "
+LOAD_EXAMPLE = ("load: {ramp_s: 15, steady_s: 60, offer_margin: 0.1, lines_per_push: 1000, query_interval_s: 2, "
                 "saturation: {start_lines_per_s: 5000, step_lines_per_s: 5000, "
                 "max_lines_per_s: 60000, step_s: 20}}")
 SCORED_WEIGHT_TOTAL = 100.0
@@ -113,6 +113,7 @@ class LoadSettings:
 
     ramp_s: float
     steady_s: float
+    offer_margin: float       # the load offers the target rate times (1 + this): the target is proven with margin
     lines_per_push: int
     query_interval_s: float
     saturation: SaturationSettings
@@ -370,11 +371,22 @@ class _Validator:
         return LoadSettings(
             ramp_s=self.positive("load", section, "ramp_s", "seconds ramping to the target rate"),
             steady_s=self.positive("load", section, "steady_s", "seconds measured at the target rate"),
+            offer_margin=self.margin(section),
             lines_per_push=int(lines),
             query_interval_s=self.positive("load", section, "query_interval_s",
                                            "seconds between the LogQL queries"),
             saturation=self.saturation(section.get("saturation")),
         )
+
+    def margin(self, section: dict[str, Any]) -> float:
+        """load.offer_margin: 0 offers exactly the target (pacing noise then decides pass or miss), 1 doubles it."""
+        fix = "use a ratio from 0 to 1, e.g. 0.1 to offer 10 % above the target"
+        if "offer_margin" not in section:
+            raise self.fail("load.offer_margin", "setting missing: how far above the target the load offers", fix)
+        value = self.number("load.offer_margin", section["offer_margin"], fix)
+        if not 0 <= value <= 1:
+            raise self.fail("load.offer_margin", f"must be from 0 to 1, got {format_number(value)}", fix)
+        return value
 
     def saturation(self, raw: object) -> SaturationSettings:
         key = "load.saturation"

@@ -52,12 +52,14 @@ class CheckResult:
     blocker: bool = False
     measurements: list[Measurement] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
-    cause: Cause | None = None       # not evaluated: why, shared with every check it hit (raw error kept there)
+    # Not evaluated: why, shared with every check it hit (raw error kept there); failed: the service's
+    # answer it failed on, if any (obsgate.clients.http.ServiceError), shared the same way.
+    cause: Cause | None = None
 
 
 @dataclass(frozen=True)
 class CauseGroup:
-    """A cause and every not-evaluated check it explains (services merged over them)."""
+    """A cause and every check it explains (services merged over them)."""
 
     cause: Cause
     results: tuple[CheckResult, ...]
@@ -72,10 +74,10 @@ def cause_of(result: CheckResult) -> Cause:
     return result.cause if result.cause is not None else Cause.of_reason(result.reason)
 
 
-def group_causes(not_evaluated: Iterable[CheckResult]) -> list[CauseGroup]:
-    """Not-evaluated results grouped by cause, the cause hitting most checks first."""
+def group_causes(results: Iterable[CheckResult]) -> list[CauseGroup]:
+    """Results grouped by cause, the cause hitting most checks first."""
     groups: dict[str, tuple[Cause, list[CheckResult]]] = {}
-    for r in not_evaluated:
+    for r in results:
         cause = cause_of(r)
         first, members = groups.setdefault(cause.key, (cause, []))
         services = tuple(dict.fromkeys((*first.services, *cause.services)))

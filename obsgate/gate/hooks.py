@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from obsgate.clients.http import ServiceError
 from obsgate.core import stop
 from obsgate.core.causes import Cause
 from obsgate.core.errors import InputError, NotEvaluated
@@ -42,7 +43,7 @@ RECORDER_KEY = pytest.StashKey[GateRecorder]()
 RUN_DIR_KEY = pytest.StashKey[Path]()
 SCORE_KEY = pytest.StashKey[tuple[GateScore, Any, Path]]()
 PHASES_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
-CAUSES_KEY = pytest.StashKey[dict[str, Cause]]()     # per phase: why it was not evaluated
+CAUSES_KEY = pytest.StashKey[dict[str, Cause]]()     # per phase: why it was not evaluated, or the answer it failed on
 NOT_EVALUATED = "not evaluated"     # pytest's summary category (and -v word) of a not-evaluated gate check
 NOT_EVALUATED_ATTR = "gate_not_evaluated"
 MAX_REASON = 300
@@ -202,8 +203,23 @@ def pytest_runtest_makereport(
             cause = raised.cause if raised is not None else Cause.of_reason(_reason(report))
             item.stash.setdefault(CAUSES_KEY, {})[report.when] = cause
             setattr(report, NOT_EVALUATED_ATTR, True)
+        elif report.failed and call.excinfo is not None and (answer := _answer(call.excinfo.value)) is not None:
+            item.stash.setdefault(CAUSES_KEY, {})[report.when] = answer
         item.stash.setdefault(PHASES_KEY, {})[report.when] = report
     return report
+
+
+def _answer(error: BaseException) -> Cause | None:
+    """The service answer a check failed on (a ServiceError it raised, or one behind what it raised):
+    checks failing on the same answer share it as their cause in the reports."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ServiceError):
+            return current.answer()
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
@@ -231,6 +247,7 @@ def _check_result(item: pytest.Item, run: GateRun) -> CheckResult:
         else:
             outcome = Outcome.FAILED if when == "call" else Outcome.ERROR
             reason = one_line(_reason(rep), MAX_REASON)
+            cause = item.stash.get(CAUSES_KEY, {}).get(when)
             evidence["failure"] = rep.longreprtext[-MAX_FAILURE_TEXT:]
         break
     else:

@@ -71,6 +71,11 @@ class GateScore:
         return [r for r in self.results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
 
     @property
+    def failure_causes(self) -> list[CauseGroup]:
+        """Service answers two or more failing checks failed on: each answer named once, biggest first."""
+        return _shared_answers(self.failing)
+
+    @property
     def soft_misses(self) -> list[CheckResult]:
         return [r for r in self.results if r.outcome is Outcome.SOFT_MISS]
 
@@ -158,7 +163,9 @@ def _decide(
     failing = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
     if failing:
         names = ", ".join(r.check_id for r in failing[:5]) + (", …" if len(failing) > 5 else "")
-        reasons.append(f"{_count(len(failing))} failed or errored: {names}")
+        shared = "".join(f"; {g.count} of them on one answer: {g.cause.text}"
+                         for g in _shared_answers(failing)[:REASON_EXAMPLES])
+        reasons.append(f"{_count(len(failing))} failed or errored: {names}{shared}")
     if blocked or nothing_evaluated or total < warn_t:
         return Verdict.FAIL, reasons
     if total < pass_t:
@@ -181,6 +188,10 @@ def _blockers_not_evaluated(group: CauseGroup) -> str:
     more = f" and {len(ids) - BLOCKERS_NAMED} more" if len(ids) > BLOCKERS_NAMED else ""
     return (f"{group.count} blockers not evaluated ({', '.join(ids[:BLOCKERS_NAMED])}{more}): "
             f"{group.cause.text}")
+
+
+def _shared_answers(failing: list[CheckResult]) -> list[CauseGroup]:
+    return [g for g in group_causes(r for r in failing if r.cause is not None) if g.count > 1]
 
 
 def _common_causes(results: list[CheckResult]) -> str:

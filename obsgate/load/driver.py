@@ -94,7 +94,7 @@ def _relay_progress(plan: DriverPlan, started: float) -> None:
         t = time.monotonic() - started
         phase, counts = plan.plan.phase_at(t), TALLY.counts()
         fields: dict[str, Any] = {"t": round(t, 3), "phase": phase.name if phase else None,
-                                  "target_lines_per_s": phase.rps * plan.payload.lines_per_request if phase else 0,
+                                  "offered_lines_per_s": phase.rps * plan.payload.lines_per_request if phase else 0,
                                   "lines": counts["lines"], "failed_pushes": sum(counts["failures"].values()),
                                   "failures": counts["failures"]}
         if plan.loki_metrics_url:

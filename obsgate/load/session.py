@@ -1,7 +1,8 @@
 """A gate load run, from the pytest process: plan from the policy, driver process, Docker stats,
 and afterwards the completeness count in Loki.
 
-The profile comes from gate.yml: the target rate (``ingest_lines_per_s``) at the policy's line
+The profile comes from gate.yml: the target rate (``ingest_lines_per_s``) plus ``load.offer_margin``
+(the target is proven with margin, not left to pacing noise) at the policy's line
 size (``avg_line_bytes``) in pushes of ``load.lines_per_push`` lines, ramped for ``load.ramp_s``,
 then held for the measured ``load.steady_s`` while a simple LogQL query runs every
 ``load.query_interval_s``. It pushes through nginx (TLS against the run's CA, the push
@@ -51,6 +52,7 @@ class GateProfile:
     """The policy's load profile, in the generator's terms."""
 
     target_lines_per_s: float
+    offer_margin: float
     lines_per_push: int
     line_bytes: int
     ramp_s: float
@@ -61,13 +63,17 @@ class GateProfile:
     @classmethod
     def from_policy(cls, policy: Policy) -> GateProfile:
         load = policy.load()
-        return cls(policy.target("ingest_lines_per_s").value, load.lines_per_push,
+        return cls(policy.target("ingest_lines_per_s").value, load.offer_margin, load.lines_per_push,
                    int(policy.target("avg_line_bytes").value), load.ramp_s, load.steady_s, load.query_interval_s,
                    policy.target("generator_cpu_share").value)
 
     @property
+    def offered_lines_per_s(self) -> float:
+        return self.target_lines_per_s * (1 + self.offer_margin)
+
+    @property
     def pushes_per_s(self) -> float:
-        return self.target_lines_per_s / self.lines_per_push
+        return self.offered_lines_per_s / self.lines_per_push
 
     def payload(self) -> PayloadOptions:
         """Pushes of ``lines_per_push`` lines in 10 streams, line sizes 200 B-2 KiB around the policy's mean."""
@@ -154,7 +160,7 @@ class LoadProgress:
             rates.append(f"Loki's counters unreadable ({str(now['loki_error'])[:80]})")
         failures = now.get("failures") or {}
         why = f" ({', '.join(f'{k} {v}' for k, v in sorted(failures.items()))})" if failures else ""
-        where = (f"{now['phase']} phase, {float(now['t']):.0f} s in (target {now['target_lines_per_s']:,.0f} lines/s)"
+        where = (f"{now['phase']} phase, {float(now['t']):.0f} s in (offering {now['offered_lines_per_s']:,.0f} lines/s)"
                  if now.get("phase") else f"stopping, {float(now['t']):.0f} s in")
         return f"{where}: {', '.join(rates)}, {now['failed_pushes']} failed pushes{why}"
 

@@ -52,6 +52,13 @@ class Window:
         return self.lines_ok / self.seconds
 
     @property
+    def delivered_lines_per_s(self) -> float:
+        """Lines the generator got answered, accepted or refused (a refused push counted at the window's
+        lines per push): what it actually offered, whatever its plan said."""
+        per_push = self.lines_ok / max(1, self.pushes_ok)
+        return (self.pushes_ok + self.pushes_failed) * per_push / self.seconds
+
+    @property
     def client_mib_per_s(self) -> float:
         return self.line_bytes_ok / self.seconds / MIB
 
@@ -81,6 +88,7 @@ class Window:
             "phase": self.phase, "seconds": round(self.seconds, 3), "pushes_ok": self.pushes_ok,
             "pushes_failed": self.pushes_failed, "failures": self.failures, "lines_acknowledged": self.lines_ok,
             "client_lines_per_s": round(self.client_lines_per_s, 1),
+            "delivered_lines_per_s": round(self.delivered_lines_per_s, 1),
             "client_MiB_per_s": round(self.client_mib_per_s, 3), "generator_cpu_share": round(self.cpu_share, 3),
             "push_latency_s": _spread(self.push_latencies), "query_latency_s": _spread(self.query_latencies),
             "queries_failed": self.queries_failed}
@@ -153,6 +161,13 @@ def tripped(w: Window, p99_budget_s: float | None = None) -> str:
     return "; ".join(parts) if parts else "no limit pushed back"
 
 
+def not_taken(w: Window) -> float:
+    """The share of what the generator delivered that Loki did not accept (refused, discarded or lost):
+    0 when Loki took everything it was offered."""
+    delivered = w.delivered_lines_per_s
+    return max(0.0, delivered - w.server_lines_per_s) / delivered if delivered else 0.0
+
+
 def require_conclusive(w: Window, max_cpu_share: float) -> None:
     """NotEvaluated when the generator itself was the bottleneck: then the figures say nothing about Loki."""
     if w.cpu_share > max_cpu_share:
@@ -176,8 +191,9 @@ def mismatch_reason(w: Window) -> str:
     return "; ".join(reasons)
 
 
-def measure_all(gate: GateRecorder, figures: Sequence[tuple[str, float, str]]) -> None:
-    """Record every figure (target key, value, name) before failing on any: a report shows them all."""
+def measure_all(gate: GateRecorder, figures: Sequence[tuple[str, float, str]], context: str = "") -> None:
+    """Record every figure (target key, value, name) before failing on any: a report shows them all;
+    ``context`` follows the misses."""
     misses = []
     for key, value, name in figures:
         try:
@@ -185,7 +201,7 @@ def measure_all(gate: GateRecorder, figures: Sequence[tuple[str, float, str]]) -
         except AssertionError as exc:
             misses.append(str(exc))
     if misses:
-        raise AssertionError("; ".join(misses))
+        raise AssertionError("; ".join(misses) + (f"; {context}" if context else ""))
 
 
 def series(result: Mapping[str, Any]) -> dict[str, list[Any]]:
@@ -236,8 +252,7 @@ class Knee:
         def short(w: Window | None) -> dict[str, Any] | None:
             if w is None:
                 return None
-            per_push = w.lines_ok / max(1, w.pushes_ok)
-            return {"phase": w.phase, "offered_lines_per_s": round((w.pushes_ok + w.pushes_failed) * per_push / w.seconds, 1),
+            return {"phase": w.phase, "offered_lines_per_s": round(w.delivered_lines_per_s, 1),
                     "accepted_lines_per_s": round(w.server_lines_per_s, 1) if w.server else None,
                     "accepted_MiB_per_s": round(w.server_mib_per_s, 3) if w.server else None,
                     "error_rate": round(w.error_rate, 4),

@@ -46,6 +46,7 @@ class ChildRun:
     returncode: int
     output: str
     checks: dict[str, dict[str, Any]]
+    failure_causes: list[dict[str, Any]]
 
     def outcome(self, check_id: str) -> str:
         assert check_id in self.checks, f"child run reported no {check_id}:\n{self.output[-3000:]}"
@@ -86,8 +87,9 @@ def child_gate(pytestconfig: pytest.Config, tmp_path: Path) -> Callable[..., Chi
             args += ["--compose", str(compose)]
         proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
         gate = reports / "latest" / "gate.json"
-        checks = {c["check_id"]: c for c in json.loads(gate.read_text())["checks"]} if gate.exists() else {}
-        return ChildRun(proc.returncode, proc.stdout + proc.stderr, checks)
+        document = json.loads(gate.read_text()) if gate.exists() else {}
+        checks = {c["check_id"]: c for c in document.get("checks", [])}
+        return ChildRun(proc.returncode, proc.stdout + proc.stderr, checks, document.get("failure_causes", []))
 
     return run
 

@@ -11,6 +11,7 @@ these self-tests skip with that reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,19 @@ ROUND_TRIP = f"{LOGS}/test_logs_round_trip.py"
 REJECTIONS = f"{LOGS}/test_logs_rejections.py"
 LIFECYCLE = "tests/integration/resilience/test_resilience_lifecycle.py"
 LOKI_CONF, NGINX_CONF = "/etc/loki/loki.yml", "/etc/nginx/nginx.conf"
+# The checks that push and read back through nginx, and their files.
+PUSH_AND_READ = {"test_logs_json_push_round_trip_is_byte_identical": ROUND_TRIP,
+                 "test_logs_protobuf_push_round_trip_is_byte_identical": ROUND_TRIP,
+                 "test_logs_searchable_by_store_terminal_and_error_type": f"{LOGS}/test_logs_search.py",
+                 "test_logs_freshness_p95_push_to_queryable": f"{LOGS}/test_logs_freshness.py"}
+
+
+def _loki_and_nginx(service: str, target: str, source: Path) -> Callable[[Compose], None]:
+    """Mutation: only Loki and nginx, ``service`` with ``source`` at ``target``."""
+    def broken(doc: Compose) -> None:
+        only("loki", "nginx")(doc)
+        mount(service, target, source)(doc)
+    return broken
 
 
 def _loki_config(path: Path, limits: dict[str, Any]) -> Path:
@@ -42,10 +56,7 @@ def test_rejection_checks_fail_on_a_lenient_loki(variant, child_gate, tmp_path: 
         "ingestion_burst_size_mb": 2048,
     })
 
-    def broken(doc: Compose) -> None:
-        only("loki", "nginx")(doc)
-        mount("loki", LOKI_CONF, config)(doc)
-
+    broken = _loki_and_nginx("loki", LOKI_CONF, config)
     checks = ("test_logs_too_old_line_rejected_with_reason",
               "test_logs_out_of_order_line_beyond_window_rejected_with_reason",
               "test_logs_over_limit_line_rejected_with_reason",
@@ -58,6 +69,22 @@ def test_rejection_checks_fail_on_a_lenient_loki(variant, child_gate, tmp_path: 
     assert "no refusal after" in rate and "(1024 MiB/s, burst 2048 MiB) never pushed back" in rate
 
 
+def test_a_loki_refusing_queries_fails_the_read_checks_at_once_on_one_cause(variant, child_gate, tmp_path: Path) -> None:
+    """Loki answers every query asking for more than 10 lines with 400 and its reason: waiting cannot change
+    that, so each check fails at once (not after its 10-30 s wait), quoting Loki, and the reports name the
+    answer once for all of them."""
+    config = _loki_config(tmp_path / "loki.yml", {"max_entries_limit_per_query": 10})
+    checks = PUSH_AND_READ
+    run = child_gate(*(f"{path}::{check}" for check, path in checks.items()),
+                     compose=variant(_loki_and_nginx("loki", LOKI_CONF, config)))
+    limit = "400: max entries limit per query exceeded, limit > max_entries_limit"
+    for check, reason in reasons(run, *checks).items():
+        assert limit in reason, f"{check}: {reason}"
+        assert run.checks[check]["duration_s"] < 5, f"{check} waited {run.checks[check]['duration_s']} s"
+    [shared] = run.failure_causes
+    assert shared["count"] == len(checks) and shared["text"].startswith("loki via nginx answered " + limit)
+
+
 def test_push_checks_fail_when_nginx_push_points_nowhere(variant, child_gate, tmp_path: Path) -> None:
     text = (STACK / "nginx" / "nginx.conf").read_text()
     push_block = text.index("location = /loki/api/v1/push {")
@@ -67,15 +94,9 @@ def test_push_checks_fail_when_nginx_push_points_nowhere(variant, child_gate, tm
     conf.write_text(text[:upstream] + "set $loki_upstream http://127.0.0.1:9;"
                     + text[upstream + len("set $loki_upstream http://loki:3100;"):])
 
-    def broken(doc: Compose) -> None:
-        only("loki", "nginx")(doc)
-        mount("nginx", NGINX_CONF, conf)(doc)
-
-    checks = {"test_logs_json_push_round_trip_is_byte_identical": ROUND_TRIP,
-              "test_logs_protobuf_push_round_trip_is_byte_identical": ROUND_TRIP,
-              "test_logs_searchable_by_store_terminal_and_error_type": f"{LOGS}/test_logs_search.py",
-              "test_logs_freshness_p95_push_to_queryable": f"{LOGS}/test_logs_freshness.py"}
-    run = child_gate(*(f"{path}::{check}" for check, path in checks.items()), compose=variant(broken))
+    checks = PUSH_AND_READ
+    run = child_gate(*(f"{path}::{check}" for check, path in checks.items()),
+                     compose=variant(_loki_and_nginx("nginx", NGINX_CONF, conf)))
     for check, reason in reasons(run, *checks).items():
         assert "push answered 502" in reason, f"{check}: {reason}"
 

@@ -22,3 +22,11 @@ def minimal_project(pytester: pytest.Pytester, policy: str = POLICY) -> pytest.P
     (pytester.path / "stack").mkdir(exist_ok=True)
     (pytester.path / "stack" / "docker-compose.yml").write_text(COMPOSE)
     return pytester
+
+
+def project_with_checks(pytester: pytest.Pytester, checks: str) -> pytest.Pytester:
+    """``minimal_project`` with ``checks`` (a module's source) as tests/integration/test_checks.py."""
+    minimal_project(pytester)
+    (pytester.path / "tests" / "integration").mkdir(parents=True)
+    (pytester.path / "tests" / "integration" / "test_checks.py").write_text(checks)
+    return pytester

@@ -127,7 +127,8 @@ def test_gate_profile_and_saturation_come_from_the_policy() -> None:
     policy = load_policy(Path(__file__).resolve().parents[2] / "gate.yml")
     profile = GateProfile.from_policy(policy)
     target = policy.target("ingest_lines_per_s").value
-    assert profile.pushes_per_s * profile.lines_per_push == target
+    assert profile.pushes_per_s * profile.lines_per_push == pytest.approx(target * (1 + policy.load().offer_margin))
+    assert profile.offered_lines_per_s > target
     assert profile.payload().sizes.mean == policy.target("avg_line_bytes").value
     plan = profile.plan()
     load = policy.load()

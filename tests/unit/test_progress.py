@@ -23,7 +23,7 @@ from obsgate.load import shapes
 from obsgate.load.payloads import PayloadOptions
 from obsgate.load.plan import DriverPlan
 from obsgate.load.session import LoadProgress, _stdout_lines, describe_plan
-from tests.unit.gateproject import minimal_project
+from tests.unit.gateproject import project_with_checks
 
 pytest_plugins = ("pytester",)
 
@@ -234,7 +234,7 @@ def test_relay_lines_round_trip_and_other_lines_are_ignored() -> None:
 
 def _relay(t: float, lines: int, loki: float | None = None, phase: str | None = "steady", failures: Any = None,
            **extra: Any) -> str:
-    fields: dict[str, Any] = {"t": t, "phase": phase, "target_lines_per_s": 10000.0, "lines": lines,
+    fields: dict[str, Any] = {"t": t, "phase": phase, "offered_lines_per_s": 10000.0, "lines": lines,
                               "failed_pushes": sum((failures or {}).values()), "failures": failures or {}, **extra}
     if loki is not None:
         fields["loki_accepted"] = loki
@@ -246,10 +246,10 @@ def test_the_drivers_progress_lines_become_rates_between_consecutive_lines() -> 
     assert shown.feed(_relay(0.0, 0, loki=5_000_000)) is None         # the baseline
     assert shown.feed("some log line of Locust's") is None
     assert shown.feed(_relay(5.0, 50_000, loki=5_050_060)) == (
-        "steady phase, 5 s in (target 10,000 lines/s): 10,012 lines/s accepted by Loki, "
+        "steady phase, 5 s in (offering 10,000 lines/s): 10,012 lines/s accepted by Loki, "
         "10,000 lines/s acknowledged, 0 failed pushes")
     assert shown.feed(_relay(10.0, 90_000, loki=5_090_060, failures={"rate_limited": 3, "nginx_429": 1})) == (
-        "steady phase, 10 s in (target 10,000 lines/s): 8,000 lines/s accepted by Loki, "
+        "steady phase, 10 s in (offering 10,000 lines/s): 8,000 lines/s accepted by Loki, "
         "8,000 lines/s acknowledged, 4 failed pushes (nginx_429 1, rate_limited 3)")
     assert shown.feed(_relay(15.0, 90_000, phase=None, loki_error="URLError: <urlopen error timed out>")) == (
         "stopping, 15 s in: 0 lines/s acknowledged, Loki's counters unreadable (URLError: <urlopen error timed out>), "
@@ -412,10 +412,7 @@ def test_long_phase():
 
 @pytest.fixture
 def gate_project(pytester: pytest.Pytester) -> pytest.Pytester:
-    minimal_project(pytester)
-    (pytester.path / "tests" / "integration").mkdir(parents=True)
-    (pytester.path / "tests" / "integration" / "test_checks.py").write_text(CHECKS)
-    return pytester
+    return project_with_checks(pytester, CHECKS)
 
 
 @pytest.mark.parametrize(("flags", "expected", "absent"), [

@@ -133,7 +133,7 @@ def test_writes_the_three_reports_and_history(tmp_path: Path) -> None:
 def test_gate_json_validates_and_carries_everything(tmp_path: Path) -> None:
     doc = json.loads((write_sample(tmp_path) / "gate.json").read_text())
     validate_gate_document(doc)
-    assert doc["schema_version"] == "2"
+    assert doc["schema_version"] == "3"
     assert doc["metadata"] == metadata()
     assert doc["verdict"] == "FAIL" and doc["total"] == sample_gate().total
     assert doc["policy"]["pass_threshold"] == 80 and doc["policy"]["blockers"] == [

@@ -32,13 +32,14 @@ def test_other_files_are_no_chunks(name: str) -> None:
 CONFIG = """
 limits_config: {retention_period: 24h, reject_old_samples_max_age: 1w}
 storage_config: {filesystem: {directory: /loki/chunks}}
-compactor: {retention_enabled: true}
+compactor: {retention_enabled: true, working_directory: /loki/compactor}
 """
 
 
 def test_settings_put_expired_lines_between_retention_and_max_age() -> None:
     settings = Settings.from_config(CONFIG)
     assert (settings.retention_s, settings.max_age_s, settings.chunks_dir) == (86400, 604800, "/loki/chunks")
+    assert settings.compactor_dir == "/loki/compactor"
     assert settings.expired_age_s == 4 * 86400
 
 
@@ -57,7 +58,7 @@ def test_flags_are_appended_to_the_production_command() -> None:
 
 
 def _drill() -> RetentionDrill:
-    return RetentionDrill(None, None, None, Settings.from_config(CONFIG), None)  # type: ignore[arg-type]
+    return RetentionDrill(None, None, None, Settings.from_config(CONFIG), None, None)  # type: ignore[arg-type]
 
 
 def test_a_failed_step_is_raised_as_it_was_and_later_steps_say_which_failed_first() -> None:
@@ -72,3 +73,62 @@ def test_a_failed_step_is_raised_as_it_was_and_later_steps_say_which_failed_firs
         drill.result("sweep")
     with pytest.raises(AssertionError, match="never got to recent: sweep failed first"):
         drill.result("recent")
+
+
+@dataclasses.dataclass
+class FakeLoki:
+    """The bits of a Loki handle and API the marks wait reads: its metrics page, its files, its log."""
+
+    metrics: str = ""
+    files: list[str] = dataclasses.field(default_factory=list)
+    log: str = ""
+
+    def logs(self, tail: int) -> str:
+        return self.log
+
+    def log_tail(self, tail: int) -> str:
+        return f"--- last {tail} log lines of loki ---\n{self.log}"
+
+
+def _metrics(last_compaction_s: float, deleted: int = 0) -> str:
+    return ("# TYPE loki_boltdb_shipper_compact_tables_operation_last_successful_run_timestamp_seconds gauge\n"
+            f"loki_boltdb_shipper_compact_tables_operation_last_successful_run_timestamp_seconds {last_compaction_s}\n"
+            "# TYPE loki_boltdb_shipper_retention_sweeper_chunk_deleted_duration_seconds histogram\n"
+            f'loki_boltdb_shipper_retention_sweeper_chunk_deleted_duration_seconds_count{{status="success"}} {deleted}\n')
+
+
+def _marks_drill(fake: FakeLoki) -> RetentionDrill:
+    drill = _drill()
+
+    class Api:
+        def metrics(self) -> str:
+            return fake.metrics
+
+    class Files:
+        def files(self) -> list[str]:
+            return fake.files
+
+    drill.api, drill.compactor, drill.loki = Api(), Files(), fake  # type: ignore[assignment]
+    return drill
+
+
+def test_the_sweeper_restart_waits_for_the_marking_compaction_and_its_marks_file() -> None:
+    fake = FakeLoki(_metrics(99.0), ["/data/compactor/retention/filesystem/markers/1796162851741515752"])
+    drill = _marks_drill(fake)
+    assert drill.marks_written(seen_at=100.0) is None                    # the marking compaction has not finished
+    fake.metrics, fake.files = _metrics(101.0), ["/data/compactor/index_19000/x.gz"]
+    assert drill.marks_written(seen_at=100.0) is None                    # finished, but no marks file on the volume
+    fake.files.append("/data/compactor/retention/markers/1796162851741515752")
+    assert drill.marks_written(seen_at=100.0) == ["/data/compactor/retention/markers/1796162851741515752"]
+    fake.metrics, fake.files = _metrics(101.0, deleted=1), []
+    assert drill.marks_written(seen_at=100.0) == ["(already swept)"]
+
+
+def test_the_sweepers_own_words_are_the_evidence_not_a_tail_of_compactions() -> None:
+    compactions = "\n".join(f'level=info msg="compacting table" table=index_{i}' for i in range(50))
+    fake = FakeLoki(log=f'level=info msg="mark processor started" workers=150 delay=1s\n{compactions}\n'
+                        'level=warn msg="failed to process marks" path=/loki/compactor/retention/markers/1 err="x"')
+    said = _marks_drill(fake).sweeper_log()
+    assert said.splitlines()[1:] == ['level=info msg="mark processor started" workers=150 delay=1s',
+                                     'level=warn msg="failed to process marks" path=/loki/compactor/retention/markers/1 err="x"']
+    assert "logged nothing about its marks" in _marks_drill(FakeLoki(log=compactions)).sweeper_log()

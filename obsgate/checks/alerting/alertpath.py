@@ -37,7 +37,7 @@ from obsgate.bringup.context import RunContext
 from obsgate.bringup.overlay import overlay_stack, with_mount
 from obsgate.bringup.stack import ServiceFailed, ServiceHandle, Stack
 from obsgate.checks.alerting.amoutage import AlertmanagerOutage, Return, return_budget
-from obsgate.checks.alerting.phases import AlertTrace, Phase, feasible
+from obsgate.checks.alerting.phases import AlertTrace, Phase, TripLoad, TripWatch, feasible
 from obsgate.checks.alerting.receiver import OwnReceiver, readable_dir
 from obsgate.checks.alerting.routing import CRITICAL
 from obsgate.checks.alerting.slack import announces
@@ -73,6 +73,7 @@ class Trip:
     channels: list[str]             # that receiver's Slack channels
     warning_receiver: str           # the receiver the same alert would reach as a warning
     arms: int
+    load: TripLoad                  # what Prometheus and the machine recorded over the trip
 
     @property
     def latency_s(self) -> float:
@@ -213,6 +214,7 @@ class TestAlertPath:
                                  f"{ARM_S:g} s to find Alertmanager after each of {ARMS} reloads")
         trace = AlertTrace({"alertname": alertname}, api, am_api, self.receiver,
                            lambda d: announces(d, alertname, marker=self.marker))
+        watch = TripWatch.start(api)
         try:
             delivery = trace.wait(true_at - time.time() + deadline, f"{alertname} at the Slack receiver",
                                   origin=true_at)
@@ -220,7 +222,7 @@ class TestAlertPath:
             raise WaitTimeout(f"{exc}\n{prometheus.log_tail(10)}\n{alertmanager.log_tail(10)}") from None
         assert trace.active_at is not None, "delivered, yet Prometheus never showed the alert active"
         return Trip(delivery, true_at, trace.active_at, trace.received_at, budget, receiver_name,
-                    self.alertmanager.slack_channels(receiver_name), warning_receiver, arms)
+                    self.alertmanager.slack_channels(receiver_name), warning_receiver, arms, watch.load())
 
     @staticmethod
     def _ready(stack: Stack, name: str) -> ServiceHandle:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from obsgate.bringup.stack import ServiceHandle
-from obsgate.checks.alerting.phases import AlertTrace, Phase, feasible
+from obsgate.checks.alerting.phases import AlertTrace, Phase, TripLoad, TripWatch, feasible
 from obsgate.checks.alerting.slack import announces, payload_summary
 from obsgate.checks.static.alerting import AlertingConfig, Budget, RuleTiming, outage_budget
 from obsgate.clients import AlertmanagerAPI, PrometheusAPI
@@ -24,6 +24,7 @@ from obsgate.core.wait import WaitTimeout, poll
 
 LOKI_DOWN = "LokiDown"          # stack/prometheus/rules/loki.yml: Loki not scraped successfully
 LOKI_JOB = "loki"
+FIRING_SLACK_S = 1.0            # an evaluation starts this much after its slot at most on an idle machine
 
 
 @dataclass
@@ -50,17 +51,26 @@ class OutagePage:
     budget: Budget
     delivery: Delivery
     active_at: float
+    fired_at: float | None          # observed (see AlertTrace); None if never seen firing before delivery
     received_at: float | None
+    load: TripLoad
+
+    @property
+    def firing_at(self) -> float:
+        """When Prometheus fired it: observed, else inferred (active + for)."""
+        return self.fired_at if self.fired_at is not None else self.active_at + self.budget.terms[3].seconds
 
     def phases(self) -> list[Phase]:
         assert self.outage.stopped_at is not None and self.outage.down_at is not None
         interval, timeout, evaluation, held, group_wait = self.budget.terms[:5]
-        firing_at = self.active_at + held.seconds
         return [
             Phase("loki_down_detection_s", self.active_at - self.outage.down_at,
                   interval.seconds + timeout.seconds + evaluation.seconds,
                   f"{interval.what} + {timeout.what} + {evaluation.what} ({interval.file})"),
-            Phase("loki_down_dispatch_s", self.delivery.received_at - firing_at - group_wait.seconds,
+            # Prometheus evaluating late (a missed slot) shows here, not in the stack's dispatch.
+            Phase("loki_down_firing_s", self.firing_at - self.active_at, held.seconds + FIRING_SLACK_S,
+                  f"{held.what} ({held.file}), evaluated at its slot"),
+            Phase("loki_down_dispatch_s", self.delivery.received_at - self.firing_at - group_wait.seconds,
                   target_key="notification_dispatch_s"),
             # From the moment Loki is surely gone: a graceful stop may still serve (its length is evidence).
             Phase("loki_down_outage_to_page_s", self.delivery.received_at - self.outage.down_at,
@@ -73,8 +83,9 @@ class OutagePage:
         return {"worst case": self.budget.arithmetic, "payload": payload_summary(self.delivery),
                 "timeline_s": {"Loki stopped (container exited)": round(self.outage.down_at - since, 3),
                                "LokiDown active (pending)": round(self.active_at - since, 3),
-                               f"firing (for: held {self.budget.terms[3].seconds:g} s)":
-                                   round(self.active_at + self.budget.terms[3].seconds - since, 3),
+                               "firing" + ("" if self.fired_at is not None else
+                                           f" (not seen: inferred, for: held {self.budget.terms[3].seconds:g} s)"):
+                                   round(self.firing_at - since, 3),
                                "Alertmanager received": None if self.received_at is None
                                else round(self.received_at - since, 3),
                                "receiver": round(self.delivery.received_at - since, 3)}}
@@ -118,6 +129,7 @@ class LokiDownCheck:
         """Wait (within the deadline) for LokiDown at the receiver once ``outage`` has begun (Loki stopped)."""
         stopped_at = outage.stopped_at
         assert stopped_at is not None, "LokiDown's page awaited before Loki was stopped"
+        watch = TripWatch.start(prometheus)
         trace = AlertTrace({"alertname": LOKI_DOWN}, prometheus, alertmanager, receiver,
                            lambda d: d.received_at >= stopped_at and announces(d, LOKI_DOWN), since=stopped_at)
         assert outage.down_at is not None
@@ -126,4 +138,5 @@ class LokiDownCheck:
         if trace.active_at is None:
             trace.sample()
         assert trace.active_at is not None, f"{LOKI_DOWN} delivered, yet Prometheus never showed it active"
-        return OutagePage(outage, self.rule, self.budget, delivery, trace.active_at, trace.received_at)
+        return OutagePage(outage, self.rule, self.budget, delivery, trace.active_at, trace.fired_at, trace.received_at,
+                          watch.load())

@@ -20,9 +20,13 @@ deprecated ``-boltdb.shipper.compactor.*``) and to 3.x alike:
 there, nothing is deleted and the check fails.
 
 The drill: push expired and recent lines, ``/flush``, restart (index shipped), wait for
-the compactor to mark the expired chunks, restart once more (the sweeper takes its first
-pass at start, rather than a minute later), wait for the sweeper, then query and list the
-chunks directory on the volume. The listing runs in a throwaway container that mounts the
+the compactor to mark the expired chunks and for that compaction to finish with its marks
+file on the volume, restart once more (the sweeper takes its first pass at start, rather
+than a minute later), wait for the sweeper, then query and list the chunks directory on the
+volume. Restarting as soon as the marks are counted raced the compaction writing them: the
+marks were lost with the stop, the new process marked again after its sweeper's first pass,
+and the sweeper's next pass came a minute later, past the wait (3.4.6: "2 marked, 0 deleted").
+The listing runs in a throwaway container that mounts the
 volume read-only (the backup's ``Runner``: Loki's own image if it has a shell and ``find``,
 else another of the run's; never a pulled one), not in Loki: 3.6 and later ship without a
 shell or ``find``.
@@ -76,6 +80,11 @@ MARKED_TIMEOUT_S = 30.0
 QUERY_TIMEOUT_S = 15.0
 SWEPT_TIMEOUT_S = 75.0      # covers a sweeper that waits for its one-minute tick after all
 LINES = 5
+# The sweeper's own words (pkg/compactor/retention/marker.go): why marked chunks stay, where a log tail
+# full of one-second compactions would have lost them.
+SWEEPER_WORDS = ("mark processor", "marks", "mark file", "failed to delete")
+SWEEPER_LOG_SCAN = 5000     # log lines searched for them
+SWEEPER_LINES = 10
 
 
 def accelerated(spec: ServiceSpec) -> ServiceSpec:
@@ -131,6 +140,7 @@ class Settings:
     max_age_s: float
     chunks_dir: str
     retention_enabled: bool
+    compactor_dir: str          # the compactor's working directory: its marks files are below it
 
     @classmethod
     def from_config(cls, text: str) -> Settings:
@@ -139,7 +149,7 @@ class Settings:
         return cls(prom_duration_s(str(limits["retention_period"])),
                    prom_duration_s(str(limits["reject_old_samples_max_age"])),
                    str(config["storage_config"]["filesystem"]["directory"]),
-                   bool(config["compactor"]["retention_enabled"]))
+                   bool(config["compactor"]["retention_enabled"]), str(config["compactor"]["working_directory"]))
 
     @property
     def expired_age_s(self) -> float:
@@ -160,6 +170,7 @@ class RetentionDrill:
     logs: LogsClient
     settings: Settings
     chunks: VolumeDir
+    compactor: VolumeDir
     expired: list[Entry] = field(default_factory=list)
     recent: list[Entry] = field(default_factory=list)
     shipped_at_s: float = 0.0
@@ -242,13 +253,37 @@ class RetentionDrill:
                       evidence=lambda: (f"{self.metrics().describe()}; retention_enabled="
                                         f"{self.settings.retention_enabled}\n{self.loki.log_tail(20)}"))
         self.timings["marked_after_s"] = round(time.monotonic() - started, 2)
+        seen_at, started = time.time(), time.monotonic()
+        self.observed["marks_files"] = poll(lambda: self.marks_written(seen_at), timeout_s=COMPACTED_TIMEOUT_S,
+                                            what="the compaction that marked chunks to finish, its marks file on the volume",
+                                            evidence=lambda: f"{self.metrics().describe()}\n{self.sweeper_log()}")
+        self.timings["marks_written_after_s"] = round(time.monotonic() - started, 2)
         self.timings["restart_for_sweeper_s"] = round(self.loki.restart(), 2)
         started = time.monotonic()
         swept = poll(lambda: self.metrics_once(lambda m: m.swept(marked.chunks_marked)),
                      timeout_s=SWEPT_TIMEOUT_S, what=f"the sweeper to delete the {marked.chunks_marked:.0f} marked chunks",
-                     evidence=lambda: f"{self.metrics().describe()}\n{self.loki.log_tail(20)}")
+                     evidence=lambda: f"{self.metrics().describe()}\n{self.sweeper_log()}")
         self.timings["swept_after_s"] = round(time.monotonic() - started, 2)
         return swept
+
+    def marks_written(self, seen_at: float) -> list[str] | None:
+        """The marks files on the volume once a compaction finished after ``seen_at`` (the marking one, or a
+        later); a sweeper that already deleted counts too (its marks are gone with the chunks)."""
+        metrics = self.metrics()
+        if metrics.chunks_deleted >= 1:
+            return ["(already swept)"]
+        if metrics.last_compaction_s < seen_at:
+            return None
+        return [f for f in self.compactor.files() if "/markers/" in f] or None
+
+    def sweeper_log(self) -> str:
+        """The last lines Loki logged about its marks and sweeper (start, failures), else its log tail."""
+        said = [line for line in self.loki.logs(SWEEPER_LOG_SCAN).splitlines()
+                if any(word in line for word in SWEEPER_WORDS)]
+        if not said:
+            return f"(Loki logged nothing about its marks or sweeper)\n{self.loki.log_tail(20)}"
+        return f"--- Loki's last {min(len(said), SWEEPER_LINES)} log lines about its marks and sweeper ---\n" + \
+            "\n".join(said[-SWEEPER_LINES:])
 
     def expired_readable(self) -> tuple[list[Entry], str]:
         """Expired lines a query still returns, and how it answered (no lines, or the deleted-chunk error)."""
@@ -290,7 +325,8 @@ def drill_in_background(run: RunContext, image: Callable[[], ImageChoice] | None
             logs = LogsClient(api, api, new_run_label(run.run_id), evidence=lambda: loki.log_tail(20))
             settings = Settings.from_config(api.config())
             helpers = [c.ref for c in run.image_choices().values() if c.available]
-            drill = RetentionDrill(loki, api, logs, settings, VolumeDir.of(stack, loki, settings.chunks_dir, helpers))
+            drill = RetentionDrill(loki, api, logs, settings, VolumeDir.of(stack, loki, settings.chunks_dir, helpers),
+                                   VolumeDir.of(stack, loki, settings.compactor_dir, helpers))
             drill.run()
             drill.timings |= {"up_s": round(stack.up_s or 0.0, 2), "drill_s": round(time.monotonic() - started, 2)}
             return drill

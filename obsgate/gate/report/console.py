@@ -5,11 +5,10 @@ from __future__ import annotations
 from obsgate.core.policy import format_number
 from obsgate.gate.report.history import RunComparison
 from obsgate.gate.report.views import (
-    OUTCOME_LABELS,
     category_cells,
-    cause,
     cause_line,
     delta_text,
+    failing_lines,
     regression_text,
     verdict_line,
 )
@@ -38,8 +37,7 @@ def console_summary(gate: GateScore, comparison: RunComparison | None) -> str:
         lines += [f"  - {cause_line(g)}" for g in causes]
     if gate.failing:
         lines += ["", f"Failing ({len(gate.failing)}):"]
-        lines += [f"  - {r.nodeid} [{OUTCOME_LABELS[r.outcome]}]: {cause(r)}"
-                  for r in gate.failing]
+        lines += [f"  - {line}" for line in failing_lines(gate, lambda r: r.nodeid)]
     if comparison is not None:
         lines += ["", f"Since the previous run: {delta_text(comparison)}"]
         lines += [f"  - flipped: {f.nodeid} {f.before} -> {f.after}" for f in comparison.flips]

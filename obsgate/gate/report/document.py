@@ -16,7 +16,7 @@ from obsgate.core.results import CauseGroup, CheckResult, Measurement, Outcome, 
 from obsgate.gate.report.history import RunComparison
 from obsgate.gate.scoring import GateScore, earned
 
-SCHEMA_VERSION = "2"  # 2: not_evaluated_causes, and each check's cause
+SCHEMA_VERSION = "3"  # 2: not_evaluated_causes, and each check's cause; 3: failure_causes
 SCHEMA_FILE = "gate.schema.json"
 
 
@@ -51,6 +51,7 @@ def build_gate_document(gate: GateScore, metadata: Mapping[str, Any],
         "categories": [asdict(c) for c in gate.categories],
         "checks": [_check(r) for r in gate.results],
         "not_evaluated_causes": [_cause(g) for g in gate.causes],
+        "failure_causes": [_cause(g) for g in gate.failure_causes],
         "comparison": asdict(comparison) if comparison else None,
     }
     plain: dict[str, Any] = json.loads(json.dumps(_finite(document), default=str))
@@ -82,7 +83,7 @@ def _check(r: CheckResult) -> dict[str, Any]:
         "duration_s": r.duration_s,
         "measurements": [_measurement(m) for m in r.measurements],
         "evidence": r.evidence,
-        "cause": cause_of(r).key if r.outcome is Outcome.NOT_EVALUATED else None,
+        "cause": cause_of(r).key if r.outcome is Outcome.NOT_EVALUATED else r.cause.key if r.cause else None,
     }
 
 

@@ -14,7 +14,7 @@ from string import Template
 from typing import Any
 
 from obsgate.core.policy import Policy, format_number
-from obsgate.core.results import CheckResult, Outcome
+from obsgate.core.results import CauseGroup, CheckResult, Outcome
 from obsgate.gate.report.charts import (
     COND_COLOUR,
     FAIL_COLOUR,
@@ -58,6 +58,7 @@ def render_html(gate: GateScore, metadata: Mapping[str, Any],
     content = "\n".join([
         _banner(gate),
         _matrix(gate),
+        _failure_causes(gate),
         _causes(gate),
         _checks(gate),
         _charts(gate),
@@ -103,8 +104,22 @@ def _causes(gate: GateScore) -> str:
     """Not-evaluated checks by cause: one row each, its checks and raw error folded away."""
     if not gate.not_evaluated:
         return ""
+    return (f"<section><h2>Not evaluated ({len(gate.not_evaluated)}), by cause</h2>"
+            + _cause_table(gate.causes, "Fix") + "</section>")
+
+
+def _failure_causes(gate: GateScore) -> str:
+    """Service answers several failing checks failed on: the answer once, its checks folded away."""
+    if not gate.failure_causes:
+        return ""
+    shared = sum(g.count for g in gate.failure_causes)
+    return (f"<section><h2>Failing on one answer ({shared} of {len(gate.failing)} failing)</h2>"
+            + _cause_table(gate.failure_causes, "Hint") + "</section>")
+
+
+def _cause_table(groups: list[CauseGroup], last: str) -> str:
     rows = []
-    for g in gate.causes:
+    for g in groups:
         checks = "".join(f"<li>{escape(r.nodeid)}</li>" for r in g.results)
         details = f"<details><summary>{escape(checks_text(g.count))}</summary><ul>{checks}</ul></details>"
         if g.cause.detail:
@@ -112,9 +127,8 @@ def _causes(gate: GateScore) -> str:
                         "</details>")
         rows.append(f'<tr><td class="num">{g.count}</td><td>{escape(g.cause.text)}{details}</td>'
                     f"<td>{escape(hit_text(g))}</td><td>{escape(g.cause.hint)}</td></tr>")
-    return (f"<section><h2>Not evaluated ({len(gate.not_evaluated)}), by cause</h2><table><thead><tr>"
-            '<th class="num">Checks</th><th>Cause</th><th>Hit</th><th>Fix</th></tr></thead><tbody>'
-            + "".join(rows) + "</tbody></table></section>")
+    return ('<table><thead><tr><th class="num">Checks</th><th>Cause</th><th>Hit</th>'
+            f"<th>{last}</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def _checks(gate: GateScore) -> str:

@@ -9,11 +9,11 @@ from obsgate.core.results import CheckResult
 from obsgate.core.text import one_line
 from obsgate.gate.report.history import RunComparison
 from obsgate.gate.report.views import (
-    OUTCOME_LABELS,
     category_cells,
     cause,
     cause_line,
     delta_text,
+    failing_lines,
     measurement_text,
     regression_text,
     verdict_line,
@@ -40,7 +40,7 @@ def render_summary(gate: GateScore, comparison: RunComparison | None) -> str:
     lines += ["## Verdict", "", f"**{gate.verdict.value}** because:", ""]
     lines += [f"- {md(reason)}" for reason in gate.reasons]
     lines.append("")
-    lines += _failing_section(gate.failing)
+    lines += _failing_section(gate)
     lines += _causes_section(gate)
     if gate.soft_misses:
         lines += ["## Soft misses (half weight)", ""]
@@ -52,14 +52,17 @@ def render_summary(gate: GateScore, comparison: RunComparison | None) -> str:
     return "\n".join(lines)
 
 
-def _failing_section(results: list[CheckResult]) -> list[str]:
-    if not results:
+def _failing_section(gate: GateScore) -> list[str]:
+    """Failing checks; those failing on one shared answer of a service on one line naming it."""
+    if not gate.failing:
         return []
-    lines = [f"## Failing checks ({len(results)})", ""]
-    for r in results:
-        flag = " **(blocker)**" if r.blocker else ""
-        lines.append(f"- `{md(r.nodeid)}`{flag} [{OUTCOME_LABELS[r.outcome]}]: {md(cause(r))}")
+    lines = [f"## Failing checks ({len(gate.failing)})", ""]
+    lines += [f"- {md(line, limit=800)}" for line in failing_lines(gate, _check_name)]
     return lines + [""]
+
+
+def _check_name(r: CheckResult) -> str:
+    return f"`{r.nodeid}`{' **(blocker)**' if r.blocker else ''}"
 
 
 def _causes_section(gate: GateScore) -> list[str]:

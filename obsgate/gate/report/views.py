@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard, cast
 
@@ -59,6 +60,18 @@ def cause_line(group: CauseGroup) -> str:
     """One line per cause: `31 checks (loki, grafana): grafana/loki:2.9.3 not present … — pass --image loki=REF`."""
     hint = f" — {group.cause.hint}" if group.cause.hint else ""
     return f"{checks_text(group.count)} ({hit_text(group)}): {group.cause.text}{hint}"
+
+
+def failing_lines(gate: GateScore, name: Callable[[CheckResult], str]) -> list[str]:
+    """The failing checks: those failing on one shared service answer as one line naming it (and them),
+    then each other one as ``name(result)`` with its cause."""
+    lines: list[str] = []
+    grouped: set[int] = set()
+    for g in gate.failure_causes:
+        lines.append(f"{cause_line(g)} — {', '.join(r.check_id for r in g.results)}")
+        grouped.update(id(r) for r in g.results)
+    return lines + [f"{name(r)} [{OUTCOME_LABELS[r.outcome]}]: {cause(r)}"
+                    for r in gate.failing if id(r) not in grouped]
 
 
 def category_cells(c: CategoryScore) -> tuple[str, str, str]:

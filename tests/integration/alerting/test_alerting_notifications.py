@@ -35,7 +35,7 @@ def test_test_alert_reaches_critical_receiver(test_alert_trip: Future[Trip], gat
     assert payload.channel in trip.channels, (
         f"test alert posted to channel {payload.channel!r}; the route tree sends critical alerts to "
         f"receiver {trip.receiver!r} with channels {trip.channels}")
-    judge_phases(gate, trip.phases())
+    judge_phases(gate, trip.phases(), trip.load)
 
 
 @pytest.mark.gate(category="Resilience", weight=3)

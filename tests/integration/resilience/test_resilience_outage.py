@@ -18,13 +18,14 @@ GATEWAY_ERRORS = (502, 503, 504)
 
 @pytest.mark.gate(category="Resilience", weight=4)
 def test_loki_down_alert_reaches_receiver(loki_down_paged: BackgroundOutage, gate: GateRecorder) -> None:
-    """With Loki stopped, on-call must hear "LokiDown" through the production path within outage_to_page_s."""
+    """With Loki stopped, on-call must hear "LokiDown" through the production path within outage_to_page_s; time a
+    busy machine ate (Prometheus evaluating late, no service fault) makes it inconclusive, not failed."""
     check = loki_down_paged.check.get()         # a config that cannot page in time fails here, at once
     gate.evidence["worst case"] = check.budget.arithmetic
     page = loki_down_paged.drill.result().page.get()
     gate.evidence["rule"] = {"expr": page.rule.expr, "for_s": page.rule.for_s, "labels": page.rule.labels}
     gate.evidence.update(page.evidence())
-    judge_phases(gate, page.phases())
+    judge_phases(gate, page.phases(), page.load)
 
 
 @pytest.mark.gate(category="Resilience", weight=3)
