@@ -54,10 +54,11 @@ class ServiceError(httpx.HTTPStatusError):
         return (400 <= self.status < 500 and self.status not in TRANSIENT_4XX) or self.status in PERMANENT_5XX
 
     def answer(self) -> Cause:
-        """The answer as a cause: checks that failed on the same status and reason of the same service
-        are one cause in the reports, whatever path each asked."""
+        """The answer as a cause: checks that failed on the same status and reason are one cause in the reports,
+        whatever path each asked and whichever way (Loki's own refusal reaches a check directly or through nginx);
+        the services it came through are merged."""
         text = f"{self.service} answered {self.status}: {self.reason}"
-        return Cause(f"answer:{self.service}:{self.status}:{self.reason}", one_line(text, MAX_CAUSE),
+        return Cause(f"answer:{self.status}:{self.reason}", one_line(text, MAX_CAUSE),
                      detail=f"{self.method} {self.url} -> {self.status}: {self.body}", services=(self.service,))
 
 

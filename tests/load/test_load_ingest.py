@@ -31,7 +31,7 @@ def test_load_sustains_target_ingest_rate(load_run: LoadRun, policy: Policy, gat
     said = ", ".join(f"{k.replace('_', ' ')} {v:,.0f}" for k, v in rates.items())
     verdict.measure_all(gate, [("ingest_lines_per_s", w.server_lines_per_s, "accepted_lines_per_s"),
                                ("ingest_not_taken", verdict.not_taken(w), "offered_not_accepted")],
-                        context=f"lines/s: {said}; what pushed back: {limit}")
+                        context=f"what pushed back: {limit}; lines/s: {said}")
 
 
 @pytest.mark.gate(category="Performance", weight=1)

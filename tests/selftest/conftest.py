@@ -47,6 +47,7 @@ class ChildRun:
     output: str
     checks: dict[str, dict[str, Any]]
     failure_causes: list[dict[str, Any]]
+    bring_up_s: float               # the child's stack bring-up, charged to the first check that asked for it
 
     def outcome(self, check_id: str) -> str:
         assert check_id in self.checks, f"child run reported no {check_id}:\n{self.output[-3000:]}"
@@ -89,7 +90,9 @@ def child_gate(pytestconfig: pytest.Config, tmp_path: Path) -> Callable[..., Chi
         gate = reports / "latest" / "gate.json"
         document = json.loads(gate.read_text()) if gate.exists() else {}
         checks = {c["check_id"]: c for c in document.get("checks", [])}
-        return ChildRun(proc.returncode, proc.stdout + proc.stderr, checks, document.get("failure_causes", []))
+        timings = document.get("metadata", {}).get("timings_s") or {}
+        return ChildRun(proc.returncode, proc.stdout + proc.stderr, checks, document.get("failure_causes", []),
+                        timings.get("bring_up") or 0.0)
 
     return run
 

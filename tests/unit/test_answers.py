@@ -65,13 +65,15 @@ def test_a_json_answer_is_quoted_by_its_error_member() -> None:
     assert error.reason == "parse error at line 1"
 
 
-def test_the_same_status_and_reason_is_one_cause_whatever_was_asked() -> None:
+def test_the_same_status_and_reason_is_one_cause_whatever_was_asked_and_whichever_way() -> None:
     first, second = answer(400, LIMIT).answer(), answer(400, LIMIT, path="/loki/api/v1/query").answer()
     assert first.key == second.key and first.services == ("loki",)
     assert first.text == f"loki answered 400: {LIMIT}"
     assert "/loki/api/v1/query_range" in first.detail       # the first request asked is kept as the raw error
     assert answer(400, "another reason").answer().key != first.key
-    assert answer(400, LIMIT, service="prometheus").answer().key != first.key
+    assert answer(422, LIMIT).answer().key != first.key
+    # Loki's refusal through nginx is the same answer as Loki's own.
+    assert answer(400, LIMIT, service="loki via nginx").answer().key == first.key
 
 
 CHECKS = f'''

@@ -7,7 +7,14 @@ import dataclasses
 
 import pytest
 
-from obsgate.checks.resilience.retention import ACCELERATED_FLAGS, RetentionDrill, Settings, accelerated, chunk_span_ms
+from obsgate.checks.resilience.retention import (
+    ACCELERATED_FLAGS,
+    RetentionDrill,
+    Settings,
+    SweeperFailed,
+    accelerated,
+    chunk_span_ms,
+)
 from obsgate.core.errors import InputError
 from obsgate.core.wait import WaitTimeout
 from obsgate.stackfiles.compose import ServiceSpec
@@ -132,3 +139,17 @@ def test_the_sweepers_own_words_are_the_evidence_not_a_tail_of_compactions() -> 
     assert said.splitlines()[1:] == ['level=info msg="mark processor started" workers=150 delay=1s',
                                      'level=warn msg="failed to process marks" path=/loki/compactor/retention/markers/1 err="x"']
     assert "logged nothing about its marks" in _marks_drill(FakeLoki(log=compactions)).sweeper_log()
+
+
+# Recorded from Loki 3.4.6 in an image without /tmp (every pass of its sweeper fails so).
+NO_TMP = ('level=warn ts=2026-12-05T00:28:46.986949504Z caller=marker.go:213 msg="failed to process marks" '
+          'path=/loki/compactor/retention/filesystem_2024-01-01/markers/1796430516194417881 '
+          'err="open /tmp/marker-view-2570502412: no such file or directory"')
+
+
+def test_a_sweeper_that_cannot_process_its_marks_is_named_with_lokis_error_and_the_fix() -> None:
+    drill = _marks_drill(FakeLoki(log=f'level=info msg="mark processor started"\n{NO_TMP}'))
+    failed = SweeperFailed(drill.sweep_failures(), "74 successful / 0 failed compactions")
+    first = str(failed).splitlines()[0]
+    assert first.startswith("Loki's sweeper cannot process its marks: open /tmp/marker-view-2570502412: no such file")
+    assert "the image needs a writable one" in first and str(failed).splitlines()[1] == NO_TMP

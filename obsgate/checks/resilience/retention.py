@@ -23,9 +23,13 @@ The drill: push expired and recent lines, ``/flush``, restart (index shipped), w
 the compactor to mark the expired chunks and for that compaction to finish with its marks
 file on the volume, restart once more (the sweeper takes its first pass at start, rather
 than a minute later), wait for the sweeper, then query and list the chunks directory on the
-volume. Restarting as soon as the marks are counted raced the compaction writing them: the
-marks were lost with the stop, the new process marked again after its sweeper's first pass,
-and the sweeper's next pass came a minute later, past the wait (3.4.6: "2 marked, 0 deleted").
+volume. Waiting for the marks file means the sweeper's pass at start has something to
+process; a restart racing the compaction that writes it would leave the marks to the next
+pass, a minute later. A sweeper that cannot process its marks ends the wait at once, quoting
+Loki's own "failed to process marks": Loki 3.4.6 in an image without /tmp logs
+"open /tmp/marker-view-…: no such file or directory" on every pass and deletes nothing (the
+sweeper writes a view of each marks file to its temp directory), which the drill used to
+report only as "75 compactions, 2 chunks marked, 0 deleted" after 75 s.
 The listing runs in a throwaway container that mounts the
 volume read-only (the backup's ``Runner``: Loki's own image if it has a shell and ``find``,
 else another of the run's; never a pulled one), not in Loki: 3.6 and later ship without a
@@ -85,6 +89,7 @@ LINES = 5
 SWEEPER_WORDS = ("mark processor", "marks", "mark file", "failed to delete")
 SWEEPER_LOG_SCAN = 5000     # log lines searched for them
 SWEEPER_LINES = 10
+SWEEP_FAILED = "failed to process marks"    # logged for each marks file a pass could not process
 
 
 def accelerated(spec: ServiceSpec) -> ServiceSpec:
@@ -159,6 +164,18 @@ class Settings:
                              f"{self.max_age_s:.0f}s, not beyond the retention period ({self.retention_s:.0f}s):"
                              " expired lines cannot be pushed", "accept lines older than the retention period")
         return (self.retention_s + self.max_age_s) / 2
+
+
+class SweeperFailed(AssertionError):
+    """Loki's sweeper could not process its marks: every later pass fails the same way, so the wait ends."""
+
+    def __init__(self, lines: list[str], compactor: str) -> None:
+        error = lines[0].partition(" err=")[2].strip().strip('"') or lines[0]
+        hint = (" — the sweeper writes a view of each marks file to Loki's temp directory ($TMPDIR, else /tmp):"
+                " the image needs a writable one (the official images have /tmp, mode 1777)"
+                if "/tmp/" in error or "TMPDIR" in error else "")
+        super().__init__(f"Loki's sweeper cannot process its marks: {error}{hint} ({compactor})\n"
+                         + "\n".join(lines[-SWEEPER_LINES:]))
 
 
 @dataclass
@@ -258,10 +275,17 @@ class RetentionDrill:
                                             what="the compaction that marked chunks to finish, its marks file on the volume",
                                             evidence=lambda: f"{self.metrics().describe()}\n{self.sweeper_log()}")
         self.timings["marks_written_after_s"] = round(time.monotonic() - started, 2)
+        failed_before = len(self.sweep_failures())
         self.timings["restart_for_sweeper_s"] = round(self.loki.restart(), 2)
         started = time.monotonic()
-        swept = poll(lambda: self.metrics_once(lambda m: m.swept(marked.chunks_marked)),
-                     timeout_s=SWEPT_TIMEOUT_S, what=f"the sweeper to delete the {marked.chunks_marked:.0f} marked chunks",
+
+        def swept_or_refused() -> CompactorMetrics | None:
+            if failures := self.sweep_failures()[failed_before:]:
+                raise SweeperFailed(failures, self.metrics().describe())
+            return self.metrics_once(lambda m: m.swept(marked.chunks_marked))
+
+        swept = poll(swept_or_refused, timeout_s=SWEPT_TIMEOUT_S, fatal=(SweeperFailed,),
+                     what=f"the sweeper to delete the {marked.chunks_marked:.0f} marked chunks",
                      evidence=lambda: f"{self.metrics().describe()}\n{self.sweeper_log()}")
         self.timings["swept_after_s"] = round(time.monotonic() - started, 2)
         return swept
@@ -275,6 +299,10 @@ class RetentionDrill:
         if metrics.last_compaction_s < seen_at:
             return None
         return [f for f in self.compactor.files() if "/markers/" in f] or None
+
+    def sweep_failures(self) -> list[str]:
+        """The sweeper's "failed to process marks" lines so far (this container, restarts included)."""
+        return [line for line in self.loki.logs(SWEEPER_LOG_SCAN).splitlines() if SWEEP_FAILED in line]
 
     def sweeper_log(self) -> str:
         """The last lines Loki logged about its marks and sweeper (start, failures), else its log tail."""
