@@ -113,14 +113,20 @@ class PrometheusAPI(API):
         """Active (pending and firing) alerts."""
         return [PromAlert.of(a) for a in self.data("/api/v1/alerts")["alerts"]]
 
-    def counters(self, names: Collection[str]) -> dict[str, float]:
-        """Prometheus' own counters ``names`` from its /metrics, each summed over its label sets (0 when absent)."""
-        totals = dict.fromkeys(names, 0.0)
+    def counters(self, names: Collection[str], by: str | None = None) -> dict[str, float]:
+        """Prometheus' own counters ``names`` from its /metrics, each summed over its label sets (0 when absent);
+        with ``by``, one sum per value of that label instead, keyed ``name{by="value"}`` (e.g. per Alertmanager URL),
+        and ``name`` for samples without it."""
+        totals: dict[str, float] = {}
+        seen: set[str] = set()
         for family in text_string_to_metric_families(self.metrics()):
             for sample in family.samples:
-                if sample.name in totals:
-                    totals[sample.name] += sample.value
-        return totals
+                if sample.name in names:
+                    value = sample.labels.get(by) if by else None
+                    key = sample.name + (f'{{{by}="{value}"}}' if value else "")
+                    totals[key] = totals.get(key, 0.0) + sample.value
+                    seen.add(sample.name)
+        return {**{name: 0.0 for name in names if name not in seen}, **totals}
 
     def alertmanagers(self) -> list[str]:
         """The URLs of the Alertmanagers Prometheus' notifier sends to now."""

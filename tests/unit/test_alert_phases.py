@@ -111,6 +111,13 @@ def test_counters_sum_over_label_sets_and_absent_ones_are_zero() -> None:
                         "prometheus_notifications_dropped_total": 0.0, "prometheus_notifications_errors_total": 0.0}
 
 
+def test_counters_by_a_label_keep_one_sum_per_value() -> None:
+    text = ('# TYPE prometheus_notifications_errors_total counter\n'
+            'prometheus_notifications_errors_total{alertmanager="http://am:9093/api/v2/alerts"} 3\n')
+    counters = fake_prometheus({"/metrics": text}).counters(("prometheus_notifications_errors_total",), by="alertmanager")
+    assert counters['prometheus_notifications_errors_total{alertmanager="http://am:9093/api/v2/alerts"}'] == 3.0
+
+
 def test_a_watch_reports_what_grew_during_the_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     answers: dict[str, Any] = {"/metrics": METRICS}
     watch = TripWatch.start(fake_prometheus(answers))

@@ -29,10 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from obsgate.bringup.stack import ServiceHandle
-from obsgate.checks.alerting.phases import AlertTrace
+from obsgate.checks.alerting.phases import NOTIFIER_COUNTERS, AlertTrace
 from obsgate.checks.alerting.slack import announces
 from obsgate.checks.static.alerting import Budget, Term
 from obsgate.clients import AlertmanagerAPI, PrometheusAPI
@@ -46,7 +44,6 @@ from obsgate.stackfiles.prometheus import prom_duration_s
 RETURN_ALERT = "ObsGateAlertmanagerReturn"
 RESEND_FLAG = "rules.alert.resend-delay"
 RESEND_DEFAULT = "1m"                       # Prometheus' default for --rules.alert.resend-delay
-NOTIFIER_COUNTERS = ("prometheus_notifications_errors_total", "prometheus_notifications_dropped_total")
 NOTIFIER_S = 15.0       # a failed send shows within the alerting timeout (10 s in prometheus.yml) and a margin
 
 
@@ -69,14 +66,7 @@ def return_budget(delivery: Budget, prometheus: ServiceSpec, compose: Path) -> B
 
 def notifier_failures(api: PrometheusAPI) -> dict[str, float]:
     """Prometheus' own notifier failure counters (errors per Alertmanager URL, dropped), from its /metrics."""
-    counts: dict[str, float] = {}
-    for family in text_string_to_metric_families(api.metrics()):
-        for sample in family.samples:
-            if sample.name in NOTIFIER_COUNTERS:
-                url = sample.labels.get("alertmanager")
-                key = sample.name + (f'{{alertmanager="{url}"}}' if url else "")
-                counts[key] = counts.get(key, 0.0) + sample.value
-    return counts
+    return api.counters(NOTIFIER_COUNTERS, by="alertmanager")
 
 
 def grown(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

@@ -40,8 +40,8 @@ POLL_S = 0.25
 BUSY_SHARE = 0.9        # the machine's CPUs busy at least this share of a trip: it can have eaten the time
 MISSED = "prometheus_rule_group_iterations_missed_total"
 # Faults a service records itself: with any of them grown, a missed budget is the stack's, however busy the machine.
-FAULTS = ("prometheus_notifications_errors_total", "prometheus_notifications_dropped_total",
-          "prometheus_rule_evaluation_failures_total")
+NOTIFIER_COUNTERS = ("prometheus_notifications_errors_total", "prometheus_notifications_dropped_total")
+FAULTS = (*NOTIFIER_COUNTERS, "prometheus_rule_evaluation_failures_total")
 
 
 def _labelled(found: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
