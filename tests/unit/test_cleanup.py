@@ -259,9 +259,9 @@ class FakeDockerObject:
     def __init__(self, docker: FakeDocker, kind: str, name: str, labels: dict[str, str], network: str | None = None):
         self.docker, self.kind, self.name, self.labels = docker, kind, name, labels
         self.id = self.short_id = f"{kind}-{name}"
-        networks = {network: {"IPAddress": "10.0.0.2"}} if network else {}
+        networks = {network: {"IPAddress": "192.0.2.2"}} if network else {}
         self.attrs: dict[str, Any] = {"State": {"Running": False, "ExitCode": 0}, "NetworkSettings": {"Networks": networks},
-                                      "IPAM": {"Config": [{"Gateway": "10.0.0.1"}]}}
+                                      "IPAM": {"Config": [{"Gateway": "192.0.2.1"}]}}
 
     def start(self) -> None: ...
     def reload(self) -> None: ...
@@ -413,7 +413,7 @@ def test_throwaways_and_the_volumes_a_drills_restore_creates_are_labelled(fake_d
 
 def test_the_address_holder_is_labelled(fake_docker: FakeDocker, stack: Stack) -> None:
     del fake_docker.created[:]
-    handle: Any = SimpleNamespace(ip="10.0.0.2", stack=stack, spec=stack["app"].spec, name="app", stop=lambda: None)
+    handle: Any = SimpleNamespace(ip="192.0.2.2", stack=stack, spec=stack["app"].spec, name="app", stop=lambda: None)
     with address_taken(handle, "app:1"):
         assert_labelled(fake_docker.created, RUN, {"container"})
 
@@ -421,18 +421,18 @@ def test_the_address_holder_is_labelled(fake_docker: FakeDocker, stack: Stack) -
 def test_the_address_holder_is_pinned_to_the_old_address_where_the_engine_hands_out_another(
         fake_docker: FakeDocker, stack: Stack) -> None:
     """Podman hands addresses out in sequence, Docker the lowest free one: the holder must hold the old one either way."""
-    handle: Any = SimpleNamespace(ip="10.0.0.9", stack=stack, spec=stack["app"].spec, name="app", stop=lambda: None)
+    handle: Any = SimpleNamespace(ip="192.0.2.9", stack=stack, spec=stack["app"].spec, name="app", stop=lambda: None)
     del fake_docker.attached[:]
     with address_taken(handle, "app:1") as held:
-        assert held == "10.0.0.9"
-        assert fake_docker.attached == [("disconnect", {}), ("connect", {"ipv4_address": "10.0.0.9"})]
+        assert held == "192.0.2.9"
+        assert fake_docker.attached == [("disconnect", {}), ("connect", {"ipv4_address": "192.0.2.9"})]
 
 
 def test_an_engine_that_will_not_pin_the_old_address_makes_the_check_not_evaluated(fake_docker: FakeDocker,
                                                                                      stack: Stack) -> None:
     """Not a failure of the stack: the drill cannot be set up on this engine."""
     fake_docker.refuse_address = True
-    handle: Any = SimpleNamespace(ip="10.0.0.9", stack=stack, spec=stack["app"].spec, name="app", stop=lambda: None)
+    handle: Any = SimpleNamespace(ip="192.0.2.9", stack=stack, spec=stack["app"].spec, name="app", stop=lambda: None)
     with pytest.raises(NotEvaluated, match="would not give it that address"), address_taken(handle, "app:1"):
         pass
     assert not [o for o in fake_docker.objects.values() if o.kind == "container" and "address-holder" in str(o.labels)]

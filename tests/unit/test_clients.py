@@ -80,9 +80,9 @@ def test_a_long_error_body_is_one_line_of_at_most_500_characters(serve: Callable
 
 def test_endpoints_name_who_answers() -> None:
     handle = SimpleNamespace(name="loki", spec=SimpleNamespace(expose=(3100,)), epoch=0,
-                             url=lambda port: f"http://10.0.0.2:{port}")
+                             url=lambda port: f"http://192.0.2.2:{port}")
     direct = Endpoint.direct(handle)  # type: ignore[arg-type]
-    assert (direct.service, direct.base_url()) == ("loki", "http://10.0.0.2:3100")
+    assert (direct.service, direct.base_url()) == ("loki", "http://192.0.2.2:3100")
     secrets = generate("unit-clients")
     try:
         gateway = Gateway(SimpleNamespace(name="nginx", epoch=0), secrets)  # type: ignore[arg-type]
