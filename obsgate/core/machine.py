@@ -21,6 +21,10 @@ class CpuTimes:
 
     busy: int
     total: int
+    cpus: int = 1       # how many CPUs the times are summed over
+
+    def as_dict(self) -> dict[str, int]:
+        return {"busy": self.busy, "total": self.total, "cpus": self.cpus}
 
     @classmethod
     def now(cls, stat: Path = PROC_STAT) -> CpuTimes | None:
@@ -29,17 +33,24 @@ class CpuTimes:
         if host and not host.startswith("unix://"):
             return None
         try:
-            first = stat.read_text().splitlines()[0].split()
+            lines = stat.read_text().splitlines()
+            first = lines[0].split()
         except (OSError, IndexError):
             return None
         if not first or first[0] != "cpu":
             return None
         ticks = [int(v) for v in first[1:1 + COUNTED_FIELDS]]
         idle = sum(ticks[i] for i in IDLE_FIELDS if i < len(ticks))
-        return cls(sum(ticks) - idle, sum(ticks))
+        cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+        return cls(sum(ticks) - idle, sum(ticks), max(1, cpus))
 
     def busy_share_until(self, later: CpuTimes | None) -> float | None:
         """The share of all CPUs' time spent busy from this moment to ``later`` (0..1); None without a span."""
         if later is None or later.total <= self.total:
             return None
         return (later.busy - self.busy) / (later.total - self.total)
+
+    def busy_cores_until(self, later: CpuTimes | None) -> float | None:
+        """How many CPUs' worth of work the machine did from this moment to ``later``; None without a span."""
+        share = self.busy_share_until(later)
+        return None if share is None else share * self.cpus

@@ -39,6 +39,7 @@ from locust.shape import LoadTestShape
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsCSVFileWriter, stats_history
 
 from obsgate.core import progress
+from obsgate.core.machine import CpuTimes
 from obsgate.load import counters, shapes
 from obsgate.load.options import from_namespace
 from obsgate.load.plan import STOP_GRACE_S, DriverPlan, percentile
@@ -68,15 +69,16 @@ class _PlanShape(LoadTestShape):
 
 
 def _snapshot(plan: DriverPlan) -> dict[str, Any]:
-    """Client tally, Loki's counters and own CPU, read together."""
-    wall, cpu = time.time(), _cpu_s()
+    """Client tally, Loki's counters, own CPU and the machine's, read together."""
+    wall, cpu, machine = time.time(), _cpu_s(), CpuTimes.now()
     server = None
     if plan.loki_metrics_url:
         try:
             server = counters.scrape(plan.loki_metrics_url).as_dict()
         except OSError as exc:
             server = {"error": f"{type(exc).__name__}: {exc}"}
-    return {"wall": wall, "cpu_s": cpu, "client": TALLY.counts(), "server": server}
+    return {"wall": wall, "cpu_s": cpu, "machine": machine.as_dict() if machine else None, "client": TALLY.counts(),
+            "server": server}
 
 
 def _accepted_by_loki(url: str) -> float:

@@ -105,6 +105,11 @@ class LoadRun:
         gate.evidence["steady"] = w.evidence()
         return w
 
+    def busy(self, w: verdict.Window) -> verdict.Busy | None:
+        """Who kept the machine busy over window ``w``: the stack by its Docker stats, the rest by /proc/stat."""
+        figures = self.resources(w.phase)
+        return verdict.busy(w, figures.cpu_cores if figures.services else None)
+
     def resources(self, phase: str) -> ResourceFigures:
         for w in self.result["windows"]:
             if w["phase"] == phase:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from obsgate.core.errors import NotEvaluated
+from obsgate.core.machine import CpuTimes
 from obsgate.core.recorder import GateRecorder
+from obsgate.core.results import Judgement
 from obsgate.load.counters import LokiCounters
 from obsgate.load.plan import percentile
 from obsgate.load.shapes import WARM_UP
@@ -37,6 +39,8 @@ class Window:
     query_latencies: tuple[float, ...]
     queries_failed: int
     broke: str | None = None                 # saturation: why the run stopped after this window
+    machine_busy_cores: float | None = None  # all the machine's work (/proc/stat); None where it cannot speak for Docker
+    machine_cpus: int = 1
 
     @property
     def pushes_failed(self) -> int:
@@ -91,11 +95,13 @@ class Window:
             "delivered_lines_per_s": round(self.delivered_lines_per_s, 1),
             "client_MiB_per_s": round(self.client_mib_per_s, 3), "generator_cpu_share": round(self.cpu_share, 3),
             "push_latency_s": _spread(self.push_latencies), "query_latency_s": _spread(self.query_latencies),
-            "queries_failed": self.queries_failed}
+            "queries_failed": self.queries_failed,
+            "machine_busy_cores": None if self.machine_busy_cores is None else round(self.machine_busy_cores, 3)}
         if self.server is not None:
             out["loki"] = {"lines_received": self.server.lines_received, "discarded": dict(self.server.discarded_lines),
                            "accepted_lines_per_s": round(self.server_lines_per_s, 1),
-                           "accepted_MiB_per_s": round(self.server_mib_per_s, 3)}
+                           "accepted_MiB_per_s": round(self.server_mib_per_s, 3),
+                           "push_seconds_at_most": {f"p{q}": self.server.push_quantile(q) for q in (50, 95, 99)}}
         else:
             out["loki"] = {"error": self.server_error}
         if self.broke:
@@ -135,8 +141,16 @@ def windows(result: Mapping[str, Any]) -> list[Window]:
             line_bytes_ok=c1["line_bytes"] - c0["line_bytes"], failures=_delta(c1["failures"], c0["failures"]),
             server=server, server_error=error, cpu_share=(end["cpu_s"] - start["cpu_s"]) / (t1 - t0),
             push_latencies=tuple(s for _, s, ok in pushes if ok), query_latencies=tuple(s for _, s, ok in queries if ok),
-            queries_failed=sum(not ok for _, _, ok in queries), broke=w.get("broke")))
+            queries_failed=sum(not ok for _, _, ok in queries), broke=w.get("broke"),
+            machine_busy_cores=_busy_cores(start.get("machine"), end.get("machine")),
+            machine_cpus=(start.get("machine") or {}).get("cpus", 1)))
     return out
+
+
+def _busy_cores(start: Mapping[str, int] | None, end: Mapping[str, int] | None) -> float | None:
+    if not start or not end:
+        return None
+    return CpuTimes(**start).busy_cores_until(CpuTimes(**end))
 
 
 def window(result: Mapping[str, Any], phase: str) -> Window:
@@ -159,6 +173,63 @@ def tripped(w: Window, p99_budget_s: float | None = None) -> str:
     if p99_budget_s is not None and w.push_latencies and w.push_p(99) > p99_budget_s:
         parts.append(f"push latency p99 {w.push_p(99):.3f}s over its {p99_budget_s:g}s budget")
     return "; ".join(parts) if parts else "no limit pushed back"
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Who kept the machine's CPUs busy over a window: the stack, the generator, and everything else."""
+
+    machine_cores: float
+    cpus: int
+    stack_cores: float
+    generator_cores: float
+
+    @property
+    def foreign_share(self) -> float:
+        """Work beside the stack's containers and the load generator (other jobs, the engine, the gate's own
+        bookkeeping), as a share of the machine's CPUs."""
+        return max(0.0, self.machine_cores - self.stack_cores - self.generator_cores) / self.cpus
+
+    def excuse(self, max_foreign_share: float) -> str | None:
+        """Why a latency miss is the machine's doing, or None: then it is the stack's."""
+        if self.foreign_share < max_foreign_share:
+            return None
+        return (f"the machine was busy with other work: {self.foreign_share:.0%} of its {self.cpus} CPUs beside the "
+                f"stack's {self.stack_cores:.2f} and the generator's {self.generator_cores:.2f} cores (limit "
+                f"{max_foreign_share:.0%})")
+
+    def evidence(self) -> dict[str, Any]:
+        return {"machine_cores": round(self.machine_cores, 3), "cpus": self.cpus, "stack_cores": round(self.stack_cores, 3),
+                "generator_cores": round(self.generator_cores, 3), "foreign_share": round(self.foreign_share, 3)}
+
+
+def busy(w: Window, stack_cores: float | None) -> Busy | None:
+    """The window's ``Busy``; None without the machine's figure (remote engine) or the stack's (no stats)."""
+    if w.machine_busy_cores is None or stack_cores is None:
+        return None
+    return Busy(w.machine_busy_cores, w.machine_cpus, stack_cores, w.cpu_share)
+
+
+def measure_latency(gate: GateRecorder, target_key: str, value: float, name: str, w: Window, load: Busy | None,
+                    max_foreign_share: float, context: str = "") -> None:
+    """A latency figure of a window judged against its target; a miss (soft or hard) while foreign work kept
+    more than ``max_foreign_share`` of the machine busy, and no push failed, is inconclusive (not evaluated):
+    the machine, not the stack, ate the time, the way a generator-bound window is."""
+    if load is not None:
+        gate.evidence["machine"] = load.evidence()
+    try:
+        judgement = gate.measure(target_key, value, name=name, context=context)
+    except AssertionError as exc:
+        judgement, said = Judgement.MISSED, str(exc)
+    else:
+        said = f"{name}: {gate.policy.target(target_key).explain(value)}" + (f"; {context}" if context else "")
+    excuse = load.excuse(max_foreign_share) if load is not None and not w.failures else None
+    if judgement is Judgement.MET:
+        return
+    if excuse:
+        raise NotEvaluated(f"inconclusive — {excuse}: {said}")
+    if judgement is Judgement.MISSED:
+        raise AssertionError(said)
 
 
 def not_taken(w: Window) -> float:

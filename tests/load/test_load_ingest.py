@@ -68,9 +68,13 @@ def test_load_push_error_rate_below_target(load_run: LoadRun, policy: Policy, ga
 
 @pytest.mark.gate(category="Performance", weight=2)
 def test_load_push_p99_within_budget(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
-    """Pushes are answered within push_p99_s at the 99th percentile under the sustained target rate."""
+    """Pushes are answered within push_p99_s at the 99th percentile under the sustained target rate; a miss while
+    other work kept the machine busy (foreign_cpu_share) is inconclusive, not the stack's."""
     w = load_run.steady(policy, gate)
-    gate.measure("push_p99_s", w.push_p(99))
+    loki = w.server.push_quantile(99) if w.server is not None else None
+    verdict.measure_latency(gate, "push_p99_s", w.push_p(99), "push_p99_s", w, load_run.busy(w),
+                            policy.target("foreign_cpu_share").value,
+                            context=f"Loki's own push p99 <= {loki:g} s" if loki is not None else "")
 
 
 @pytest.mark.gate(category="Performance", weight=3)
@@ -78,7 +82,8 @@ def test_load_simple_query_p95_under_ingest(load_run: LoadRun, policy: Policy, g
     """A simple LogQL search, every few seconds while ingesting at the target rate, answers with p95 < query_latency_s."""
     w = load_run.steady(policy, gate)
     assert w.queries_failed == 0, f"{w.queries_failed} LogQL queries failed during the steady window"
-    gate.measure("query_latency_s", w.query_p(95), name="query_p95_s")
+    verdict.measure_latency(gate, "query_latency_s", w.query_p(95), "query_p95_s", w, load_run.busy(w),
+                            policy.target("foreign_cpu_share").value)
 
 
 @pytest.mark.gate(category="Performance", weight=1)

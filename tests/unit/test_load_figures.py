@@ -10,11 +10,14 @@ import pytest
 
 from obsgate.core.errors import NotEvaluated
 from obsgate.core.policy import load_policy
+from obsgate.core.recorder import GateRecorder
 from obsgate.load import verdict
 from obsgate.load.counters import LokiCounters, parse
 from obsgate.load.resources import Sample, parse_sample, summarize
 from obsgate.load.session import GateProfile, saturation_plan
 from obsgate.load.shapes import WARM_UP
+
+ROOT = Path(__file__).resolve().parents[2]
 
 METRICS = """\
 # HELP loki_distributor_lines_received_total The total number of lines received.
@@ -139,3 +142,52 @@ def test_gate_profile_and_saturation_come_from_the_policy() -> None:
     assert steps.phases[1].rps * profile.lines_per_push == load.saturation.start_lines_per_s
     assert steps.phases[-1].rps * profile.lines_per_push == load.saturation.max_lines_per_s
     assert stop_when == {"error_rate": policy.target("error_rate").value, "p99_s": policy.target("push_p99_s").value}
+
+
+PUSH_HISTOGRAM = """\
+# TYPE loki_request_duration_seconds histogram
+loki_request_duration_seconds_bucket{method="POST",route="loki_api_v1_push",status_code="204",ws="false",le="0.1"} 50
+loki_request_duration_seconds_bucket{method="POST",route="loki_api_v1_push",status_code="204",ws="false",le="0.5"} 98
+loki_request_duration_seconds_bucket{method="POST",route="loki_api_v1_push",status_code="204",ws="false",le="1"} 100
+loki_request_duration_seconds_bucket{method="POST",route="loki_api_v1_push",status_code="204",ws="false",le="+Inf"} 100
+loki_request_duration_seconds_bucket{method="GET",route="loki_api_v1_query_range",status_code="200",ws="false",le="1"} 7
+"""
+
+
+def test_lokis_own_push_time_is_read_per_window_as_a_bucket_bound() -> None:
+    before, after = parse(""), parse(PUSH_HISTOGRAM)
+    delta = LokiCounters.from_dict((after - before).as_dict())
+    assert delta.push_quantile(50) == 0.1 and delta.push_quantile(95) == 0.5 and delta.push_quantile(99) == 1.0
+    assert before.push_quantile(99) is None                  # no push, no figure (the query route is not counted)
+
+
+def busy_window(machine_busy: int, failures: dict[str, int] | None = None) -> verdict.Window:
+    """The steady window of ``result()`` with the machine's CPUs (2) read beside it: ``machine_busy`` ticks of 120."""
+    data = result(failures=failures)
+    data["windows"][0]["start"]["machine"] = {"busy": 0, "total": 0, "cpus": 2}
+    data["windows"][0]["end"]["machine"] = {"busy": machine_busy, "total": 120, "cpus": 2}
+    return verdict.window(data, "steady")
+
+
+def test_a_latency_miss_is_inconclusive_when_other_work_kept_the_machine_busy() -> None:
+    gate = GateRecorder(load_policy(ROOT / "gate.yml"))
+    w = busy_window(machine_busy=96)                          # 1.6 cores: 1.0 foreign beside 0.5 stack + 0.08 generator
+    load = verdict.busy(w, stack_cores=0.5)
+    assert load is not None and load.foreign_share == pytest.approx((1.6 - 0.5 - 5 / 60) / 2)
+    with pytest.raises(NotEvaluated, match=r"inconclusive — the machine was busy with other work: 51% of its 2 CPUs"):
+        verdict.measure_latency(gate, "push_p99_s", 1.3, "push_p99_s", w, load, 0.25)
+    assert gate.measurements[-1].judgement.value == "soft"   # the figure is recorded all the same
+
+
+def test_a_latency_miss_on_a_quiet_machine_or_with_failed_pushes_is_the_stacks() -> None:
+    gate = GateRecorder(load_policy(ROOT / "gate.yml"))
+    quiet = busy_window(machine_busy=40)
+    verdict.measure_latency(gate, "push_p99_s", 1.3, "push_p99_s", quiet, verdict.busy(quiet, 0.5), 0.25)
+    assert gate.measurements[-1].judgement.value == "soft"   # a soft miss, half weight: nothing excuses it
+    with pytest.raises(AssertionError, match=r"push_p99_s: 2.5 s > target 1 s.*; Loki's own"):
+        verdict.measure_latency(gate, "push_p99_s", 2.5, "push_p99_s", quiet, verdict.busy(quiet, 0.5), 0.25,
+                                context="Loki's own push p99 <= 2.5 s")
+    failing = busy_window(machine_busy=96, failures={"nginx 502": 3})
+    with pytest.raises(AssertionError, match="push_p99_s: 2.5 s"):
+        verdict.measure_latency(gate, "push_p99_s", 2.5, "push_p99_s", failing, verdict.busy(failing, 0.5), 0.25)
+    assert verdict.busy(quiet, stack_cores=None) is None     # no Docker stats: no excuse either
