@@ -41,6 +41,8 @@ class Window:
     broke: str | None = None                 # saturation: why the run stopped after this window
     machine_busy_cores: float | None = None  # all the machine's work (/proc/stat); None where it cannot speak for Docker
     machine_cpus: int = 1
+    in_flight_at_start: int = 0              # lines of pushes sent before the window opened, answered after
+    in_flight_at_end: int = 0                # lines of pushes sent before the window closed, answered after
 
     @property
     def pushes_failed(self) -> int:
@@ -96,6 +98,7 @@ class Window:
             "client_MiB_per_s": round(self.client_mib_per_s, 3), "generator_cpu_share": round(self.cpu_share, 3),
             "push_latency_s": _spread(self.push_latencies), "query_latency_s": _spread(self.query_latencies),
             "queries_failed": self.queries_failed,
+            "lines_in_flight_at_edges": [self.in_flight_at_start, self.in_flight_at_end],
             "machine_busy_cores": None if self.machine_busy_cores is None else round(self.machine_busy_cores, 3)}
         if self.server is not None:
             out["loki"] = {"lines_received": self.server.lines_received, "discarded": dict(self.server.discarded_lines),
@@ -135,6 +138,7 @@ def windows(result: Mapping[str, Any]) -> list[Window]:
             error = next((s["error"] for s in (start["server"], end["server"]) if isinstance(s, dict) and "error" in s),
                          "no Loki metrics URL")
         pushes = [(t, s, ok) for t, s, ok, _ in result["push_latencies"] if t0 <= t <= t1]
+        in_flight = [(t - s, t, lines) for t, s, _, lines in result["push_latencies"]]
         queries = [(t, s, ok) for t, s, ok, _ in result["query_latencies"] if t0 <= t <= t1]
         out.append(Window(
             phase=w["phase"], seconds=t1 - t0, pushes_ok=c1["pushes"] - c0["pushes"], lines_ok=c1["lines"] - c0["lines"],
@@ -143,7 +147,9 @@ def windows(result: Mapping[str, Any]) -> list[Window]:
             push_latencies=tuple(s for _, s, ok in pushes if ok), query_latencies=tuple(s for _, s, ok in queries if ok),
             queries_failed=sum(not ok for _, _, ok in queries), broke=w.get("broke"),
             machine_busy_cores=_busy_cores(start.get("machine"), end.get("machine")),
-            machine_cpus=(start.get("machine") or {}).get("cpus", 1)))
+            machine_cpus=(start.get("machine") or {}).get("cpus", 1),
+            in_flight_at_start=sum(n for sent, done, n in in_flight if sent < t0 < done),
+            in_flight_at_end=sum(n for sent, done, n in in_flight if sent < t1 < done)))
     return out
 
 
@@ -234,9 +240,21 @@ def measure_latency(gate: GateRecorder, target_key: str, value: float, name: str
 
 def not_taken(w: Window) -> float:
     """The share of what the generator delivered that Loki did not accept (refused, discarded or lost):
-    0 when Loki took everything it was offered."""
-    delivered = w.delivered_lines_per_s
-    return max(0.0, delivered - w.server_lines_per_s) / delivered if delivered else 0.0
+    0 when Loki took everything it was offered. Lines answered in the window whose pushes were already in
+    flight when it opened may have been counted by Loki before it: they are not charged as lost."""
+    delivered = w.delivered_lines_per_s * w.seconds
+    missing = delivered - w.server_lines_per_s * w.seconds - w.in_flight_at_start
+    return max(0.0, missing) / delivered if delivered else 0.0
+
+
+def count_mismatch(w: Window) -> float:
+    """How far the client's acknowledged lines and Loki's accepted ones differ over the window, relative,
+    beyond what pushes in flight at its edges explain: Loki counts a line when its push arrives, the client
+    when its answer does, so up to the lines in flight at the start can be Loki's before the window, and up to
+    those in flight at the end the client's after it."""
+    assert w.server is not None
+    d = w.lines_ok - w.server.accepted_lines
+    return max(0.0, d - w.in_flight_at_start, -d - w.in_flight_at_end) / max(1, w.lines_ok)
 
 
 def require_conclusive(w: Window, max_cpu_share: float) -> None:

@@ -191,3 +191,13 @@ def test_a_latency_miss_on_a_quiet_machine_or_with_failed_pushes_is_the_stacks()
     with pytest.raises(AssertionError, match="push_p99_s: 2.5 s"):
         verdict.measure_latency(gate, "push_p99_s", 2.5, "push_p99_s", failing, verdict.busy(failing, 0.5), 0.25)
     assert verdict.busy(quiet, stack_cores=None) is None     # no Docker stats: no excuse either
+
+
+def test_pushes_in_flight_at_the_window_edges_are_not_charged_as_a_mismatch() -> None:
+    data = result()
+    data["windows"][0]["end"]["server"]["lines_received"] = 611_000 + 3_000     # Loki 604,000, the client 600,000
+    data["push_latencies"] += [(161.0, 2.0, True, 1000)] * 3 + [(100.5, 1.0, True, 1000)]
+    w = verdict.window(data, "steady")
+    assert (w.in_flight_at_start, w.in_flight_at_end) == (1000, 3000)     # sent before an edge, answered after it
+    assert verdict.count_mismatch(w) == pytest.approx(1_000 / 600_000)    # 4,000 apart, 3,000 of them in flight
+    assert verdict.count_mismatch(verdict.window(result(), "steady")) == pytest.approx(1_000 / 600_000)
