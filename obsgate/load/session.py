@@ -105,10 +105,14 @@ class LoadRun:
         gate.evidence["steady"] = w.evidence()
         return w
 
-    def busy(self, w: verdict.Window) -> verdict.Busy | None:
-        """Who kept the machine busy over window ``w``: the stack by its Docker stats, the rest by /proc/stat."""
+    def machine_excuse(self, w: verdict.Window, policy: Policy, gate: GateRecorder) -> str | None:
+        """Whether other work on the machine, not the stack, can explain a miss of window ``w`` (see
+        ``verdict.machine_excuse``): the stack's CPU by its Docker stats, the machine's by /proc/stat."""
         figures = self.resources(w.phase)
-        return verdict.busy(w, figures.cpu_cores if figures.services else None)
+        load = verdict.busy(w, figures.cpu_cores if figures.services else None)
+        if load is not None:
+            gate.evidence["machine"] = load.evidence()
+        return verdict.machine_excuse(w, load, policy.target("foreign_cpu_share").value)
 
     def resources(self, phase: str) -> ResourceFigures:
         for w in self.result["windows"]:

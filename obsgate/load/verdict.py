@@ -216,26 +216,13 @@ def busy(w: Window, stack_cores: float | None) -> Busy | None:
     return Busy(w.machine_busy_cores, w.machine_cpus, stack_cores, w.cpu_share)
 
 
-def measure_latency(gate: GateRecorder, target_key: str, value: float, name: str, w: Window, load: Busy | None,
-                    max_foreign_share: float, context: str = "") -> None:
-    """A latency figure of a window judged against its target; a miss (soft or hard) while foreign work kept
-    more than ``max_foreign_share`` of the machine busy, and no push failed, is inconclusive (not evaluated):
-    the machine, not the stack, ate the time, the way a generator-bound window is."""
-    if load is not None:
-        gate.evidence["machine"] = load.evidence()
-    try:
-        judgement = gate.measure(target_key, value, name=name, context=context)
-    except AssertionError as exc:
-        judgement, said = Judgement.MISSED, str(exc)
-    else:
-        said = f"{name}: {gate.policy.target(target_key).explain(value)}" + (f"; {context}" if context else "")
-    excuse = load.excuse(max_foreign_share) if load is not None and not w.failures else None
-    if judgement is Judgement.MET:
-        return
-    if excuse:
-        raise NotEvaluated(f"inconclusive — {excuse}: {said}")
-    if judgement is Judgement.MISSED:
-        raise AssertionError(said)
+def machine_excuse(w: Window, load: Busy | None, max_foreign_share: float) -> str | None:
+    """Why a miss of window ``w`` is the machine's doing, or None: foreign work kept at least
+    ``max_foreign_share`` of its CPUs busy, and the stack neither refused nor dropped a line (a refusal or a
+    discard is the stack's own limit speaking, whatever else ran)."""
+    if load is None or w.failures or (w.server is not None and w.server.discarded_lines):
+        return None
+    return load.excuse(max_foreign_share)
 
 
 def not_taken(w: Window) -> float:
@@ -280,17 +267,23 @@ def mismatch_reason(w: Window) -> str:
     return "; ".join(reasons)
 
 
-def measure_all(gate: GateRecorder, figures: Sequence[tuple[str, float, str]], context: str = "") -> None:
+def measure_all(gate: GateRecorder, figures: Sequence[tuple[str, float, str]], context: str = "",
+                excuse: str | None = None) -> None:
     """Record every figure (target key, value, name) before failing on any: a report shows them all;
-    ``context`` follows the misses."""
-    misses = []
+    ``context`` follows the misses. With an ``excuse`` (see ``machine_excuse``) any miss, soft or hard, is
+    inconclusive (not evaluated) instead, the figures recorded all the same."""
+    misses, soft = [], []
     for key, value, name in figures:
         try:
-            gate.measure(key, value, name=name)
+            if gate.measure(key, value, name=name) is Judgement.SOFT:
+                soft.append(f"{name}: {gate.policy.target(key).explain(value)}")
         except AssertionError as exc:
             misses.append(str(exc))
+    tail = f"; {context}" if context else ""
+    if excuse and (misses or soft):
+        raise NotEvaluated(f"inconclusive — {excuse}: " + "; ".join(misses + soft) + tail)
     if misses:
-        raise AssertionError("; ".join(misses) + (f"; {context}" if context else ""))
+        raise AssertionError("; ".join(misses) + tail)
 
 
 def series(result: Mapping[str, Any]) -> dict[str, list[Any]]:
