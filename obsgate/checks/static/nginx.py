@@ -146,8 +146,8 @@ def tls_ciphers(conf: NginxConf) -> list[Finding]:
             try:
                 kinds = by_weakness(suites_of(value), _named_but_absent(value))
             except ValueError as exc:
+                kinds = {}
                 out.append(conf.finding(at, key, f"{said}{value!r}: {exc}: nginx refuses to start", fix))
-                continue
             for kind, names in kinds.items():
                 what = f"selects nothing in {OPENSSL}" if kind is UNKNOWN else f"enables {kind} suites"
                 out.append(conf.finding(at, key, f"{said}{what}: {', '.join(names)} ({kind.why})", fix))
