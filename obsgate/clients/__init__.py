@@ -3,7 +3,7 @@
 ``http`` (Endpoint, API, ServiceError: what every client raises for an error answer, naming the
 service, the request, the status and the reason), ``loki``, ``prometheus``, ``alertmanager``, ``grafana``,
 ``gateway`` (nginx as clients reach it), ``logproto`` (Loki's protobuf push format),
-``tlsprobe`` (which TLS versions a server accepts) and ``webhook`` (a harness-side
+``tlsprobe`` (which TLS versions and cipher suites a server accepts) and ``webhook`` (a harness-side
 receiver for Alertmanager's notifications). Answers come back parsed into small frozen
 dataclasses holding what the checks use, never as raw JSON.
 """

@@ -20,6 +20,12 @@ def test_nginx_conf_allows_only_tls_1_2_and_newer(stack_files: StackFiles, gate:
 
 
 @pytest.mark.gate(category="Security", weight=2)
+def test_nginx_conf_ciphers_follow_mozilla_intermediate(stack_files: StackFiles, gate: GateRecorder) -> None:
+    """nginx.conf claims Mozilla intermediate: no anonymous, NULL, RC4, 3DES, CBC or static-RSA suite."""
+    require_none(nginx.tls_ciphers(stack_files.nginx), gate)
+
+
+@pytest.mark.gate(category="Security", weight=2)
 def test_nginx_conf_sends_hsts_and_nosniff_everywhere(stack_files: StackFiles, gate: GateRecorder) -> None:
     """A location with its own add_header silently drops the server's security headers."""
     require_none(nginx.security_headers(stack_files.nginx), gate)

@@ -1,4 +1,4 @@
-"""nginx.conf policy: HTTPS only, TLS >= 1.2, headers, CORS, auth, rate limit.
+"""nginx.conf policy: HTTPS only, TLS >= 1.2, cipher suites, headers, CORS, auth, rate limit.
 
 The file is read by obsgate.stackfiles.nginx, which also knows how nginx inherits directives
 (an ``add_header`` of a location's own drops every header of its server) and which location
@@ -7,8 +7,11 @@ serves a URI (exact, longest prefix, ``^~``, regex); the judgements are here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 
+from obsgate.checks.tlsprofile import MOZILLA_INTERMEDIATE, UNKNOWN, Weakness, by_weakness, weakness_of_name
+from obsgate.clients.tlsprobe import OPENSSL, suites_of
 from obsgate.core.findings import Finding
 from obsgate.stackfiles.nginx import (
     Chain,
@@ -24,7 +27,9 @@ from obsgate.stackfiles.nginx import (
 
 PUSH_PATH = "/loki/api/v1/push"
 PROTECTED_PATHS = (PUSH_PATH, "/loki/api/v1/query", "/loki/api/v1/query_range", "/prometheus/api/v1/query")
-MODERN_TLS = ("TLSv1.2", "TLSv1.3")
+MODERN_TLS = MOZILLA_INTERMEDIATE.versions
+# ngx_http_ssl_module's ssl_ciphers default: it still enables static-RSA and CBC suites.
+NGINX_DEFAULT_CIPHERS = "HIGH:!aNULL:!MD5"
 REDIRECT_CODES = ("301", "302", "307", "308")
 HSTS, NOSNIFF = "strict-transport-security", "x-content-type-options"
 
@@ -101,6 +106,57 @@ def tls_protocols(conf: NginxConf) -> list[Finding]:
                     found[-1], f"{_describe(server)}.ssl_protocols", f"allows {', '.join(old)}", "ssl_protocols TLSv1.2 TLSv1.3;"
                 )
             )
+    return out
+
+
+def _below_tls13(conf: NginxConf, server: Directive) -> bool:
+    """Whether a protocol older than TLS 1.3 is on: only those take their suites from ssl_ciphers."""
+    found = effective([conf.http, server], "ssl_protocols")
+    return not found or any(p != "TLSv1.3" for p in found[-1]["args"])
+
+
+def _named_but_absent(cipher_string: str) -> Iterator[tuple[Weakness, str]]:
+    """Suite names (and aliases) of ``cipher_string`` that select nothing in this OpenSSL, with the
+    weakness their name reads as: OpenSSL drops them silently, nginx's own OpenSSL may not."""
+    for token in re.split(r"[:, ]+", cipher_string):
+        if not token or token.startswith(("!", "-", "+", "@")):
+            continue
+        try:
+            suites_of(token)
+        except ValueError:
+            yield weakness_of_name(token), f"{token} (none in this OpenSSL)"
+
+
+def tls_ciphers(conf: NginxConf) -> list[Finding]:
+    """HTTPS servers enable only the profile's TLS 1.2 suites and leave their order to the client.
+
+    The cipher string is expanded by this Python's OpenSSL (the call nginx makes with it); names
+    it does not know (RC4, 3DES and EXPORT suites are gone from OpenSSL 3) are judged by name.
+    """
+    profile = MOZILLA_INTERMEDIATE
+    fix = f"ssl_ciphers {profile.cipher_string}; ({profile.name} {profile.version}, {profile.source})"
+    out = []
+    for server in conf.public_https():
+        key = f"{_describe(server)}.ssl_ciphers"
+        if _below_tls13(conf, server):
+            found = effective([conf.http, server], "ssl_ciphers")
+            value = " ".join(found[-1]["args"]) if found else NGINX_DEFAULT_CIPHERS
+            at = found[-1] if found else server
+            said = "" if found else f"not set, so nginx's default {NGINX_DEFAULT_CIPHERS} "
+            try:
+                kinds = by_weakness(suites_of(value), _named_but_absent(value))
+            except ValueError as exc:
+                kinds = {}
+                out.append(conf.finding(at, key, f"{said}{value!r}: {exc}: nginx refuses to start", fix))
+            for kind, names in kinds.items():
+                what = f"selects nothing in {OPENSSL}" if kind is UNKNOWN else f"enables {kind} suites"
+                out.append(conf.finding(at, key, f"{said}{what}: {', '.join(names)} ({kind.why})", fix))
+        prefer = effective([conf.http, server], "ssl_prefer_server_ciphers")
+        if prefer and prefer[-1]["args"] == ["on"] and not profile.server_preferred_order:
+            out.append(conf.finding(
+                prefer[-1], f"{_describe(server)}.ssl_prefer_server_ciphers",
+                f"on, where {profile.name} leaves the choice to the client: every suite it lists is strong, "
+                "and a client without AES hardware picks ChaCha20", "ssl_prefer_server_ciphers off;"))
     return out
 
 

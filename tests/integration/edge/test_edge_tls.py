@@ -1,5 +1,6 @@
-"""TLS at the edge: plain HTTP only redirects, legacy protocol versions are refused, modern ones
-accepted, security headers on every HTTPS answer, and the served certificate chains to the run's CA.
+"""TLS at the edge: plain HTTP only redirects, legacy protocol versions and weak cipher suites are
+refused, modern versions accepted, security headers on every HTTPS answer, and the served certificate
+chains to the run's CA.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pytest
 
 from obsgate.bringup.secrets import SERVER_NAMES, RunSecrets
 from obsgate.bringup.stack import ServiceHandle
+from obsgate.checks.edge.ciphers import probe_weak_suites
 from obsgate.checks.edge.probes import PUSH, SECURITY_HEADERS, preflight, shown, unlisted_origins
 from obsgate.clients import API, Gateway
 from obsgate.clients.tlsprobe import ProbeError, probe_version, verify_chain
@@ -63,6 +65,23 @@ def test_tls_modern_versions_accepted(nginx: ServiceHandle, gate: GateRecorder) 
     """TLS 1.2 (older POS terminals) and 1.3 must both work."""
     refused = [v for v, ok in _probe_all(nginx, MODERN, gate).items() if not ok]
     assert not refused, f"nginx refused {refused}: {[gate.evidence[v] for v in refused]}"
+
+
+@pytest.mark.gate(category="Security", weight=2)
+def test_tls_weak_cipher_suites_refused(nginx: ServiceHandle, gate: GateRecorder) -> None:
+    """Anonymous, NULL, RC4, 3DES, MD5, CBC and non-forward-secret suites must not be negotiable at TLS 1.2;
+    what this client cannot offer is listed as not tried, never passed."""
+    host, port = nginx.published(443)
+    try:
+        probe = probe_weak_suites(host, port)
+    except ProbeError as exc:
+        raise AssertionError(f"weak cipher probe could not be made: {exc}") from None
+    gate.evidence.update(probe.evidence())
+    probe.require_tried()
+    accepted = probe.accepted()
+    assert not accepted, ("nginx negotiated weak TLS 1.2 suites: "
+                          + "; ".join(f"{kind}: {', '.join(names)}" for kind, names in accepted.items())
+                          + f" ({probe.untried()})")
 
 
 @pytest.mark.gate(category="Security", weight=2)
