@@ -122,10 +122,6 @@ def catalogue(service: str) -> tuple[Endpoint, ...]:
     return tuple(sorted(own, key=lambda e: e.kind == Kind.TRIGGER))
 
 
-def services() -> tuple[str, ...]:
-    return tuple(dict.fromkeys(e.service for e in CATALOGUE))
-
-
 @dataclass(frozen=True)
 class Caller:
     """Who asks: a credential (or none) and, for a browser, its Origin."""
@@ -222,7 +218,7 @@ class Audit:
 
     @property
     def findings(self) -> list[str]:
-        return [a.finding() for a in self.asked if a.verdict in (Verdict.REACHED, Verdict.RATE_LIMITED)]
+        return [a.finding() for a in self.asked if a.verdict == Verdict.REACHED]
 
     def evidence(self) -> dict[str, Any]:
         return {"asked": [f"{a.line()}: {a.verdict}" for a in self.asked],
