@@ -274,3 +274,12 @@ def test_loki_delete_switch_follows_retention_and_deletion_mode(tmp_path: Path) 
     deletes, rules = static.loki_switches(files)
     assert deletes.on and deletes.key == "compactor.retention_enabled"     # today: on, but nginx refuses /loki/...
     assert not rules.on
+
+
+def test_seed_nginx_conf_hands_prometheus_lifecycle_and_loki_deletes_through() -> None:
+    """The seed's `location /prometheus/ { proxy_pass http://prometheus/; }` (with its --web.enable-lifecycle) and
+    `location /loki/ { proxy_pass http://loki; }`: the prefix replaced by proxy_pass's URI, Loki's path unchanged."""
+    conf = NginxConf.load(ROOT / "tests" / "config" / "fixtures" / "seed" / "nginx" / "nginx.conf")
+    assert [(r.uri, r.upstream.host, r.upstream.uri) for r in conf.gateway_routes("prometheus", "/-/quit")] == [
+        ("/prometheus/-/quit", "prometheus", "/-/quit")]
+    assert [r.uri for r in conf.gateway_routes("loki", "/loki/api/v1/delete")] == ["/loki/api/v1/delete"]
