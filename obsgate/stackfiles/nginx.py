@@ -149,7 +149,7 @@ def select_location(block: Directive, uri: str) -> Chain:
     return _find(block, uri)[0]
 
 
-def _set_value(chain: Sequence[Directive], variable: str) -> str | None:
+def set_value(chain: Sequence[Directive], variable: str) -> str | None:
     """The value ``set $variable ...`` gives in the innermost block of ``chain`` that sets it."""
     for block in reversed(chain):
         found = [d for d in children(block, "set") if d["args"][:1] == [variable]]
@@ -202,7 +202,7 @@ def upstream_of(http: Directive, server: Directive, uri: str) -> Upstream | None
     by_variable = target.startswith("$")
     if by_variable:
         variable = re.match(r"\$\w+", target)
-        value = _set_value([http, server, *chain], variable.group(0)) if variable else None
+        value = set_value([http, server, *chain], variable.group(0)) if variable else None
         if value is None:
             return None
         target = value + target[len(variable.group(0)) if variable else 0:]
@@ -307,7 +307,7 @@ class NginxConf:
                 continue
             target = chain[-1]["args"][0]
             if target.startswith("$"):
-                target = _set_value(chain[:-1], target.split("/")[0]) or ""
+                target = set_value(chain[:-1], target.split("/")[0]) or ""
             if urlsplit(target if "://" in target else f"http://{target}").hostname != host:
                 continue
             modifier, match = location_match(chain[-2])
