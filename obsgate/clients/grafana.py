@@ -68,6 +68,18 @@ class GrafanaAPI(API):
         """Start a self sign-up (``POST /api/user/signup``); 401 when sign-up is disabled."""
         return self.post("/api/user/signup", json={"email": email, "username": email})
 
+    def create_user(self, login: str, password: str) -> int:
+        """A new user of the main organisation (``POST /api/admin/users``, as the admin; Viewer by default): its id."""
+        body = {"name": login, "login": login, "email": f"{login}@example.invalid", "password": password}
+        return int(self.ok("POST", "/api/admin/users", json=body).json()["id"])
+
+    def set_org_role(self, user_id: int, role: str) -> None:
+        """The user's role in the main organisation (``PATCH /api/org/users/:id``): Viewer, Editor or Admin."""
+        self.ok("PATCH", f"/api/org/users/{user_id}", json={"role": role})
+
+    def delete_user(self, user_id: int) -> None:
+        self.ok("DELETE", f"/api/admin/users/{user_id}")
+
     def loki_query_range(self, datasource_uid: str, query: str, start_ns: int, end_ns: int,
                          limit: int = 100) -> httpx.Response:
         """A LogQL query through Grafana's datasource proxy (Loki's own answer format)."""

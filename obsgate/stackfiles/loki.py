@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "limits_config.reject_old_samples": True,
     "limits_config.reject_old_samples_max_age": "168h",
     "compactor.retention_enabled": False,
+    "limits_config.deletion_mode": "filter-and-delete",     # delete requests are served once retention is on
+    "ruler.enable_api": True,
 }
 
 

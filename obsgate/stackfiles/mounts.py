@@ -40,6 +40,20 @@ def flag_value(argv: Sequence[str], names: Iterable[str], default: str) -> str:
     return default
 
 
+def bool_flag(argv: Sequence[str], name: str) -> tuple[bool, int | None]:
+    """Whether the boolean flag ``--name`` (Prometheus' kingpin style) is on in ``argv``, and the index of the
+    argument that decides it (None: absent, off). ``--name`` and ``--name=true`` turn it on, ``--no-name`` and
+    ``--name=false`` off; the last one given wins."""
+    state: tuple[bool, int | None] = (False, None)
+    for i, arg in enumerate(argv):
+        flag_name, eq, value = arg.partition("=")
+        if flag_name in (f"--{name}", f"-{name}"):
+            state = ((value.lower() in ("true", "1")) if eq else True, i)
+        elif flag_name in (f"--no-{name}", f"-no-{name}"):
+            state = (False, i)
+    return state
+
+
 def flag(spec: ServiceSpec, name: str, default: str) -> str:
     """The value of flag ``name`` (``-name``/``--name``, ``=v`` or `` v``) in the service's command."""
     return flag_value(spec.command or (), (f"--{name}", f"-{name}"), default)

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import crossplane
 
@@ -35,6 +36,7 @@ MODIFIERS = ("=", "^~", "~*", "~")
 Directive = dict[str, Any]
 Chain = list[Directive]
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)r/([sm])$")
+_CAPTURE = re.compile(r"\$(?:(\d)|\{(\d)\})")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,24 @@ class CorsAllowList:
     patterns: tuple[str, ...]       # regex keys (~...) and, after ``hostnames``, wildcard masks
                                     # (*.x.example, .x.example, x.example.*), with a non-empty value
     default: str                    # the value for every unlisted origin ("" = no header)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What nginx does with a request URI: proxies it to ``host`` as ``uri``, or answers ``returns`` itself."""
+
+    location: str       # the location that serves it, as written (e.g. "/prometheus/", "~ ^/loki/...")
+    host: str = ""      # the proxied host ("" when nginx answers itself)
+    uri: str = ""       # the URI the upstream is asked for
+    returns: str = ""   # the code of the location's own ``return`` ("" when proxied)
+
+
+@dataclass(frozen=True)
+class GatewayRoute:
+    """A URI clients send to the gateway and what nginx does with it."""
+
+    uri: str
+    upstream: Upstream
 
 
 @dataclass(frozen=True)
@@ -129,6 +149,73 @@ def select_location(block: Directive, uri: str) -> Chain:
     return _find(block, uri)[0]
 
 
+def set_value(chain: Sequence[Directive], variable: str) -> str | None:
+    """The value ``set $variable ...`` gives in the innermost block of ``chain`` that sets it."""
+    for block in reversed(chain):
+        found = [d for d in children(block, "set") if d["args"][:1] == [variable]]
+        if found:
+            return str(found[-1]["args"][1])
+    return None
+
+
+def _expand(replacement: str, found: re.Match[str]) -> str:
+    """A ``rewrite`` replacement with its ``$1`` / ``${1}`` captures filled in (an unmatched group is empty)."""
+    groups = (found.group(0), *found.groups())
+    return _CAPTURE.sub(lambda c: groups[int(c.group(1) or c.group(2))] or "", replacement)
+
+
+def _rewritten(location: Directive, uri: str) -> tuple[str, bool]:
+    """(URI after the location's ``rewrite`` directives, whether one applied), as the rewrite phase runs them."""
+    changed = False
+    for rewrite in children(location, "rewrite"):
+        regex, replacement, *flag = rewrite["args"]
+        found = re.search(regex, uri)
+        if found is None:
+            continue
+        uri = _expand(replacement, found).partition("?")[0]
+        changed = True
+        if flag and flag[0] in ("break", "last"):
+            break
+    return uri, changed
+
+
+def upstream_of(http: Directive, server: Directive, uri: str) -> Upstream | None:
+    """Where ``server`` sends ``uri`` (the location's own ``return``, else its ``proxy_pass``); None when neither.
+
+    As nginx does it: ``rewrite`` in the location first (``$1`` captures); a ``proxy_pass`` given through a
+    ``set`` variable forwards the URI unchanged (or its own URI part as is); a literal one with a URI part
+    replaces the part of the request the (prefix) location matched. ``if`` blocks are not followed: what
+    depends on the method or a header is for the live checks to see.
+    """
+    chain = select_location(server, uri)
+    if not chain:
+        return None
+    location = chain[-1]
+    where = " ".join(location["args"])
+    returns = children(location, "return")
+    if returns:
+        return Upstream(where, returns=returns[0]["args"][0])
+    proxies = children(location, "proxy_pass")
+    if not proxies:
+        return None
+    target = proxies[0]["args"][0]
+    by_variable = target.startswith("$")
+    if by_variable:
+        variable = re.match(r"\$\w+", target)
+        value = set_value([http, server, *chain], variable.group(0)) if variable else None
+        if value is None:
+            return None
+        target = value + target[len(variable.group(0)) if variable else 0:]
+    parts = urlsplit(target if "://" in target else f"http://{target}")
+    path, rewritten = _rewritten(location, uri)
+    modifier, match = location_match(location)
+    if parts.path and by_variable:
+        path = parts.path
+    elif parts.path and not rewritten and modifier in ("", "^~"):
+        path = parts.path + uri[len(match):]
+    return Upstream(where, parts.hostname or "", path)
+
+
 def listens(server: Directive) -> list[Directive]:
     """A server's ``listen`` directives; a server without one listens on *:80 (said at the server)."""
     return children(server, "listen") or [{"directive": "listen", "args": ["80"], "line": server["line"]}]
@@ -206,6 +293,42 @@ class NginxConf:
     def route(self, server: Directive, uri: str) -> Chain:
         """http, ``server`` and the location chain nginx serves ``uri`` with (only the two when none)."""
         return [self.http, server, *select_location(server, uri)]
+
+    def upstream(self, server: Directive, uri: str) -> Upstream | None:
+        """What ``server`` does with ``uri``: proxies it (host, URI), answers it itself, or neither (None)."""
+        return upstream_of(self.http, server, uri)
+
+    def proxy_prefixes(self, server: Directive, host: str) -> list[str]:
+        """The URI prefixes of ``server``'s locations that proxy to ``host``, led by "" (exact and regex locations
+        pass the URI as the client sent it); none when no location proxies to ``host``."""
+        prefixes: list[str] = []
+        for chain in chains(server, [self.http, server]):
+            if chain[-1]["directive"] != "proxy_pass" or chain[-2]["directive"] != "location":
+                continue
+            target = chain[-1]["args"][0]
+            if target.startswith("$"):
+                target = set_value(chain[:-1], target.split("/")[0]) or ""
+            if urlsplit(target if "://" in target else f"http://{target}").hostname != host:
+                continue
+            modifier, match = location_match(chain[-2])
+            prefix = match.rstrip("/") if modifier in ("", "^~") else ""
+            prefixes += [p for p in dict.fromkeys(["", prefix]) if p not in prefixes]
+        return prefixes
+
+    def gateway_routes(self, host: str, path: str) -> list[GatewayRoute]:
+        """The URIs clients may send to a public HTTPS server that nginx proxies to ``host`` as ``path``, or answers
+        itself (its ``return``): found under the prefixes of every location that proxies to ``host``, each one
+        checked by routing it as nginx would. A URI nginx hands to another upstream is not one of them."""
+        routes: list[GatewayRoute] = []
+        for server in self.public_https():
+            for prefix in self.proxy_prefixes(server, host):
+                uri = prefix + path
+                upstream = self.upstream(server, uri)
+                if upstream is None or any(r.uri == uri for r in routes):
+                    continue
+                if upstream.returns or (upstream.host == host and upstream.uri == path):
+                    routes.append(GatewayRoute(uri, upstream))
+        return routes
 
     def location(self, match: str) -> Directive | None:
         """The ``location`` block written as ``match`` (e.g. ``= /loki/api/v1/push``), in any server.

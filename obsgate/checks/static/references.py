@@ -19,7 +19,7 @@ from obsgate.core.yamlio import YamlDoc
 from obsgate.stackfiles.compose import ServiceSpec, image_repository
 from obsgate.stackfiles.grafana import FILE_REF, GrafanaConf
 from obsgate.stackfiles.mounts import flag_value
-from obsgate.stackfiles.nginx import Directive, NginxConf, chains, children
+from obsgate.stackfiles.nginx import NginxConf, chains, children, set_value
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "grpc": 80, "smtp": 25}
 _URL_IN_TEXT = re.compile(r"\bhttps?://[^\s'\"|;]+")
@@ -158,15 +158,6 @@ def loki_addresses(doc: YamlDoc, client: str) -> list[Address]:
             for a in _address(client, _at(doc, "ruler.alertmanager_url"), url)]
 
 
-def _set_value(chain: list[Directive], variable: str) -> str | None:
-    """The value ``set $variable ...`` gives in the innermost block of ``chain`` that sets it."""
-    for block in reversed(chain):
-        found = [d for d in children(block, "set") if d["args"][:1] == [variable]]
-        if found:
-            return str(found[-1]["args"][1])
-    return None
-
-
 def nginx_addresses(conf: NginxConf, client: str) -> list[Address]:
     """``proxy_pass`` / ``grpc_pass`` targets, through ``set`` variables and ``upstream`` blocks."""
     upstreams = {d["args"][0]: d for d in children(conf.http, "upstream")}
@@ -177,7 +168,7 @@ def nginx_addresses(conf: NginxConf, client: str) -> list[Address]:
             continue
         text = directive["args"][0]
         if text.startswith("$"):
-            text = _set_value(chain[:-1], text.split("/")[0]) or text
+            text = set_value(chain[:-1], text.split("/")[0]) or text
         location = next((" ".join(d["args"]) for d in reversed(chain) if d["directive"] == "location"), "")
         where = Where(conf.name, f"location {location}.{directive['directive']}", directive["line"])
         scheme = "grpc" if directive["directive"] == "grpc_pass" else "http"
