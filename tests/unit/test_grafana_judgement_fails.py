@@ -120,7 +120,11 @@ def grafana(monkeypatch: pytest.MonkeyPatch) -> Grafana:
     return fake
 
 
-def api(auth_as: BasicAuth | None = BasicAuth("admin", ADMIN_PASSWORD)) -> GrafanaAPI:
+ADMIN = BasicAuth("admin", ADMIN_PASSWORD)
+
+
+def api(auth_as: BasicAuth | None = ADMIN) -> GrafanaAPI:
+    """Grafana's API as the checks get it: as its admin (``grafana_api``), or as ``grafana_as(auth)`` opens it."""
     return GrafanaAPI(Endpoint(lambda: "http://grafana.test", auth=auth_as, service="grafana"))
 
 
