@@ -134,8 +134,8 @@ def test_round_trip_checks_fail_naming_the_line_a_proxy_changed(variant, child_g
                                  "            sub_filter_types application/json;\n"
                                  "            sub_filter_once off;\n"
                                  "            sub_filter 'sale 4711' 'sale 4712';\n"))
-    checks = {check: path for check, path in PUSH_AND_READ.items() if path == ROUND_TRIP}
-    run = child_gate(*(f"{path}::{check}" for check, path in checks.items()), compose=variant(with_nginx(conf, "loki")))
+    checks = ("test_logs_json_push_round_trip_is_byte_identical", "test_logs_protobuf_push_round_trip_is_byte_identical")
+    run = child_gate(*(f"{ROUND_TRIP}::{check}" for check in checks), compose=variant(with_nginx(conf, "loki")))
     for check, reason in reasons(run, *checks).items():
         said = reason + run.checks[check]["evidence"].get("failure", "")
         assert "push answered" not in said, f"{check}: {said}"
