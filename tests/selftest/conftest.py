@@ -2,6 +2,9 @@
 
 A variant is stack/docker-compose.yml with one mutation, written to a temp dir with
 its relative bind mounts made absolute; the child run gets this run's image overrides.
+A self-test whose child could not evaluate its check (no Loki or Grafana image, as in CI)
+skips with the reason (``failed_or_skip``); the run's summary then lists every such proof
+and the gate checks it leaves unproven on this machine, in one section at the end.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from docker.errors import BuildError, DockerException, ImageNotFound
 
 from obsgate.bringup.cleanup import LABEL_RUN
 from obsgate.run import GateRun
+from tests.unit.test_every_check_is_proven import gate_checks, proving_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "stack"
@@ -220,3 +224,46 @@ def client() -> Iterator[docker.DockerClient]:
         pytest.skip(f"not evaluated: Docker engine unavailable: {exc}")
     yield client
     client.close()
+
+
+NOT_RUN_TITLE = "obs-gate self-tests: proofs not run here"
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return text.removeprefix("Skipped: ")
+
+
+def proofs_not_run(reports: list[pytest.TestReport]) -> list[str]:
+    """One line per skipped self-test: its id, why, and the gate checks it proves failing elsewhere."""
+    names = [c.name for c in gate_checks(ROOT)]
+    lines = []
+    for report in reports:
+        path, _, test = report.nodeid.partition("::")
+        if not path.startswith("tests/selftest/"):
+            continue
+        proves = proving_tests(ROOT / path, names, ROOT).get(f"{path}::{test.partition('[')[0]}", set())
+        checks = f" (proves {', '.join(sorted(proves))})" if proves else ""
+        lines.append(f"{report.nodeid} — {_skip_reason(report)}{checks}")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The proofs a machine without an image (Loki, Grafana) could not run, named with why: a skipped proof is
+    a check nobody has seen failing on this machine, never a silent pass."""
+    lines = proofs_not_run(terminalreporter.stats.get("skipped", []))
+    if not lines:
+        return
+    terminalreporter.write_sep("=", NOT_RUN_TITLE, yellow=True)
+    for line in lines:
+        terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
+    """A skipped self-test carries its reason as a junit property too (``proof_not_run``), for CI's report."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.skipped and item.nodeid.startswith("tests/selftest/"):
+        item.user_properties.append(("proof_not_run", _skip_reason(report)))   # junit writes the teardown's

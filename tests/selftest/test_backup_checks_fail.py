@@ -13,7 +13,7 @@ import pytest
 
 from obsgate.backup import drill
 from obsgate.backup.volumes import Target
-from tests.selftest.conftest import failed_or_skip, only, passed_or_skip
+from tests.selftest.conftest import Compose, failed_or_skip, only, passed_or_skip
 
 BACKUP = "tests/integration/resilience/test_resilience_backup.py"
 SKIPPED = "loki-loki-data"
@@ -37,3 +37,21 @@ def test_drill_fails_naming_a_volume_the_backup_skipped(variant, child_gate) -> 
     assert "waiting for 20 pushed entries" in failure, failure   # the lines are gone: the wiped volume stayed empty
     assert "loki-data" in failed_or_skip(run, "test_backup_restore_drill_within_rto")
     passed_or_skip(run, "test_backup_restore_drill_brings_back_prometheus_series")
+
+
+def test_prometheus_drill_fails_when_its_tsdb_is_not_on_the_backed_up_volume(variant, child_gate) -> None:
+    """Prometheus writes its TSDB to a tmpfs at /prometheus, its volume mounted where it writes nothing: the
+    drill backs up and restores the volume faithfully, and the scrape before it is gone all the same."""
+    def broken(doc: Compose) -> None:
+        only("prometheus")(doc)
+        prometheus = doc["services"]["prometheus"]
+        prometheus["volumes"] = [v.replace(":/prometheus", ":/prometheus-unused") if v.startswith("prometheus-data:")
+                                 else v for v in prometheus["volumes"]]
+        prometheus["tmpfs"] = ["/prometheus"]
+        prometheus["user"] = "0"   # a fresh tmpfs is root's (mode 755); the image's user could not write it
+
+    check = "test_backup_restore_drill_brings_back_prometheus_series"
+    run = child_gate(f"{BACKUP}::{check}", compose=variant(broken))
+    reason = failed_or_skip(run, check)
+    assert "after the backup and restore drill: 0 of " in reason and "series of the scrape at" in reason, reason
+    assert "restore of prometheus failed" not in reason   # the drill itself went through: the data was elsewhere

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tests.selftest.conftest import STACK, Compose, mount, only, reasons
+from tests.selftest.conftest import STACK, Compose, mount, nginx_conf, only, reasons, with_nginx
 
 LOGS = "tests/integration/logs"
 ROUND_TRIP = f"{LOGS}/test_logs_round_trip.py"
@@ -121,3 +121,23 @@ def test_survival_and_line_size_checks_fail_on_volumeless_loki_with_raised_limit
     assert "after recreate of loki: timed out" in found[survive] and "10 pushed entries" in found[survive]
     assert "after restart" not in found[survive]    # the container's own layer survives a restart
     assert "loki_max_line_size: 1,048,576 B > target 262,144 B" in found[over_limit]
+
+
+def test_round_trip_checks_fail_naming_the_line_a_proxy_changed(variant, child_gate, readable: Path) -> None:
+    """nginx rewrites one byte of every query answer (sub_filter: "sale 4711" -> "sale 4712"; Accept-Encoding
+    dropped so Loki answers uncompressed): each push is accepted and every entry comes back, one of them changed.
+    Both round trips must fail on that line, named with its timestamp and the text that was pushed, never on a
+    refused push. (They name it as missing after their wait: they wait for the exact lines pushed, so a changed
+    line fails the wait before the byte comparison; tests/unit/test_logs_judgement_fails.py shows the same.)"""
+    anchor = "            # Loki: query_timeout 45s < http_server_write_timeout 70s < this.\n"
+    conf = nginx_conf(readable, (anchor, anchor + "            proxy_set_header Accept-Encoding \"\";\n"
+                                 "            sub_filter_types application/json;\n"
+                                 "            sub_filter_once off;\n"
+                                 "            sub_filter 'sale 4711' 'sale 4712';\n"))
+    checks = ("test_logs_json_push_round_trip_is_byte_identical", "test_logs_protobuf_push_round_trip_is_byte_identical")
+    run = child_gate(*(f"{ROUND_TRIP}::{check}" for check in checks), compose=variant(with_nginx(conf, "loki")))
+    for check, reason in reasons(run, *checks).items():
+        said = reason + run.checks[check]["evidence"].get("failure", "")
+        assert "push answered" not in said, f"{check}: {said}"
+        assert "1 of " in said and " entries missing" in said, f"{check}: {said}"
+        assert "line='plain ASCII line: sale 4711 closed'" in said, f"{check}: {said}"

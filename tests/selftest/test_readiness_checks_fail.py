@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from obsgate.run import GateRun
 from tests.selftest.conftest import STACK, Compose, failed_or_skip, only
 
 READY = "tests/integration/test_services_ready.py"
@@ -79,3 +80,36 @@ def test_loki_ready_fails_when_its_config_has_an_unknown_key(variant, child_gate
     reason = failed_or_skip(run, "test_loki_is_ready")
     assert "loki exited" in reason
     assert "no_such_section" in run.checks["test_loki_is_ready"]["evidence"]["failure"]
+
+
+# What Grafana 10.2 answers on /api/health when it cannot use its database (pkg/api/health.go: 503, "failing").
+GRAFANA_DB_FAILING = '{"commit": "1e84fede54", "database": "failing", "version": "10.2.3"}'
+
+
+def test_grafana_ready_fails_when_grafana_reports_its_database_failing(variant, child_gate, readable: Path,
+                                                                       gate_run: GateRun) -> None:
+    """No Grafana image runs here, so Grafana is played by the run's nginx image answering its recorded
+    /api/health for a failing database; the readiness judgement (the compose healthcheck, from the host) is the
+    production one, only polled faster: test_grafana_is_ready must fail quoting that answer."""
+    nginx = gate_run.image_choices()["nginx"]
+    if not nginx.available:
+        pytest.skip(f"nginx, which plays Grafana here: {nginx.reason}")
+    conf = readable / "grafana-health.conf"
+    conf.write_text("events {}\nhttp {\n  server {\n    listen 3000;\n    location = /api/health {\n"
+                    f"      default_type application/json;\n      return 503 '{GRAFANA_DB_FAILING}';\n    }}\n  }}\n}}\n")
+    conf.chmod(0o644)
+
+    def broken(doc: Compose) -> None:
+        only("grafana")(doc)
+        grafana = doc["services"]["grafana"]
+        doc["services"]["grafana"] = {
+            "image": nginx.ref, "volumes": [f"{conf}:/etc/nginx/nginx.conf:ro"], "expose": grafana["expose"],
+            "networks": grafana["networks"],
+            "healthcheck": {**grafana["healthcheck"], "interval": "1s", "retries": 3, "start_period": "2s", "timeout": "1s"}}
+
+    run = child_gate(f"{READY}::test_grafana_is_ready", compose=variant(broken))
+    reason = failed_or_skip(run, "test_grafana_is_ready")
+    assert "grafana: timed out" in reason and "grafana healthcheck: GET http://" in reason, reason
+    assert f"/api/health answered 503 {GRAFANA_DB_FAILING}" in reason + run.checks["test_grafana_is_ready"]["evidence"].get(
+        "failure", ""), reason
+    assert run.checks["test_grafana_is_ready"]["blocker"]

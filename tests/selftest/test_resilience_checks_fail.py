@@ -16,7 +16,17 @@ import pytest
 import yaml
 
 from obsgate.run import GateRun
-from tests.selftest.conftest import STACK, Compose, built_image, failed_or_skip, mount, only, passed_or_skip
+from tests.selftest.conftest import (
+    STACK,
+    Compose,
+    built_image,
+    failed_or_skip,
+    mount,
+    nginx_conf,
+    only,
+    passed_or_skip,
+    with_nginx,
+)
 
 CRASH = "tests/integration/resilience/test_resilience_crash.py"
 RETENTION = "tests/integration/resilience/test_resilience_retention.py"
@@ -92,6 +102,48 @@ def test_candidate_retention_check_fails_on_a_candidate_that_stops_deleting(rete
     passed_or_skip(run, compaction)   # it still compacts: only the deleting is gone
 
 
+# Loki's compaction interval appended after every other flag (the drill's accelerated 1s included): the last one
+# wins, so this Loki's compactor waits 10 minutes before its first run, as the production file's does.
+SLOW_COMPACTOR = "-compactor.compaction-interval=10m"
+COMPACTION_TIMED_OUT = "timed out after 20s waiting for a successful compaction of the shipped tables"
+
+
+def test_compaction_check_fails_when_the_compactor_does_not_run_in_the_wait(variant, child_gate) -> None:
+    def broken(doc: Compose) -> None:
+        only("loki")(doc)
+        # $$ is compose's literal $: the shell passes the command's flags on, then appends the slow interval.
+        doc["services"]["loki"]["entrypoint"] = ["/bin/sh", "-c", f'exec /usr/bin/loki "$$@" {SLOW_COMPACTOR}', "loki"]
+
+    check = "test_loki_compactor_compacts_shipped_tables"
+    run = child_gate(f"{RETENTION}::{check}", compose=variant(broken))
+    reason = failed_or_skip(run, check)
+    assert COMPACTION_TIMED_OUT in reason, reason
+    assert "0 successful / 0 failed compactions" in reason + run.checks[check]["evidence"].get("failure", ""), reason
+
+
+@pytest.fixture
+def slow_compactor_candidate(gate_run: GateRun) -> Iterator[str]:
+    """The run's Loki as an "upgrade" that compacts only every 10 minutes whatever its command says."""
+    choice = gate_run.image_choices()["loki"]
+    if not choice.available:
+        pytest.skip(f"loki: {choice.reason}")
+    entrypoint = ["/bin/sh", "-c", f'exec /usr/bin/loki "$@" {SLOW_COMPACTOR}', "loki"]
+    with built_image(gate_run, f"obsgate-selftest/loki-slow-compactor:{gate_run.run_id}",
+                     f"FROM {choice.ref}\nENTRYPOINT {json.dumps(entrypoint)}\n",
+                     f"a slow-compactor candidate from {choice.ref}") as tag:
+        yield tag
+
+
+def test_candidate_compaction_check_fails_on_a_candidate_that_does_not_compact_in_the_wait(
+        slow_compactor_candidate: str, child_gate) -> None:
+    candidate = f"loki={slow_compactor_candidate}"
+    compaction = f"test_candidate_loki_compactor_compacts_shipped_tables[{candidate}]"
+    run = child_gate(f"{RETENTION}::test_candidate_loki_compactor_compacts_shipped_tables",
+                     extra=("--candidate", candidate))
+    assert COMPACTION_TIMED_OUT in failed_or_skip(run, compaction)
+    assert run.checks[compaction]["category"] == "Upgrade readiness"
+
+
 def test_lifecycle_checks_fail_without_named_volumes(variant, child_gate) -> None:
     def broken(doc: Compose) -> None:
         only("prometheus", "alertmanager", "nginx")(doc)
@@ -105,3 +157,21 @@ def test_lifecycle_checks_fail_without_named_volumes(variant, child_gate) -> Non
     alertmanager = failed_or_skip(run, "test_alertmanager_silences_survive_restart_stop_start_and_recreation")
     assert "after recreate of alertmanager: silence" in alertmanager
     assert "after restart" not in prometheus + alertmanager   # the container's own layer survives a restart
+
+
+def test_nginx_recreation_check_fails_when_nginx_resolves_prometheus_only_at_start(variant, child_gate,
+                                                                                 readable: Path) -> None:
+    """nginx with a fixed upstream (proxy_pass to the name, no variable): it resolves Prometheus once, at its
+    start, and keeps sending to the old address after Prometheus is re-created on a new one."""
+    conf = nginx_conf(readable, ("set $prometheus_upstream http://prometheus:9090;", ""),
+                      ("proxy_pass $prometheus_upstream;", "proxy_pass http://prometheus:9090;"))
+
+    def prometheus_first(doc: Compose) -> None:
+        # A fixed upstream must resolve when nginx starts: Prometheus has to be up by then.
+        doc["services"]["nginx"]["depends_on"] = {"prometheus": {"condition": "service_healthy"}}
+
+    check = "test_nginx_serves_prometheus_again_after_its_recreation_without_restart"
+    run = child_gate(f"{LIFECYCLE}::{check}", compose=variant(with_nginx(conf, "prometheus", more=prometheus_first)))
+    reason = failed_or_skip(run, check)
+    assert "nginx to serve the re-created Prometheus (/prometheus/-/ready 200)" in reason, reason
+    assert "timed out" in reason and "nginx was restarted" not in reason, reason
