@@ -176,7 +176,9 @@ def _routes(files: ProjectFiles, upstream: str, uris: tuple[str, ...]) -> list[t
 
 
 def _proxies(location: Directive) -> bool:
-    return any(d["directive"] == "proxy_pass" for d in location.get("block") or [])
+    """Passes requests upstream: a ``proxy_pass`` and no ``return`` of its own (that ends the request first)."""
+    names = {d["directive"] for d in location.get("block") or []}
+    return "proxy_pass" in names and "return" not in names
 
 
 def _at(route: Chain) -> str:
