@@ -170,3 +170,17 @@ def test_a_path_nginx_does_not_proxy_has_no_chain(stack) -> None:
     files = stack(("nginx/nginx.conf", "        location = /loki/api/v1/tail {\n",
                    "        location = /loki/api/v1/tail {\n            return 403;\n"))
     assert timeouts.tail_paths(files) == []       # `return` ends the request before proxy_pass
+
+
+def test_running_values_replace_the_files_lokis_and_prometheus(stack) -> None:
+    files = stack()
+    text = (ROOT / "stack" / "loki" / "loki.yml").read_text().replace("http_server_write_timeout: 70s",
+                                                                       "http_server_write_timeout: 1m20s")
+    running = timeouts.Running(loki.effective(text, "loki"), {"query.timeout": "2m20s"})
+    found = problems(timeouts.all_paths(files, running))
+    assert len(found) == 3, found
+    assert "nginx proxy_read_timeout 75s" in found[0] and "Loki server.http_server_write_timeout 1m20s (= 80s) " \
+        "(GET /config of loki:" in found[0]
+    assert "nginx proxy_read_timeout 130s" in found[1] and "Prometheus --query.timeout 2m20s (= 140s) " \
+        "(GET /api/v1/status/flags of prometheus query.timeout)" in found[1]
+    assert "datasource 'Prometheus' jsonData.timeout 130s" in found[2]

@@ -20,12 +20,14 @@ Grafana's settings); an unset one is the pinned version's documented default, na
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from obsgate.checks.static.files import require_none
 from obsgate.core.errors import NotEvaluated
 from obsgate.core.findings import Finding
 from obsgate.core.policy import format_number
+from obsgate.core.recorder import GateRecorder
 from obsgate.core.yamlio import YamlDoc
 from obsgate.stackfiles import loki
 from obsgate.stackfiles.grafana import DEFAULTS, datasource_timeout
@@ -45,6 +47,16 @@ GRAFANA_DEFAULT = "Grafana default {}s (conf/defaults.ini [dataproxy] timeout)"
 
 
 @dataclass(frozen=True)
+class Running:
+    """What the running services report in place of their files: Loki's ``GET /config`` (every value explicit,
+    flags included) and Prometheus' ``GET /api/v1/status/flags``."""
+
+    loki: YamlDoc
+    prometheus_flags: Mapping[str, str]
+    prometheus_source: str = "GET /api/v1/status/flags of prometheus"
+
+
+@dataclass(frozen=True)
 class Timeout:
     """One timeout on a path: its value, and where it is set (``default`` names the default used instead)."""
 
@@ -60,6 +72,8 @@ class Timeout:
         value = self.raw if self.raw == f"{format_number(self.seconds)}s" else f"{self.raw} (= {format_number(self.seconds)}s)"
         at = f"{self.file}:{self.line}" if self.line else self.file
         where = f"unset at {at} {self.key}: {self.default}" if self.default else f"{at} {self.key}"
+        if not self.file:
+            where = self.default            # built into the program, set nowhere
         return f"{self.name} {value} ({where})"
 
 
@@ -116,23 +130,32 @@ def loki_timeout(doc: YamlDoc, key: str) -> Timeout:
     return Timeout(f"Loki {key}", seconds, str(raw), doc.name, key, doc.line(key))
 
 
-def loki_query_timeout(files: ProjectFiles) -> Timeout:
+def _loki(files: ProjectFiles, running: Running | None) -> YamlDoc:
+    return running.loki if running is not None else files.loki
+
+
+def loki_query_timeout(files: ProjectFiles, running: Running | None = None) -> Timeout:
     """What bounds a LogQL query in the pinned Loki (2.x: a 1m per-tenant timeout means the engine's)."""
-    key = loki.query_timeout_key(files.loki, files.loki_version)
-    found = loki_timeout(files.loki, key)
+    doc = _loki(files, running)
+    key = loki.query_timeout_key(doc, files.loki_version)
+    found = loki_timeout(doc, key)
     if key != "limits_config.query_timeout":
         return Timeout(f"{found.name} (2.x: limits_config.query_timeout of 1m counts as unset)", found.seconds,
                        found.raw, found.file, found.key, found.line, found.default)
     return found
 
 
-def tail_ping(files: ProjectFiles) -> Timeout:
-    return Timeout("Loki tail websocket ping interval", loki.seconds(loki.TAIL_PING), loki.TAIL_PING, files.loki.name,
-                   "(built in)", None, "hard-coded in Loki (pkg/querier/http.go wsPingPeriod)")
+def tail_ping() -> Timeout:
+    return Timeout("Loki tail websocket ping interval", loki.seconds(loki.TAIL_PING), loki.TAIL_PING, "", "", None,
+                   "built into Loki: pkg/querier/http.go wsPingPeriod")
 
 
-def prometheus_query_timeout(files: ProjectFiles) -> Timeout:
-    """``--query.timeout`` from the prometheus service's command, else Prometheus' 2m."""
+def prometheus_query_timeout(files: ProjectFiles, running: Running | None = None) -> Timeout:
+    """``--query.timeout`` from the prometheus service's command (else Prometheus' 2m), or as it runs."""
+    if running is not None:
+        runs = running.prometheus_flags.get("query.timeout", QUERY_TIMEOUT_DEFAULT)
+        seconds = _seconds(prom_duration_s, running.prometheus_source, "query.timeout", runs, None)
+        return Timeout("Prometheus --query.timeout", seconds, runs, running.prometheus_source, "query.timeout", None)
     raw = files.prometheus.query_timeout
     key, compose = "services.prometheus.command", files.compose
     if raw is None:
@@ -185,13 +208,13 @@ def _at(route: Chain) -> str:
     return f"{describe(route[1])} {describe(route[-1])}"
 
 
-def push_paths(files: ProjectFiles) -> list[RequestPath]:
+def push_paths(files: ProjectFiles, running: Running | None = None) -> list[RequestPath]:
     """The push: Loki's own push deadline first; the body Loki's to time out, not nginx's."""
-    out = []
+    out, doc = [], _loki(files, running)
     for uris, route in _routes(files, "loki", (PUSH_URI,)):
-        own = loki_timeout(files.loki, "ingester_client.remote_timeout")
-        cut = loki_timeout(files.loki, "server.http_server_write_timeout")
-        body = loki_timeout(files.loki, "server.http_server_read_timeout")
+        own = loki_timeout(doc, "ingester_client.remote_timeout")
+        cut = loki_timeout(doc, "server.http_server_write_timeout")
+        body = loki_timeout(doc, "server.http_server_read_timeout")
         read, send = (nginx_timeout(files.nginx, route, n) for n in ("proxy_read_timeout", "proxy_send_timeout"))
         out.append(RequestPath(f"push path {uris} ({_at(route)})", (
             Link(own, cut, "Loki's server cuts the push with an empty reply before its own push error"),
@@ -200,12 +223,12 @@ def push_paths(files: ProjectFiles) -> list[RequestPath]:
     return out
 
 
-def read_paths(files: ProjectFiles) -> list[RequestPath]:
+def read_paths(files: ProjectFiles, running: Running | None = None) -> list[RequestPath]:
     """The read API: the query timeout first, then Loki's server, then nginx."""
     out = []
     for uris, route in _routes(files, "loki", READ_URIS):
-        query = loki_query_timeout(files)
-        cut = loki_timeout(files.loki, "server.http_server_write_timeout")
+        query = loki_query_timeout(files, running)
+        cut = loki_timeout(_loki(files, running), "server.http_server_write_timeout")
         read = nginx_timeout(files.nginx, route, "proxy_read_timeout")
         out.append(RequestPath(f"read path {uris} ({_at(route)})", (
             Link(query, cut, "Loki's server cuts a slow query with an empty reply instead of its timeout error"),
@@ -213,23 +236,23 @@ def read_paths(files: ProjectFiles) -> list[RequestPath]:
     return out
 
 
-def tail_paths(files: ProjectFiles) -> list[RequestPath]:
+def tail_paths(files: ProjectFiles, running: Running | None = None) -> list[RequestPath]:
     """The live tail: a websocket nginx keeps while Loki's pings keep arriving."""
     return [RequestPath(f"tail path {uris} ({_at(route)})", (
-        Link(tail_ping(files), nginx_timeout(files.nginx, route, "proxy_read_timeout"),
+        Link(tail_ping(), nginx_timeout(files.nginx, route, "proxy_read_timeout"),
              "nginx closes a healthy live tail between two of Loki's pings"),))
             for uris, route in _routes(files, "loki", (TAIL_URI,))]
 
 
-def prometheus_paths(files: ProjectFiles) -> list[RequestPath]:
+def prometheus_paths(files: ProjectFiles, running: Running | None = None) -> list[RequestPath]:
     """Prometheus: its query timeout first (its web server has no write timeout to sit between)."""
     return [RequestPath(f"Prometheus path {uris} ({_at(route)})", (
-        Link(prometheus_query_timeout(files), nginx_timeout(files.nginx, route, "proxy_read_timeout"),
+        Link(prometheus_query_timeout(files, running), nginx_timeout(files.nginx, route, "proxy_read_timeout"),
              "nginx answers 504 before Prometheus' own query timeout error"),))
             for uris, route in _routes(files, "prometheus", (PROMETHEUS_URI,))]
 
 
-def grafana_paths(files: ProjectFiles) -> list[RequestPath]:
+def grafana_paths(files: ProjectFiles, running: Running | None = None) -> list[RequestPath]:
     """Grafana: per datasource, the upstream's query timeout < Grafana's datasource timeout < nginx.
 
     Not evaluated while a provisioning file cannot be read: Grafana does not start with it, and
@@ -242,8 +265,8 @@ def grafana_paths(files: ProjectFiles) -> list[RequestPath]:
     if unreadable:
         raise NotEvaluated(f"{unreadable[0].file} cannot be read, so Grafana does not start "
                            "(see test_grafana_provisioning_files_parse)")
-    upstreams: dict[str, Callable[[], Timeout]] = {"loki": lambda: loki_query_timeout(files),
-                                                   "prometheus": lambda: prometheus_query_timeout(files)}
+    upstreams: dict[str, Callable[[], Timeout]] = {"loki": lambda: loki_query_timeout(files, running),
+                                                   "prometheus": lambda: prometheus_query_timeout(files, running)}
     out = []
     for uris, route in routes:
         read = nginx_timeout(files.nginx, route, "proxy_read_timeout")
@@ -273,3 +296,15 @@ def contradictions(paths: list[RequestPath]) -> list[Finding]:
                                f"raise {outer.name} above {format_number(inner.seconds)}s "
                                f"(or lower {inner.name} below {format_number(outer.seconds)}s)"))
     return out
+
+
+def all_paths(files: ProjectFiles, running: Running | None = None) -> list[RequestPath]:
+    """Every proxied path, as the files say or (with ``running``) as the services run."""
+    return [*push_paths(files, running), *read_paths(files, running), *tail_paths(files, running),
+            *prometheus_paths(files, running), *grafana_paths(files, running)]
+
+
+def require_in_order(paths: list[RequestPath], gate: GateRecorder) -> None:
+    """Record every path's pairs as evidence; fail with a finding per pair out of order."""
+    gate.evidence["chains"] = [line for path in paths for line in path.shown()]
+    require_none(contradictions(paths), gate)
