@@ -58,6 +58,10 @@ def query_timeout_key(doc: YamlDoc, version: tuple[int, int, int] | None) -> str
     instead. A version that cannot be told is taken as 3.x.
     """
     key = "limits_config.query_timeout"
-    if version is not None and version < UNIFIED_TIMEOUT_SINCE and seconds(value(doc, key)) == seconds(DEFAULTS[key]):
+    try:
+        is_default = seconds(value(doc, key)) == seconds(DEFAULTS[key])
+    except ValueError:
+        return key          # no duration at all: Loki refuses the file, whichever key would count
+    if version is not None and version < UNIFIED_TIMEOUT_SINCE and is_default:
         return "querier.engine.timeout"
     return key

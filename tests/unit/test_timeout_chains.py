@@ -184,3 +184,12 @@ def test_running_values_replace_the_files_lokis_and_prometheus(stack) -> None:
     assert "nginx proxy_read_timeout 130s" in found[1] and "Prometheus --query.timeout 2m20s (= 140s) " \
         "(GET /api/v1/status/flags of prometheus query.timeout)" in found[1]
     assert "datasource 'Prometheus' jsonData.timeout 130s" in found[2]
+
+
+def test_a_value_that_is_no_duration_is_not_evaluated_and_names_the_check_that_fails(stack) -> None:
+    files = stack(("loki/loki.yml", "http_server_write_timeout: 70s", "http_server_write_timeout: seventy"))
+    with pytest.raises(NotEvaluated, match=r"'seventy' is not a duration \(see test_loki_accepts_its_config\)"):
+        timeouts.read_paths(files)
+    nginx = stack(("nginx/nginx.conf", "proxy_read_timeout 1h;", "proxy_read_timeout 1x;"))
+    with pytest.raises(NotEvaluated, match=r"'1x' is not a duration \(see test_nginx_accepts_its_config\)"):
+        timeouts.tail_paths(nginx)

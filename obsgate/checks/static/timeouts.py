@@ -97,11 +97,13 @@ class RequestPath:
         return [f"{self.name}: {link.inner.shown()} < {link.outer.shown()}" for link in self.links]
 
 
-def _seconds(parse: Callable[[str], float], doc_name: str, key: str, raw: str, line: int | None) -> float:
+def _seconds(parse: Callable[[str], float], doc_name: str, key: str, raw: str, line: int | None, refuses: str) -> float:
+    """``raw`` in seconds; a value that is no duration is not evaluated: the program refuses to start with it,
+    which check ``refuses`` says."""
     try:
         return parse(raw)
     except ValueError:
-        raise NotEvaluated(f"{doc_name}:{line or ''} {key}: {raw!r} is not a duration (see the checks of that file)") from None
+        raise NotEvaluated(f"{doc_name}:{line or ''} {key}: {raw!r} is not a duration (see {refuses})") from None
 
 
 # --- the timeouts, each from its file's reader ------------------------------------------------
@@ -116,7 +118,7 @@ def nginx_timeout(conf: NginxConf, route: Chain, name: str) -> Timeout:
                        f"{describe(location)} {name}", location["line"], NGINX_DEFAULT)
     block, directive = found
     raw = " ".join(directive["args"])
-    seconds = _seconds(time_s, conf.name, name, raw, directive["line"])
+    seconds = _seconds(time_s, conf.name, name, raw, directive["line"], "test_nginx_accepts_its_config")
     return Timeout(f"nginx {name}", seconds, raw, conf.name, f"{describe(block)} {name}", directive["line"])
 
 
@@ -126,7 +128,7 @@ def loki_timeout(doc: YamlDoc, key: str) -> Timeout:
     if raw is None:
         default = str(loki.DEFAULTS[key])
         return Timeout(f"Loki {key}", loki.seconds(default), default, doc.name, key, None, LOKI_DEFAULT.format(default))
-    seconds = _seconds(loki.seconds, doc.name, key, str(raw), doc.line(key))
+    seconds = _seconds(loki.seconds, doc.name, key, str(raw), doc.line(key), "test_loki_accepts_its_config")
     return Timeout(f"Loki {key}", seconds, str(raw), doc.name, key, doc.line(key))
 
 
@@ -154,14 +156,16 @@ def prometheus_query_timeout(files: ProjectFiles, running: Running | None = None
     """``--query.timeout`` from the prometheus service's command (else Prometheus' 2m), or as it runs."""
     if running is not None:
         runs = running.prometheus_flags.get("query.timeout", QUERY_TIMEOUT_DEFAULT)
-        seconds = _seconds(prom_duration_s, running.prometheus_source, "query.timeout", runs, None)
+        seconds = _seconds(prom_duration_s, running.prometheus_source, "query.timeout", runs, None,
+                           "test_prometheus_is_ready")
         return Timeout("Prometheus --query.timeout", seconds, runs, running.prometheus_source, "query.timeout", None)
     raw = files.prometheus.query_timeout
     key, compose = "services.prometheus.command", files.compose
     if raw is None:
         return Timeout("Prometheus --query.timeout", prom_duration_s(QUERY_TIMEOUT_DEFAULT), QUERY_TIMEOUT_DEFAULT,
                        compose.name, key, compose.line(key), PROMETHEUS_DEFAULT)
-    seconds = _seconds(prom_duration_s, compose.name, f"{key} --query.timeout", raw, compose.line(key))
+    seconds = _seconds(prom_duration_s, compose.name, f"{key} --query.timeout", raw, compose.line(key),
+                       "test_prometheus_is_ready")
     return Timeout("Prometheus --query.timeout", seconds, raw, compose.name, key, compose.line(key))
 
 
