@@ -128,6 +128,10 @@ class PrometheusAPI(API):
                     seen.add(sample.name)
         return {**{name: 0.0 for name in names if name not in seen}, **totals}
 
+    def flags(self) -> dict[str, str]:
+        """The command-line flags Prometheus runs with, defaults included (``query.timeout`` -> ``2m``)."""
+        return {str(k): str(v) for k, v in self.data("/api/v1/status/flags").items()}
+
     def alertmanagers(self) -> list[str]:
         """The URLs of the Alertmanagers Prometheus' notifier sends to now."""
         return [str(a["url"]) for a in self.data("/api/v1/alertmanagers")["activeAlertmanagers"]]

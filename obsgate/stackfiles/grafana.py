@@ -48,6 +48,7 @@ DEFAULTS = {
     "server.domain": "localhost",
     "server.root_url": "%(protocol)s://%(domain)s:%(http_port)s/",
     "database.path": "grafana.db",
+    "dataproxy.timeout": "30",     # seconds a datasource request may take unless its jsonData.timeout says
 }
 # go-ini's parseBool, which Grafana's MustBool uses (anything else: the default applies).
 TRUE = ("1", "t", "T", "true", "TRUE", "True", "YES", "yes", "Yes", "y", "ON", "on", "On")
@@ -280,6 +281,24 @@ class GrafanaConf:
     def file_providers(self) -> list[tuple[YamlDoc, str, dict[str, Any]]]:
         """The dashboard providers of type file (the default type)."""
         return [e for e in self.entries(self.dashboard_provider_files, "providers") if e[2].get("type", "file") == "file"]
+
+
+def datasource_timeout(item: dict[str, Any]) -> int | None:
+    """A datasource's own ``jsonData.timeout`` in seconds; None when it has none and ``[dataproxy] timeout`` applies.
+
+    As Grafana's DataSource.getTimeout reads it: a number, or digits in a string; 0 or less counts as none.
+    """
+    json_data = item.get("jsonData")
+    raw = json_data.get("timeout") if isinstance(json_data, dict) else None
+    if isinstance(raw, bool) or raw is None:
+        return None
+    if isinstance(raw, (int, float)):
+        seconds = int(raw)
+    elif isinstance(raw, str) and raw.strip().isdigit():
+        seconds = int(raw.strip())
+    else:
+        return None
+    return seconds if seconds > 0 else None
 
 
 def provider_path(provider: dict[str, Any]) -> str | None:

@@ -37,6 +37,12 @@ Directive = dict[str, Any]
 Chain = list[Directive]
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)r/([sm])$")
 _CAPTURE = re.compile(r"\$(?:(\d)|\{(\d)\})")
+# ngx_parse_time: units largest first, each at most once, optionally spaced; a bare number is seconds.
+_TIME_UNITS = {"y": 31536000.0, "M": 2592000.0, "w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0,
+               "ms": 0.001}
+_TIME_PART = re.compile(r"\s*(\d+)(ms|[yMwdhms])?")
+# nginx's own value of the proxy timeouts when no block sets them (ngx_http_proxy_module).
+PROXY_TIMEOUT_DEFAULT = "60s"
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,44 @@ class RateLimit:
     rate_per_s: float
     burst: int
     nodelay: bool
+
+
+def time_s(text: str) -> float:
+    """An nginx time (``30s``, ``1h 30m``, ``500ms``, a bare ``75`` = seconds) in seconds, as ngx_parse_time reads it.
+
+    Units ``y M w d h m s ms``, largest first and each once; only the last part may omit its unit.
+    """
+    total, pos, order = 0.0, 0, list(_TIME_UNITS)
+    last = -1
+    while pos < len(text.rstrip()):
+        found = _TIME_PART.match(text, pos)
+        if found is None:
+            raise ValueError(f"not an nginx time: {text!r}")
+        unit = found[2] or "s"
+        rank = order.index(unit)
+        if rank <= last or (found[2] is None and found.end() < len(text.rstrip())):
+            raise ValueError(f"not an nginx time: {text!r}")
+        total += int(found[1]) * _TIME_UNITS[unit]
+        last, pos = rank, found.end()
+    if last < 0:
+        raise ValueError(f"not an nginx time: {text!r}")
+    return total
+
+
+def describe(block: Directive) -> str:
+    """A block as findings name it: ``http``, ``server(443 ssl http2 default_server)``, ``location = /x``."""
+    if block["directive"] == "server":
+        return "server(" + ", ".join(" ".join(d["args"]) for d in listens(block)) + ")"
+    return " ".join([block["directive"], *block["args"]])
+
+
+def setting_of(chain: Sequence[Directive], name: str) -> tuple[Directive, Directive] | None:
+    """(block, directive) of the innermost block in ``chain`` that sets ``name``; None when none does."""
+    for block in reversed(chain):
+        found = children(block, name)
+        if found:
+            return block, found[-1]
+    return None
 
 
 def children(block: Directive, name: str) -> list[Directive]:

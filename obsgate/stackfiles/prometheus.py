@@ -17,10 +17,11 @@ from typing import Any
 from obsgate.core.findings import shown
 from obsgate.core.yamlio import YamlDoc, YamlFile
 from obsgate.stackfiles.compose import ServiceSpec
-from obsgate.stackfiles.mounts import flag_value, mounted_entries, mounted_glob, mounted_path
+from obsgate.stackfiles.mounts import flag, flag_value, mounted_entries, mounted_glob, mounted_path
 
 CONFIG_FLAGS = ("--config.file", "-config.file")
 DEFAULT_CONFIG = "/etc/prometheus/prometheus.yml"
+QUERY_TIMEOUT_DEFAULT = "2m"    # --query.timeout's default (cmd/prometheus/main.go)
 # prometheus/common model.ParseDuration: each unit at most once, largest first.
 _PROM_DURATION = re.compile(r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?"
                             r"(?:([0-9]+)m)?(?:([0-9]+)s)?(?:([0-9]+)ms)?")
@@ -109,6 +110,11 @@ class PrometheusConfig:
     def container_path(self) -> str:
         """Where Prometheus reads this config inside the container."""
         return flag_value(self.spec.command or (), CONFIG_FLAGS, DEFAULT_CONFIG)
+
+    @property
+    def query_timeout(self) -> str | None:
+        """``--query.timeout`` as the service's command gives it; None when unset (then 2m applies)."""
+        return flag(self.spec, "query.timeout", "") or None
 
     def _rule_patterns(self) -> list[str]:
         """The ``rule_files`` entries as container paths: relative ones join the config file's directory."""

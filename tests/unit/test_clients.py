@@ -114,6 +114,14 @@ def test_prometheus_targets_rules_alerts_and_alertmanagers(serve: Callable[[Answ
     assert api.alertmanagers() == ["http://rec18-am:9093/api/v2/alerts"]
 
 
+def test_prometheus_flags_as_it_runs(serve: Callable[[Answers], None]) -> None:
+    # The shape of GET /api/v1/status/flags (trimmed): every flag, defaults included, as strings.
+    serve({"/api/v1/status/flags": httpx.Response(200, json={"status": "success", "data": {
+        "query.timeout": "2m", "query.max-concurrency": "20", "web.enable-lifecycle": "false"}})})
+    flags = PrometheusAPI(endpoint("prometheus")).flags()
+    assert flags["query.timeout"] == "2m" and flags["web.enable-lifecycle"] == "false"
+
+
 def test_prometheus_instant_vector_and_range_selector_answers(serve: Callable[[Answers], None]) -> None:
     serve({"/api/v1/query": recorded("prometheus/query-vector.json")})
     up = {s.labels["job"]: s.value for s in PrometheusAPI(endpoint()).query("up")}
