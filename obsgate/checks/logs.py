@@ -13,6 +13,7 @@ import math
 import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -191,14 +192,22 @@ class LogsClient:
 
     def wait_for(self, query: str, expected: Collection[Entry], start_ns: int, timeout_s: float,
                  api: LokiAPI | None = None, interval_s: float = 0.25) -> list[Entry]:
-        """Poll ``query`` until every expected entry is returned; on timeout say which are missing."""
+        """Poll ``query`` until an entry is returned at every expected timestamp; on timeout say which are
+        missing. One that comes back at its timestamp with other bytes fails at once, naming the first byte that
+        differs: a changed line is not a missing one, and waiting longer would not bring the original back."""
         wanted = set(expected)
+        due = Counter(ts for ts, _ in wanted)
         seen: list[Entry] = []
 
         def probe() -> list[Entry] | None:
             nonlocal seen
             seen = self.entries(query, start_ns, limit=max(1000, 2 * len(wanted)), api=api)
-            return seen if wanted <= set(seen) else None
+            if not due <= Counter(ts for ts, _ in seen):
+                return None
+            changed = sorted(wanted - set(seen))
+            if changed:
+                raise LineChanged(_changed_line(changed[0], seen, len(changed)))
+            return seen
 
         def missing() -> str:
             gone = sorted(wanted - set(seen))
@@ -207,7 +216,7 @@ class LogsClient:
             return f"{self.evidence()}\n{len(gone)} of {len(wanted)} entries missing, {len(seen)} returned{first}"
 
         return poll(probe, timeout_s=timeout_s, what=f"{len(wanted)} pushed entries from {query}",
-                    interval_s=interval_s, evidence=missing)
+                    interval_s=interval_s, evidence=missing, fatal=(LineChanged,))
 
     def push_and_wait(self, streams: Sequence[Stream], fmt: PushFormat = "json", timeout_s: float = 10.0) -> list[Entry]:
         """Push (must be accepted), then poll this run label until every pushed entry is queryable."""
@@ -221,6 +230,21 @@ class LogsClient:
         window_s = max(1, math.ceil((time.time_ns() - start_ns) / NS) + 1)
         counted = self.read_api.query(f"sum by ({label}) (count_over_time({self.selector()}[{window_s}s]))")
         return {s.labels.get(label, ""): int(s.value) for s in counted}
+
+
+class LineChanged(AssertionError):
+    """A pushed line came back at its timestamp with other bytes: the check's failure, not a reason to wait."""
+
+
+def _changed_line(pushed: Entry, seen: Sequence[Entry], count: int) -> str:
+    """Which line came back changed, where its bytes first differ, and how many lines did."""
+    ts, line = pushed
+    read = next(got for t, got in seen if t == ts).encode()
+    sent = line.encode()
+    at = next((i for i, (a, b) in enumerate(zip(sent, read, strict=False)) if a != b), min(len(sent), len(read)))
+    return (f"{count} of the pushed lines came back changed; the first at ts={ts}: pushed {len(sent)} B, read "
+            f"{len(read)} B, first difference at byte {at}: pushed {sent[at:at + 16]!r}, read {read[at:at + 16]!r}; "
+            f"line starts {line[:80]!r}")
 
 
 def push_to_queryable_s(logs: LogsClient, probe: int, timeout_s: float, read_api: LokiAPI) -> float:

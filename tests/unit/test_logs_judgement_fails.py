@@ -152,24 +152,22 @@ def test_round_trip_checks_fail_naming_the_line_whose_bytes_changed(fmt: str, lo
                                                                     gate: GateRecorder, quick: None) -> None:
     """A query path that normalizes Unicode (NFC, as a re-encoding proxy might): "e" + combining acute, 3 bytes,
     comes back as "é", 2 bytes; everything else is returned as pushed. All 6 entries come back, one of them not
-    the line pushed: the check names it, with its timestamp and the bytes that were pushed.
-
-    (It is named as missing after the wait, not by the byte comparison after it: ``push_and_wait`` waits for the
-    exact lines pushed, so a changed line fails the wait before the comparison can say which byte differs.)"""
+    the line pushed: the check fails at once naming it, its sizes and the first byte that differs."""
     loki.on_read = lambda line: unicodedata.normalize("NFC", line)
     with pytest.raises(AssertionError) as failed:
         ROUND_TRIPS[fmt](logs, gate, [])
     reason = str(failed.value)
-    assert reason.startswith("timed out after 1s waiting for 6 pushed entries from {gate_run="), reason
-    assert reason.endswith("1 of 6 entries missing, 6 returned; first missing: ts=" + reason.rsplit("ts=", 1)[1])
-    assert "line='Zahlung fehlgeschlagen – café ñ 日本語 한국어 العربية עברית 🍷🧾 e\u0301 " in reason, reason
+    assert reason.startswith("1 of the pushed lines came back changed; the first at ts="), reason
+    assert "pushed 106 B, read 105 B, first difference at byte " in reason, reason
+    assert "line starts 'Zahlung fehlgeschlagen – café ñ 日本語 한국어 العربية עברית 🍷🧾 e\u0301 " in reason, reason
 
 
 def test_round_trip_check_fails_on_a_line_cut_short(loki: Loki, logs: LogsClient, gate: GateRecorder,
                                                    quick: None) -> None:
     """A query path that cuts lines at 16 KiB (a proxy buffer): the 64 KiB dump is the line named."""
     loki.on_read = lambda line: line[:16384]
-    with pytest.raises(AssertionError, match=r"1 of 6 entries missing, 6 returned; first missing: ts=\d+ line='large "):
+    with pytest.raises(AssertionError, match=r"changed; the first at ts=\d+: pushed 65536 B, read 16384 B, first "
+                                             r"difference at byte 16384: pushed b'.*line starts 'large "):
         round_trip.test_logs_json_push_round_trip_is_byte_identical(logs, gate, [])
 
 
