@@ -21,6 +21,9 @@ DEFAULTS: dict[str, Any] = {
     "limits_config.reject_old_samples": True,
     "limits_config.reject_old_samples_max_age": "168h",
     "compactor.retention_enabled": False,
+    # pkg/validation/limits.go: l.MaxQueryLookback.Set("0s") (0 = no limit), l.MaxQueryLength.Set("721h").
+    "limits_config.max_query_lookback": "0s",
+    "limits_config.max_query_length": "721h",
 }
 
 
