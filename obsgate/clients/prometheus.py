@@ -1,4 +1,4 @@
-"""Prometheus' HTTP API: readiness, targets, rules, instant queries, active alerts, its Alertmanagers.
+"""Prometheus' HTTP API: readiness, targets, rules, instant queries, active alerts, its Alertmanagers, its flags.
 
 Each answer is parsed here, once, into the few fields the checks use.
 """
@@ -127,6 +127,10 @@ class PrometheusAPI(API):
                     totals[key] = totals.get(key, 0.0) + sample.value
                     seen.add(sample.name)
         return {**{name: 0.0 for name in names if name not in seen}, **totals}
+
+    def flags(self) -> dict[str, str]:
+        """The flags the running Prometheus uses, every one with its value (defaults as their zero: 0s, 0B)."""
+        return {str(k): str(v) for k, v in self.data("/api/v1/status/flags").items()}
 
     def alertmanagers(self) -> list[str]:
         """The URLs of the Alertmanagers Prometheus' notifier sends to now."""

@@ -43,10 +43,11 @@ def flag_value(argv: Sequence[str], names: Iterable[str], default: str) -> str:
 
 @dataclass(frozen=True)
 class GivenFlag:
-    """A flag the service's command really gives: its value and the argument it stands at (to cite it)."""
+    """A flag the service's command really gives: its value and the argument it stands at (to cite it; None
+    when a running program reported it)."""
 
     value: str
-    index: int
+    index: int | None
 
 
 def given_flag(spec: ServiceSpec, name: str) -> GivenFlag | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -77,10 +78,20 @@ class TsdbRetention:
 
 def tsdb_retention(spec: ServiceSpec) -> TsdbRetention:
     """The TSDB retention the prometheus service's command sets (a value Prometheus rejects raises ValueError)."""
-    size = given_flag(spec, RETENTION_SIZE)
+    return _resolved(lambda name: given_flag(spec, name))
+
+
+def running_tsdb_retention(flags: Mapping[str, str]) -> TsdbRetention:
+    """The TSDB retention a running Prometheus applies, from its flags (``GET /api/v1/status/flags``: every
+    flag, unset ones as 0s / 0B), resolved as its main.go resolves them."""
+    return _resolved(lambda name: GivenFlag(flags[name], None) if name in flags else None)
+
+
+def _resolved(flag: Callable[[str], GivenFlag | None]) -> TsdbRetention:
+    size = flag(RETENTION_SIZE)
     size = None if size is None or _ZERO_SIZE.match(size.value) else size
     for name in (RETENTION_TIME, RETENTION_OLD):
-        chosen = given_flag(spec, name)
+        chosen = flag(name)
         if chosen is not None and prom_duration_s(chosen.value) > 0:
             return TsdbRetention(name, chosen, size, prom_duration_s(chosen.value))
     return TsdbRetention(RETENTION_TIME, None, size, None if size else prom_duration_s(DEFAULT_RETENTION))

@@ -3,7 +3,8 @@
 Every variant is stack/docker-compose.yml with one limit or retention changed (a compose key, a
 flag of a command, or a copy of loki.yml), run through the whole static set in a child pytest:
 the one check meant to catch it fails naming file, key, value, target and fix, and every other
-static check passes. No container starts.
+static check passes. No container starts, except for the running Prometheus' retention (its
+image from this run's --image; skipped with the child's reason where it cannot run).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.selftest.conftest import STACK, ChildRun, Compose, mount
+from tests.selftest.conftest import STACK, ChildRun, Compose, failed_or_skip, mount, only
 from tests.selftest.test_static_checks_fail import STATIC, edited, failed, only_failure, yaml_edit
 
 LIMITS = ("test_compose_services_have_memory_limits", "test_compose_memory_limits_fit_stack_budget",
@@ -108,3 +109,30 @@ def test_repeat_interval_beyond_alertmanager_retention_is_flagged(static_run, tm
     assert "alertmanager.yml:" in reason
     assert "route.repeat_interval: repeat_interval 168 h is longer than --data.retention=120h" in reason
     assert "fix: raise --data.retention above 168 h" in reason
+
+
+def test_running_prometheus_on_its_default_retention_is_flagged(variant, child_gate) -> None:
+    def default_retention(doc: Compose) -> None:
+        only("prometheus")(doc)
+        command = doc["services"]["prometheus"]["command"]
+        doc["services"]["prometheus"]["command"] = [a for a in command if not a.startswith("--storage.tsdb.retention")]
+
+    check = "test_running_prometheus_retention_meets_policy"
+    run = child_gate(f"tests/integration/test_effective_limits.py::{check}", compose=variant(default_retention))
+    reason = failed_or_skip(run, check)
+    failure = str(run.checks[check]["evidence"]["failure"])
+    assert "running_prometheus_retention_h: 360 h < target 720 h" in reason
+    assert "GET /api/v1/status/flags of " in failure and "no retention flag (Prometheus' default 15d) = 360 h" in failure
+    assert "fix: set --storage.tsdb.retention.time" in failure
+
+
+def test_running_loki_lookback_shorter_than_retention_is_flagged(variant, child_gate, tmp_path: Path) -> None:
+    def lookback(doc: dict) -> None:
+        doc["limits_config"]["max_query_lookback"] = "168h"
+
+    config = edited(tmp_path, STACK / "loki" / "loki.yml", yaml_edit("", lookback))
+    check = "test_loki_effective_config_meets_policy"
+    run = child_gate(f"tests/config/test_acceptance.py::{check}", compose=variant(mount("loki", "/etc/loki/loki.yml", config)))
+    failed_or_skip(run, check)
+    failure = str(run.checks[check]["evidence"]["failure"])
+    assert "GET /config of " in failure and "limits_config.max_query_lookback: max_query_lookback 1w = 168 h" in failure

@@ -42,7 +42,8 @@ def memory_key(doc: YamlDoc, service: str) -> str:
 def command_key(doc: YamlDoc, service: str, given: GivenFlag | None) -> str:
     """The command argument that holds a flag, to cite its line (the command itself when absent or a string)."""
     key = f"services.{service}.command"
-    return f"{key}[{given.index}]" if given is not None and isinstance(doc.get(key), list) else key
+    listed = given is not None and given.index is not None and isinstance(doc.get(key), list)
+    return f"{key}[{given.index}]" if listed and given is not None else key
 
 
 def memory_limits(doc: YamlDoc, services: Mapping[str, ServiceSpec]) -> list[Finding]:
@@ -71,14 +72,24 @@ def memory_budget(services: Mapping[str, ServiceSpec]) -> Measured:
 
 
 def metrics_retention(compose: YamlDoc, retention: TsdbRetention) -> Measured:
-    """How long Prometheus keeps metrics, in hours; a size cap alone keeps no promised time at all (0 h)."""
+    """How long Prometheus keeps metrics, in hours, as its compose command sets it."""
     key = command_key(compose, "prometheus", retention.time)
+    return _metrics_hours(key, key, retention)
+
+
+def running_metrics_retention(retention: TsdbRetention, source: str) -> Measured:
+    """How long a running Prometheus keeps metrics, in hours, from the flags it reports (``source`` names it)."""
+    return _metrics_hours(f"--{retention.time_flag}", f"GET /api/v1/status/flags of {source}", retention)
+
+
+def _metrics_hours(key: str, where: str, retention: TsdbRetention) -> Measured:
+    """A size cap alone keeps no promised time at all: 0 h."""
     if retention.seconds is None:
-        return Measured(key, 0.0, f"{key}: {retention.shown}: the size cap alone decides how long metrics last (that "
+        return Measured(key, 0.0, f"{where}: {retention.shown}: the size cap alone decides how long metrics last (that "
                         "depends on the series ingested), so no time is promised: 0 h")
     hours = retention.seconds / 3600
     note = " (the size cap may delete earlier)" if retention.size else ""
-    return Measured(key, hours, f"{key}: {retention.shown} = {format_number(hours)} h{note}")
+    return Measured(key, hours, f"{where}: {retention.shown} = {format_number(hours)} h{note}")
 
 
 def alert_state_retention(compose: YamlDoc, retention: DataRetention) -> Measured:
