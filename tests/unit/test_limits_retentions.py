@@ -3,6 +3,7 @@ judgements, on small compose files and configs: defaults where a flag is absent,
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from obsgate.core.yamlio import YamlDoc
 from obsgate.stackfiles.alertmanager import data_retention, go_duration_s, repeat_intervals
 from obsgate.stackfiles.compose import ComposeProject, load_compose, memory_bytes
 from obsgate.stackfiles.mounts import given_flag
-from obsgate.stackfiles.prometheus import tsdb_retention
+from obsgate.stackfiles.prometheus import running_tsdb_retention, tsdb_retention
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = load_policy(ROOT / "gate.yml")
@@ -114,6 +115,22 @@ def test_metrics_retention_cites_the_argument_that_sets_it(tmp_path: Path) -> No
     assert compose.doc.line(measured.key) == 4
     assert measured.arithmetic.endswith("=2d and --storage.tsdb.retention.size=5GB = 48 h (the size cap may delete earlier)")
     assert POLICY.target("metrics_retention_h").judge(48) is Judgement.MISSED
+
+
+def test_running_retention_is_resolved_from_the_flags_prometheus_reports() -> None:
+    """Recorded: every flag reported, unset ones as 0s / 0B; here a size cap alone, which promises no time."""
+    flags = json.loads((ROOT / "tests/unit/fixtures/prometheus/status-flags-size-only.json").read_text())["data"]
+    retention = running_tsdb_retention(flags)
+    assert retention.seconds is None and retention.size is not None and retention.size.index is None
+    measured = limits.running_metrics_retention(retention, "prom/prometheus:v2.48.1")
+    assert measured.value == 0
+    assert measured.arithmetic.startswith("GET /api/v1/status/flags of prom/prometheus:v2.48.1: no time limit and "
+                                          "--storage.tsdb.retention.size=5GiB: the size cap alone decides")
+    unset = running_tsdb_retention({**flags, "storage.tsdb.retention.size": "0B"})
+    assert unset.seconds == 15 * 86400 and unset.time is None
+    given = running_tsdb_retention({**flags, "storage.tsdb.retention.time": "30d"})
+    assert limits.running_metrics_retention(given, "p").arithmetic.endswith(
+        "--storage.tsdb.retention.time=30d and --storage.tsdb.retention.size=5GiB = 720 h (the size cap may delete earlier)")
 
 
 # --- Alertmanager state retention --------------------------------------------------------
