@@ -13,10 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.selftest.conftest import STACK, ChildRun, Compose, failed_or_skip, mount, only
 from tests.selftest.test_static_checks_fail import STATIC, edited, failed, only_failure, yaml_edit
 
+SEED_COMPOSE = STACK.parent / "tests" / "config" / "fixtures" / "seed" / "docker-compose.yml"
 LIMITS = ("test_compose_services_have_memory_limits", "test_compose_memory_limits_fit_stack_budget",
           "test_prometheus_retention_meets_policy", "test_alertmanager_retention_meets_policy",
           "test_loki_config_query_horizon_reaches_retention")
@@ -51,6 +53,10 @@ def memory(service: str, size: str | None) -> Callable[[Compose], None]:
 def failure(run: ChildRun, check: str) -> str:
     """The one static check that did not pass is ``check``; its whole failure text (the reason is cut to a line)."""
     assert set(failed(run)) == {check}, "\n".join(f"{c}: {r}" for c, r in failed(run).items()) or run.output[-3000:]
+    return failure_text(run, check)
+
+
+def failure_text(run: ChildRun, check: str) -> str:
     return str(run.checks[check]["evidence"]["failure"])
 
 
@@ -136,3 +142,22 @@ def test_running_loki_lookback_shorter_than_retention_is_flagged(variant, child_
     failed_or_skip(run, check)
     failure = str(run.checks[check]["evidence"]["failure"])
     assert "GET /config of " in failure and "limits_config.max_query_lookback: max_query_lookback 1w = 168 h" in failure
+
+
+def test_seed_memory_limits_leave_services_unbounded_and_exceed_the_budget(static_run) -> None:
+    """Today's services with the seed compose's deploy sections: Loki and Prometheus 2G, Grafana 1G, the rest none."""
+    seed = yaml.safe_load(SEED_COMPOSE.read_text())["services"]
+
+    def seed_limits(doc: Compose) -> None:
+        for name, svc in doc["services"].items():
+            svc.pop("deploy", None)
+            if "deploy" in seed.get(name, {}):
+                svc["deploy"] = seed[name]["deploy"]
+
+    run = static_run(seed_limits)
+    assert set(failed(run)) == {"test_compose_services_have_memory_limits", "test_compose_memory_limits_fit_stack_budget"}
+    unbounded = "\n".join(run.checks["test_compose_services_have_memory_limits"]["evidence"]["findings"])
+    assert "alertmanager has no memory limit" in unbounded and "nginx has no memory limit" in unbounded
+    budget = failure_text(run, "test_compose_memory_limits_fit_stack_budget")
+    assert "loki 2 GiB + prometheus 2 GiB + grafana 1 GiB = 5 GiB (5,368,709,120 B)" in budget
+    assert "(no limit, not counted: alertmanager, nginx)" in budget
