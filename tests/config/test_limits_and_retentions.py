@@ -7,8 +7,6 @@ from obsgate.checks.static import limits, loki
 from obsgate.checks.static.files import StackFiles, measure, require_none
 from obsgate.core.policy import Policy
 from obsgate.core.recorder import GateRecorder
-from obsgate.stackfiles.alertmanager import data_retention
-from obsgate.stackfiles.prometheus import tsdb_retention
 
 
 @pytest.mark.gate(category="Resilience", weight=2)
@@ -27,14 +25,15 @@ def test_compose_memory_limits_fit_stack_budget(stack_files: StackFiles, gate: G
 @pytest.mark.gate(category="Configuration", weight=2)
 def test_prometheus_retention_meets_policy(stack_files: StackFiles, gate: GateRecorder) -> None:
     """Metrics are kept as long as the policy says (metrics_retention_h), not Prometheus' default 15d."""
-    measured = limits.metrics_retention(stack_files.compose, tsdb_retention(stack_files.spec("prometheus")))
+    retention = limits.prometheus_retention(stack_files.compose, stack_files.spec("prometheus"))
+    measured = limits.metrics_retention(stack_files.compose, retention)
     measure(gate, stack_files.compose, "metrics_retention_h", measured, "prometheus_retention_h", limits.METRICS_FIX)
 
 
 @pytest.mark.gate(category="Resilience", weight=1)
 def test_alertmanager_retention_meets_policy(stack_files: StackFiles, gate: GateRecorder) -> None:
     """Silences and the notification log outlive alert_state_retention_h and every repeat_interval."""
-    retention = data_retention(stack_files.spec("alertmanager"))
+    retention = limits.alertmanager_retention(stack_files.compose, stack_files.spec("alertmanager"))
     measured = limits.alert_state_retention(stack_files.compose, retention)
     measure(gate, stack_files.compose, "alert_state_retention_h", measured, "alertmanager_retention_h",
             limits.ALERT_STATE_FIX)

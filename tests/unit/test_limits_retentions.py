@@ -11,6 +11,7 @@ import pytest
 
 from obsgate.checks.static import limits, loki
 from obsgate.core.errors import InputError
+from obsgate.core.findings import ConfigUnreadable
 from obsgate.core.policy import load_policy
 from obsgate.core.results import Judgement
 from obsgate.core.yamlio import YamlDoc
@@ -174,6 +175,19 @@ def test_a_repeat_interval_beyond_the_retention_is_flagged_where_it_is_set(tmp_p
     assert [(f.key, f.line) for f in findings] == [("route.routes[1].routes[0].repeat_interval", 9)]
     assert "repeat_interval 168 h is longer than --data.retention=120h" in findings[0].problem
     assert "services.alertmanager.command[0]" in findings[0].problem and "raise --data.retention above 168 h" in findings[0].fix
+
+
+def test_a_retention_the_program_refuses_is_the_checks_finding(tmp_path: Path) -> None:
+    compose = project(tmp_path, "alertmanager:\n  image: prom/alertmanager:v0.26.0\n  command: [--data.retention=5d]\n")
+    with pytest.raises(ConfigUnreadable) as raised:
+        limits.alertmanager_retention(compose.doc, compose.services["alertmanager"])
+    finding = raised.value.finding
+    assert (finding.key, finding.line) == ("services.alertmanager.command", 4)
+    assert "not a Go duration: '5d'" in finding.problem and "Alertmanager refuses to start" in finding.problem
+    compose = command(tmp_path, "--storage.tsdb.retention.time=30 days")
+    with pytest.raises(ConfigUnreadable) as raised:
+        limits.prometheus_retention(compose.doc, compose.services["prometheus"])
+    assert "not a Prometheus duration: '30 days'" in raised.value.finding.problem
 
 
 # --- memory limits -------------------------------------------------------------------------

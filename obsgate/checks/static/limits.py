@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from obsgate.checks.static.loki import Measured
-from obsgate.core.findings import Finding
+from obsgate.core.findings import ConfigUnreadable, Finding
 from obsgate.core.policy import format_number
 from obsgate.core.yamlio import YamlDoc
-from obsgate.stackfiles.alertmanager import RETENTION_FLAG, DataRetention, repeat_intervals
+from obsgate.stackfiles.alertmanager import RETENTION_FLAG, DataRetention, data_retention, repeat_intervals
 from obsgate.stackfiles.compose import ServiceSpec, memory_bytes
 from obsgate.stackfiles.mounts import GivenFlag
-from obsgate.stackfiles.prometheus import RETENTION_TIME, TsdbRetention
+from obsgate.stackfiles.prometheus import RETENTION_TIME, TsdbRetention, tsdb_retention
 
 GIB = 1024**3
 MEMORY_FIX = ("lower the services' deploy.resources.limits.memory until they add up to targets.stack_memory_limit_bytes "
@@ -42,8 +42,27 @@ def memory_key(doc: YamlDoc, service: str) -> str:
 def command_key(doc: YamlDoc, service: str, given: GivenFlag | None) -> str:
     """The command argument that holds a flag, to cite its line (the command itself when absent or a string)."""
     key = f"services.{service}.command"
-    listed = given is not None and given.index is not None and isinstance(doc.get(key), list)
-    return f"{key}[{given.index}]" if listed and given is not None else key
+    if given is None or given.index is None or not isinstance(doc.get(key), list):
+        return key
+    return f"{key}[{given.index}]"
+
+
+def prometheus_retention(compose: YamlDoc, spec: ServiceSpec) -> TsdbRetention:
+    """The TSDB retention of the prometheus service; a value Prometheus refuses at start is the check's finding."""
+    try:
+        return tsdb_retention(spec)
+    except ValueError as exc:
+        raise ConfigUnreadable(compose.finding(f"services.{spec.name}.command", f"{exc}: Prometheus refuses to start",
+                                               METRICS_FIX)) from None
+
+
+def alertmanager_retention(compose: YamlDoc, spec: ServiceSpec) -> DataRetention:
+    """The data retention of the alertmanager service; a value Alertmanager refuses at start is the check's finding."""
+    try:
+        return data_retention(spec)
+    except ValueError as exc:
+        raise ConfigUnreadable(compose.finding(f"services.{spec.name}.command", f"{exc}: Alertmanager refuses to start",
+                                               ALERT_STATE_FIX)) from None
 
 
 def memory_limits(doc: YamlDoc, services: Mapping[str, ServiceSpec]) -> list[Finding]:
