@@ -243,5 +243,12 @@ def test_horizon_must_reach_a_configured_retention_longer_than_the_policy() -> N
     assert "max_query_length 721h (not set: Loki's default) = 721 h < retention_period 2160h = 2,160 h" in found
 
 
+def test_loki_2_store_lookback_counts_too() -> None:
+    doc = YamlDoc.parse("limits_config: {retention_period: 720h}\nchunk_store_config: {max_look_back_period: 336h}\n", "l.yml")
+    [found] = loki.query_horizon(doc, POLICY.target("retention_h"))
+    assert found.key == "chunk_store_config.max_look_back_period"
+    assert "max_look_back_period 336h = 336 h < target" in found.problem
+
+
 def test_zero_disables_a_horizon_limit() -> None:
     assert horizon("retention_period: 720h\nmax_query_lookback: 0s\nmax_query_length: 0\n") == []

@@ -23,8 +23,10 @@ from obsgate.stackfiles.prometheus import prom_duration_s
 MIB = 1_048_576  # Loki's *_mb limits are MiB (bytesInMB = 1048576 in pkg/validation)
 DELETE_STORE_SINCE = (3, 0, 0)
 QUERY_LIMITS = ("max_query_length", "max_query_series", "max_entries_limit_per_query", "query_timeout")
-# How far back a query can reach: lookback from now, and the length of its range (0 = no limit).
-HORIZON_LIMITS = ("max_query_lookback", "max_query_length")
+# How far back a query can reach: lookback from now, the length of its range, and 2.x's store-wide
+# lookback (removed in 3.0; this stack does not set it, a variant might). 0 = no limit.
+HORIZON_LIMITS = ("limits_config.max_query_lookback", "limits_config.max_query_length",
+                  "chunk_store_config.max_look_back_period")
 # Keys whose effective value (GET /config) must equal what the file says.
 POLICY_KEYS = (
     "compactor.retention_enabled",
@@ -248,8 +250,8 @@ def query_horizon(doc: YamlDoc, retention_target: Target) -> list[Finding]:
     why = (f"retention_period {value(doc, 'limits_config.retention_period')} = {format_number(kept)} h"
            if kept > retention_target.value else f"target retention_h {format_number(retention_target.value)} h")
     out = []
-    for name in HORIZON_LIMITS:
-        key = f"limits_config.{name}"
+    for key in HORIZON_LIMITS:
+        name = key.rpartition(".")[2]
         raw = value(doc, key)
         hours = _seconds(doc, key) / 3600
         if hours == 0 or hours >= need:
