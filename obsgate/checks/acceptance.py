@@ -152,6 +152,7 @@ def loki_effective_config(start: LokiStart, files: StackFiles, policy: Policy) -
         *loki_policy.compactor(effective, persistent, image_version(start.image)),
         *loki_policy.old_samples(effective),
         *loki_policy.query_limits(effective),
+        *loki_policy.query_horizon(effective, policy.target("retention_h")),
         *loki_policy.judged(
             effective, loki_policy.retention(effective), policy.target("retention_h"), "raise limits_config.retention_period"
         ),

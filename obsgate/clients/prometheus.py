@@ -1,4 +1,4 @@
-"""Prometheus' HTTP API: readiness, targets, rules, instant queries, active alerts, its Alertmanagers.
+"""Prometheus' HTTP API: readiness, targets, rules, instant queries, active alerts, its Alertmanagers, its flags.
 
 Each answer is parsed here, once, into the few fields the checks use.
 """
@@ -129,7 +129,8 @@ class PrometheusAPI(API):
         return {**{name: 0.0 for name in names if name not in seen}, **totals}
 
     def flags(self) -> dict[str, str]:
-        """The command-line flags Prometheus runs with, defaults included (``query.timeout`` -> ``2m``)."""
+        """The flags the running Prometheus uses, every one with its value, defaults included (``query.timeout`` ->
+        ``2m``; an unset size or time as its zero: 0s, 0B)."""
         return {str(k): str(v) for k, v in self.data("/api/v1/status/flags").items()}
 
     def alertmanagers(self) -> list[str]:

@@ -36,6 +36,7 @@ SERVICE_KEYS = {
     "deploy",
     "user",
     "labels",
+    "mem_limit",
     "read_only",
     "tmpfs",
     "cap_drop",
@@ -52,6 +53,17 @@ DEFAULT_NETWORK = "default"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
+# Docker's byte values (compose spec "byte value"; docker-py parse_bytes): binary units, an optional trailing b.
+_BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$", re.IGNORECASE)
+_BYTE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def memory_bytes(value: str | int) -> int:
+    """A compose memory size (``2g``, ``512m``, ``1gb``, ``268435456``) in bytes, as Docker reads it (1g = 1 GiB)."""
+    found = _BYTES.match(str(value).strip())
+    if found is None:
+        raise ValueError(f"not a byte value: {value!r}")
+    return int(float(found[1]) * _BYTE_UNITS[found[2].lower()])
 
 
 def image_version(ref: str) -> tuple[int, int, int] | None:
@@ -368,6 +380,25 @@ class _Reader:
             None if cpus is None else float(cpus),
         )
 
+    def byte_value(self, value: Any, key: str) -> str:
+        try:
+            memory_bytes(value)
+        except ValueError:
+            raise self.fail(key, f"invalid memory size {value!r}", "use a byte value such as 512m or 2g") from None
+        return str(value)
+
+    def mem_limit(self, value: Any, deployed: str | None, key: str) -> str | None:
+        """``mem_limit`` (the service-level form) or ``deploy.resources.limits.memory``; both must agree, as compose demands."""
+        if deployed is not None:
+            deployed = self.byte_value(deployed, f"{key}.deploy.resources.limits.memory")
+        if value is None:
+            return deployed
+        given = self.byte_value(value, f"{key}.mem_limit")
+        if deployed is not None and memory_bytes(given) != memory_bytes(deployed):
+            raise self.fail(f"{key}.mem_limit", f"mem_limit {given} differs from deploy.resources.limits.memory {deployed}",
+                            "keep one of them (deploy.resources.limits.memory)")
+        return given
+
     def service(self, name: str, raw: Any, volumes: tuple[str, ...], networks: tuple[str, ...]) -> ServiceSpec:
         key = f"services.{name}"
         svc = self.mapping(raw, key)
@@ -396,6 +427,7 @@ class _Reader:
                     f"{key}.networks", f"network {net!r} is not declared", f"add {net}: {{}} under top-level networks"
                 )
         mem_limit, mem_reservation, cpus = self.deploy(svc.get("deploy"), f"{key}.deploy")
+        mem_limit = self.mem_limit(svc.get("mem_limit"), mem_limit, key)
         expose = []
         for i, port in enumerate(svc.get("expose") or []):
             try:

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "querier.engine.timeout": "5m",        # 2.x only: the LogQL engine's own timeout
     "querier.tail_max_duration": "1h",
     "ingester_client.remote_timeout": "5s",
+    # pkg/validation/limits.go: l.MaxQueryLookback.Set("0s") (0 = no limit), l.MaxQueryLength.Set("721h").
+    "limits_config.max_query_lookback": "0s",
+    "limits_config.max_query_length": "721h",
 }
 # Loki writes a websocket ping to every live tail each second (pkg/querier/http.go wsPingPeriod, hard-coded).
 TAIL_PING = "1s"

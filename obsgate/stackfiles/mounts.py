@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from obsgate.core.errors import InputError
@@ -52,6 +53,30 @@ def bool_flag(argv: Sequence[str], name: str) -> tuple[bool, int | None]:
         elif flag_name in (f"--no-{name}", f"-no-{name}"):
             state = (False, i)
     return state
+
+
+@dataclass(frozen=True)
+class GivenFlag:
+    """A flag the service's command really gives: its value and the argument it stands at (to cite it; None
+    when a running program reported it)."""
+
+    value: str
+    index: int | None
+
+
+def given_flag(spec: ServiceSpec, name: str) -> GivenFlag | None:
+    """Flag ``name`` (``-name``/``--name``, ``=v`` or `` v``) as the command gives it; None when absent, so a
+    reader can tell the program's default from a value someone chose. The last one wins, as in the Go flag parsers."""
+    argv = spec.command or ()
+    found = None
+    for i, arg in enumerate(argv):
+        key, eq, value = arg.partition("=")
+        if key in (f"--{name}", f"-{name}"):
+            if eq:
+                found = GivenFlag(value, i)
+            elif i + 1 < len(argv):
+                found = GivenFlag(argv[i + 1], i)
+    return found
 
 
 def flag(spec: ServiceSpec, name: str, default: str) -> str:

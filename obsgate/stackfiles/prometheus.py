@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from obsgate.core.findings import shown
 from obsgate.core.yamlio import YamlDoc, YamlFile
 from obsgate.stackfiles.compose import ServiceSpec
-from obsgate.stackfiles.mounts import flag, flag_value, mounted_entries, mounted_glob, mounted_path
+from obsgate.stackfiles.mounts import GivenFlag, flag, flag_value, given_flag, mounted_entries, mounted_glob, mounted_path
 
 CONFIG_FLAGS = ("--config.file", "-config.file")
 DEFAULT_CONFIG = "/etc/prometheus/prometheus.yml"
@@ -29,6 +30,11 @@ _PROM_UNIT_ORDER = ("y", "w", "d", "h", "m", "s", "ms")
 _PROM_MAX_S = (2**63 - 1) / 1e9     # a time.Duration is int64 nanoseconds
 _PROM_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
 _GLOB_META = "*?[\\"
+# cmd/prometheus/main.go (2.x): defaultRetentionString = "15d", applied when no retention flag is given.
+DEFAULT_RETENTION = "15d"
+RETENTION_TIME, RETENTION_OLD, RETENTION_SIZE = (
+    "storage.tsdb.retention.time", "storage.tsdb.retention", "storage.tsdb.retention.size")
+_ZERO_SIZE = re.compile(r"^0+(?:\.0*)?[A-Za-z]*$")
 
 
 def prom_duration_s(text: str) -> float:
@@ -46,6 +52,50 @@ def prom_duration_s(text: str) -> float:
     if seconds > _PROM_MAX_S:
         raise ValueError(f"not a Prometheus duration: {text!r} is out of range")
     return seconds
+
+
+@dataclass(frozen=True)
+class TsdbRetention:
+    """How long Prometheus keeps its TSDB blocks, from the flags of its command.
+
+    As cmd/prometheus/main.go: ``retention.time`` wins over the deprecated ``retention``; with
+    neither (or 0) and no ``retention.size`` the time defaults to 15d; with only a size there is
+    no time limit at all (``seconds`` None) and the size alone decides.
+    """
+
+    time_flag: str                  # the flag that set the time: retention.time or the deprecated retention
+    time: GivenFlag | None          # None: no time flag given (or 0)
+    size: GivenFlag | None          # retention.size, when given and not 0
+    seconds: float | None           # the time limit in force; None: none, only the size cap
+
+    @property
+    def shown(self) -> str:
+        """The retention as a reader checks it: the flag or the default, and any size cap."""
+        time = (f"--{self.time_flag}={self.time.value}" if self.time else
+                f"no retention flag (Prometheus' default {DEFAULT_RETENTION})" if self.seconds is not None
+                else "no time limit")
+        return time + (f" and --{RETENTION_SIZE}={self.size.value}" if self.size else "")
+
+
+def tsdb_retention(spec: ServiceSpec) -> TsdbRetention:
+    """The TSDB retention the prometheus service's command sets (a value Prometheus rejects raises ValueError)."""
+    return _resolved(lambda name: given_flag(spec, name))
+
+
+def running_tsdb_retention(flags: Mapping[str, str]) -> TsdbRetention:
+    """The TSDB retention a running Prometheus applies, from its flags (``GET /api/v1/status/flags``: every
+    flag, unset ones as 0s / 0B), resolved as its main.go resolves them."""
+    return _resolved(lambda name: GivenFlag(flags[name], None) if name in flags else None)
+
+
+def _resolved(flag: Callable[[str], GivenFlag | None]) -> TsdbRetention:
+    size = flag(RETENTION_SIZE)
+    size = None if size is None or _ZERO_SIZE.match(size.value) else size
+    for name in (RETENTION_TIME, RETENTION_OLD):
+        chosen = flag(name)
+        if chosen is not None and prom_duration_s(chosen.value) > 0:
+            return TsdbRetention(name, chosen, size, prom_duration_s(chosen.value))
+    return TsdbRetention(RETENTION_TIME, None, size, None if size else prom_duration_s(DEFAULT_RETENTION))
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,14 @@ def test_prometheus_flags_as_it_runs(serve: Callable[[Answers], None]) -> None:
     assert flags["query.timeout"] == "2m" and flags["web.enable-lifecycle"] == "false"
 
 
+def test_prometheus_flags_are_every_flag_with_its_value(serve: Callable[[Answers], None]) -> None:
+    """Recorded from Prometheus 2.42 started with --storage.tsdb.retention.size=5GB and no retention time."""
+    serve({"/api/v1/status/flags": recorded("prometheus/status-flags-size-only.json")})
+    flags = PrometheusAPI(endpoint()).flags()
+    assert flags["storage.tsdb.retention.time"] == "0s" and flags["storage.tsdb.retention.size"] == "5GiB"
+    assert flags["config.file"] == "/etc/prometheus/prometheus.yml"
+
+
 def test_prometheus_instant_vector_and_range_selector_answers(serve: Callable[[Answers], None]) -> None:
     serve({"/api/v1/query": recorded("prometheus/query-vector.json")})
     up = {s.labels["job"]: s.value for s in PrometheusAPI(endpoint()).query("up")}

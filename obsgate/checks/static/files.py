@@ -101,10 +101,11 @@ def require_none(findings: Sequence[Finding], gate: GateRecorder) -> None:
         raise AssertionError(f"{findings[0]}{more}{rest}")
 
 
-def measure(gate: GateRecorder, doc: YamlDoc, target_key: str, measured: Measured, name: str) -> None:
-    """Judge a config-derived number against its gate.yml target; a miss shows the arithmetic."""
+def measure(gate: GateRecorder, doc: YamlDoc, target_key: str, measured: Measured, name: str,
+            fix: str | None = None) -> None:
+    """Judge a config-derived number against its gate.yml target; a miss shows the arithmetic (and the fix)."""
     gate.evidence[name] = f"{doc.name}:{doc.line(measured.key)}: {measured.arithmetic}"
     try:
-        gate.measure(target_key, measured.value, name=name)
+        gate.measure(target_key, measured.value, name=name, context=None if fix is None else f"fix: {fix}")
     except AssertionError as exc:
         raise AssertionError(f"{gate.evidence[name]}: {exc}") from None

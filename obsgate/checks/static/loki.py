@@ -23,6 +23,10 @@ from obsgate.stackfiles.prometheus import prom_duration_s
 MIB = 1_048_576  # Loki's *_mb limits are MiB (bytesInMB = 1048576 in pkg/validation)
 DELETE_STORE_SINCE = (3, 0, 0)
 QUERY_LIMITS = ("max_query_length", "max_query_series", "max_entries_limit_per_query", "query_timeout")
+# How far back a query can reach: lookback from now, the length of its range, and 2.x's store-wide
+# lookback (removed in 3.0; this stack does not set it, a variant might). 0 = no limit.
+HORIZON_LIMITS = ("limits_config.max_query_lookback", "limits_config.max_query_length",
+                  "chunk_store_config.max_look_back_period")
 # Keys whose effective value (GET /config) must equal what the file says.
 POLICY_KEYS = (
     "compactor.retention_enabled",
@@ -34,6 +38,7 @@ POLICY_KEYS = (
     "limits_config.ingestion_rate_mb",
     "limits_config.ingestion_burst_size_mb",
     *(f"limits_config.{k}" for k in QUERY_LIMITS),
+    "limits_config.max_query_lookback",
 )
 
 
@@ -233,6 +238,29 @@ def query_limits(doc: YamlDoc) -> list[Finding]:
         if raw is None or number == 0:
             problem = "not set (Loki's default applies unreviewed)" if raw is None else "0 disables the limit"
             out.append(doc.finding(key, problem, f"set {key} to a reviewed bound"))
+    return out
+
+
+def query_horizon(doc: YamlDoc, retention_target: Target) -> list[Finding]:
+    """Queries reach back as far as logs are kept: neither the lookback nor the query length may be shorter
+    than the policy's retention (retention_h) or the retention_period configured, whichever is longer;
+    otherwise logs are kept (and paid for) that no query can read. 0 disables a limit (no bound)."""
+    kept = _seconds(doc, "limits_config.retention_period") / 3600
+    need = max(retention_target.value, kept)
+    why = (f"retention_period {value(doc, 'limits_config.retention_period')} = {format_number(kept)} h"
+           if kept > retention_target.value else f"target retention_h {format_number(retention_target.value)} h")
+    out = []
+    for key in HORIZON_LIMITS:
+        name = key.rpartition(".")[2]
+        raw = value(doc, key)
+        hours = _seconds(doc, key) / 3600
+        if hours == 0 or hours >= need:
+            continue
+        shown_raw = raw if doc.get(key) is not None else f"{raw} (not set: Loki's default)"
+        out.append(doc.finding(
+            key, f"{name} {shown_raw} = {format_number(hours)} h < {why}: logs older than that are kept but no "
+                 "query can reach them",
+            f"set {key} >= {format_number(need)}h (or 0 for no limit)"))
     return out
 
 
