@@ -176,6 +176,7 @@ def test_grafana_admin_api_refusing_non_admins_passes() -> None:
 
 
 def test_grafana_admin_api_answering_a_viewer_is_a_finding() -> None:
+    """What fails test_grafana_admin_api_refused_to_non_admin_users: its audit, on Grafana's recorded answers."""
     audit = mg.run(mg.catalogue(mg.GRAFANA), lambda e: [e.path], GRAFANA_WHO, Recorded(grafana(True)), once)
     assert "GET /api/admin/settings with Grafana Viewer → 200 from the service" in audit.findings[0]
     assert any(f.startswith("POST /api/admin/users with Grafana Editor → 400") for f in audit.findings)
