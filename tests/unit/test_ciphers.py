@@ -9,10 +9,8 @@ what this client cannot offer to be listed, never passed.
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import ssl
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +42,7 @@ from obsgate.checks.tlsprofile import (
 from obsgate.clients.tlsprobe import OPENSSL, CannotOffer, probe_ciphers, served_key, suites_of
 from obsgate.core.errors import NotEvaluated
 from obsgate.stackfiles.nginx import NginxConf
+from tests.unit.tlsserver import serve_tls
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = MOZILLA_INTERMEDIATE.cipher_string
@@ -180,29 +179,7 @@ def serve(cert: Path, key: Path, ciphers: str) -> Iterator[int]:
     ctx.load_cert_chain(cert, key)
     ctx.set_ciphers(ciphers)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            try:
-                with ctx.wrap_socket(conn, server_side=True) as tls:
-                    tls.settimeout(1)
-                    tls.recv(1)
-            except (ssl.SSLError, OSError):
-                pass
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join(timeout=2)
-    listener.close()
+    yield from serve_tls(ctx)
 
 
 @pytest.fixture

@@ -34,7 +34,6 @@ from obsgate.checks import grafana as gc
 from obsgate.checks.resilience.dashboards import create_dashboard
 from obsgate.checks.resilience.outage import OutageDrill, Outcome
 from obsgate.clients import Endpoint, GrafanaAPI
-from obsgate.core.policy import Policy, load_policy
 from obsgate.core.recorder import GateRecorder
 from obsgate.core.wait import poll
 from obsgate.stackfiles.compose import ServiceSpec, load_compose
@@ -168,16 +167,6 @@ class Handle:
         if not self.volume:
             self.fake.lose_database()
         return 2.0
-
-
-@pytest.fixture(scope="module")
-def policy() -> Policy:
-    return load_policy(ROOT / "gate.yml")
-
-
-@pytest.fixture
-def gate(policy: Policy) -> GateRecorder:
-    return GateRecorder(policy)
 
 
 def fails(check: Callable[[], None]) -> str:

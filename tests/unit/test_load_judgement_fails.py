@@ -17,7 +17,7 @@ import pytest
 import tests.load.test_load_ingest as ingest
 import tests.load.test_load_saturation as saturation
 from obsgate.core.errors import NotEvaluated
-from obsgate.core.policy import Policy, load_policy
+from obsgate.core.policy import Policy
 from obsgate.core.recorder import GateRecorder
 from obsgate.load.plan import DriverPlan
 from obsgate.load.resources import Sample, StatsSampler
@@ -27,16 +27,6 @@ from obsgate.load.shapes import WARM_UP
 ROOT = Path(__file__).resolve().parents[2]
 START, SECONDS = 100.0, 60.0
 GIB = 2**30
-
-
-@pytest.fixture(scope="module")
-def policy() -> Policy:
-    return load_policy(ROOT / "gate.yml")
-
-
-@pytest.fixture
-def gate(policy: Policy) -> GateRecorder:
-    return GateRecorder(policy)
 
 
 def _snapshot(wall: float, lines: int, received: float, cpu_s: float, machine_busy: int) -> dict[str, Any]:

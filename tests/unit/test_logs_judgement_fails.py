@@ -28,7 +28,7 @@ import tests.integration.logs.test_logs_round_trip as round_trip
 import tests.integration.logs.test_logs_search as search
 from obsgate.checks.logs import RUN_LABEL, LogsClient
 from obsgate.clients import Endpoint, LokiAPI, logproto
-from obsgate.core.policy import Policy, load_policy
+from obsgate.core.policy import Policy
 from obsgate.core.recorder import GateRecorder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,16 +119,6 @@ def api(loki: Loki) -> Iterator[LokiAPI]:
 @pytest.fixture
 def logs(api: LokiAPI) -> LogsClient:
     return LogsClient(api, api, "obsgate-unit-run-0001", evidence=lambda: "(Loki's log tail)")
-
-
-@pytest.fixture(scope="module")
-def policy() -> Policy:
-    return load_policy(ROOT / "gate.yml")
-
-
-@pytest.fixture
-def gate(policy: Policy) -> GateRecorder:
-    return GateRecorder(policy)
 
 
 ROUND_TRIPS = {"json": round_trip.test_logs_json_push_round_trip_is_byte_identical,

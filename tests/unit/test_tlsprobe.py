@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from obsgate.bringup.secrets import RunSecrets, generate
 from obsgate.clients.tlsprobe import VERSIONS, ProbeError, probe_context, probe_version, verify_chain
-
-
-@dataclass
-class Server:
-    port: int
-    stop: threading.Event
+from tests.unit.tlsserver import serve_tls
 
 
 @pytest.fixture(scope="module")
@@ -35,75 +28,53 @@ def tls_material() -> Iterator[tuple[RunSecrets, RunSecrets]]:
     theirs.remove()
 
 
-def serve(material: RunSecrets, low: str, high: str) -> Iterator[Server]:
+def serve(material: RunSecrets, low: str, high: str) -> Iterator[int]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(material.root / "nginx" / "server.crt", material.root / "nginx" / "server.key")
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version, ctx.maximum_version = VERSIONS[low], VERSIONS[high]
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            try:
-                with ctx.wrap_socket(conn, server_side=True) as tls:
-                    tls.settimeout(1)
-                    tls.recv(1)
-            except (ssl.SSLError, OSError):
-                pass
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield Server(listener.getsockname()[1], stop)
-    stop.set()
-    thread.join(timeout=2)
-    listener.close()
+    yield from serve_tls(ctx)
 
 
 @pytest.fixture
-def legacy_server(tls_material: tuple[RunSecrets, RunSecrets]) -> Iterator[Server]:
+def legacy_server(tls_material: tuple[RunSecrets, RunSecrets]) -> Iterator[int]:
     """A server that allows TLS 1.1 only."""
     yield from serve(tls_material[0], "TLSv1.1", "TLSv1.1")
 
 
 @pytest.fixture
-def modern_server(tls_material: tuple[RunSecrets, RunSecrets]) -> Iterator[Server]:
+def modern_server(tls_material: tuple[RunSecrets, RunSecrets]) -> Iterator[int]:
     """A server like the production nginx: TLS 1.2 and 1.3."""
     yield from serve(tls_material[0], "TLSv1.2", "TLSv1.3")
 
 
-def test_probe_succeeds_with_tls11_where_the_server_allows_it(legacy_server: Server) -> None:
-    result = probe_version("127.0.0.1", legacy_server.port, "TLSv1.1")
+def test_probe_succeeds_with_tls11_where_the_server_allows_it(legacy_server: int) -> None:
+    result = probe_version("127.0.0.1", legacy_server, "TLSv1.1")
     assert result.accepted and result.negotiated == "TLSv1.1", result.describe()
 
 
-def test_without_security_level_0_the_client_itself_cannot_offer_tls11(legacy_server: Server) -> None:
+def test_without_security_level_0_the_client_itself_cannot_offer_tls11(legacy_server: int) -> None:
     """Why the probe lowers SECLEVEL: OpenSSL 3's default would refuse on the client side."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
-    with socket.create_connection(("127.0.0.1", legacy_server.port), timeout=3) as sock, \
+    with socket.create_connection(("127.0.0.1", legacy_server), timeout=3) as sock, \
             pytest.raises(ssl.SSLError, match="NO_CIPHERS_AVAILABLE|no ciphers available"):
         ctx.wrap_socket(sock)
 
 
-def test_probe_reports_refusals_as_results(legacy_server: Server, modern_server: Server) -> None:
+def test_probe_reports_refusals_as_results(legacy_server: int, modern_server: int) -> None:
     for version in ("TLSv1", "TLSv1.2", "TLSv1.3"):
-        result = probe_version("127.0.0.1", legacy_server.port, version)
+        result = probe_version("127.0.0.1", legacy_server, version)
         assert not result.accepted and result.error, result.describe()
     for version in ("TLSv1", "TLSv1.1"):
-        assert not probe_version("127.0.0.1", modern_server.port, version).accepted
+        assert not probe_version("127.0.0.1", modern_server, version).accepted
     for version in ("TLSv1.2", "TLSv1.3"):
-        result = probe_version("127.0.0.1", modern_server.port, version)
+        result = probe_version("127.0.0.1", modern_server, version)
         assert result.accepted and result.negotiated == version, result.describe()
 
 
@@ -115,18 +86,18 @@ def test_probe_of_a_closed_port_is_an_error_not_a_refusal() -> None:
         probe_version("127.0.0.1", port, "TLSv1.2")
 
 
-def test_chain_verifies_against_its_own_ca_only(modern_server: Server,
+def test_chain_verifies_against_its_own_ca_only(modern_server: int,
                                                 tls_material: tuple[RunSecrets, RunSecrets]) -> None:
     ours, theirs = tls_material
-    good = verify_chain("127.0.0.1", modern_server.port, ours.ca_cert, "localhost")
+    good = verify_chain("127.0.0.1", modern_server, ours.ca_cert, "localhost")
     assert good.verified and "obs-gate run CA" in good.issuer and "localhost" in good.names, good.describe()
-    bad = verify_chain("127.0.0.1", modern_server.port, theirs.ca_cert, "localhost")
+    bad = verify_chain("127.0.0.1", modern_server, theirs.ca_cert, "localhost")
     assert not bad.verified and bad.error, bad.describe()
     assert "localhost" in bad.names    # what was served is still shown
 
 
-def test_chain_check_includes_the_name(modern_server: Server, tls_material: tuple[RunSecrets, RunSecrets]) -> None:
-    wrong = verify_chain("127.0.0.1", modern_server.port, tls_material[0].ca_cert, "grafana.example")
+def test_chain_check_includes_the_name(modern_server: int, tls_material: tuple[RunSecrets, RunSecrets]) -> None:
+    wrong = verify_chain("127.0.0.1", modern_server, tls_material[0].ca_cert, "grafana.example")
     assert not wrong.verified and "mismatch" in (wrong.error or "").lower(), wrong.describe()
 
 
