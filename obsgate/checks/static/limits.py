@@ -9,7 +9,8 @@ command flags for the retentions, with each program's default where a flag is ab
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from obsgate.checks.static.loki import Measured
 from obsgate.core.findings import ConfigUnreadable, Finding
@@ -19,6 +20,8 @@ from obsgate.stackfiles.alertmanager import RETENTION_FLAG, DataRetention, data_
 from obsgate.stackfiles.compose import ServiceSpec, memory_bytes
 from obsgate.stackfiles.mounts import GivenFlag
 from obsgate.stackfiles.prometheus import RETENTION_TIME, TsdbRetention, tsdb_retention
+
+R = TypeVar("R")
 
 GIB = 1024**3
 MEMORY_FIX = ("lower the services' deploy.resources.limits.memory until they add up to targets.stack_memory_limit_bytes "
@@ -47,22 +50,23 @@ def command_key(doc: YamlDoc, service: str, given: GivenFlag | None) -> str:
     return f"{key}[{given.index}]"
 
 
-def prometheus_retention(compose: YamlDoc, spec: ServiceSpec) -> TsdbRetention:
-    """The TSDB retention of the prometheus service; a value Prometheus refuses at start is the check's finding."""
+def _as_started(compose: YamlDoc, spec: ServiceSpec, read: Callable[[ServiceSpec], R], program: str, fix: str) -> R:
+    """``read(spec)``; a value the program refuses at start is the check's finding, not a crash of the check."""
     try:
-        return tsdb_retention(spec)
+        return read(spec)
     except ValueError as exc:
-        raise ConfigUnreadable(compose.finding(f"services.{spec.name}.command", f"{exc}: Prometheus refuses to start",
-                                               METRICS_FIX)) from None
+        raise ConfigUnreadable(compose.finding(f"services.{spec.name}.command", f"{exc}: {program} refuses to start",
+                                               fix)) from None
+
+
+def prometheus_retention(compose: YamlDoc, spec: ServiceSpec) -> TsdbRetention:
+    """The TSDB retention of the prometheus service."""
+    return _as_started(compose, spec, tsdb_retention, "Prometheus", METRICS_FIX)
 
 
 def alertmanager_retention(compose: YamlDoc, spec: ServiceSpec) -> DataRetention:
-    """The data retention of the alertmanager service; a value Alertmanager refuses at start is the check's finding."""
-    try:
-        return data_retention(spec)
-    except ValueError as exc:
-        raise ConfigUnreadable(compose.finding(f"services.{spec.name}.command", f"{exc}: Alertmanager refuses to start",
-                                               ALERT_STATE_FIX)) from None
+    """The data retention of the alertmanager service."""
+    return _as_started(compose, spec, data_retention, "Alertmanager", ALERT_STATE_FIX)
 
 
 def memory_limits(doc: YamlDoc, services: Mapping[str, ServiceSpec]) -> list[Finding]:
