@@ -35,6 +35,20 @@ from obsgate.core.results import CheckResult
 from obsgate.stackfiles.compose import ComposeProject, load_compose
 
 
+def engine_of(client: docker.DockerClient) -> dict[str, str] | None:
+    """Which engine answers (Docker Engine, Podman ...) and its version: a Podman run must not read as a Docker
+    one, their stats and image digests differ. None when the engine does not say."""
+    try:
+        answer = client.version()
+    except (DockerException, OSError):
+        return None
+    component: dict[str, Any] = next(iter(answer.get("Components") or []), {})
+    name = component.get("Name")            # Docker: "Engine" (its platform may name the edition); Podman: "Podman Engine"
+    if name == "Engine":
+        name = (answer.get("Platform") or {}).get("Name") or "Docker Engine"
+    return {"name": str(name), "version": str(component.get("Version") or answer.get("Version", ""))} if name else None
+
+
 def _git(path: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, timeout=10, check=True)
@@ -69,6 +83,7 @@ class GateRun:
     webhook: WebhookReceiver | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     claim: RunLock | None = None      # held while the run lives: ``obsgate sweep`` leaves it alone
+    engine: dict[str, str] | None = None   # the container engine the run used, once it used one
 
     @classmethod
     def prepare(cls, options: RunOptions) -> GateRun:
@@ -111,7 +126,7 @@ class GateRun:
                 self._unavailable = Cause("ryuk", "testcontainers' Ryuk could not start", "where it cannot run, set "
                                           "TESTCONTAINERS_RYUK_DISABLED=true: the gate removes what it made", error_line(exc))
                 raise NotEvaluated(self._unavailable.text, self._unavailable) from None
-            self._client = client
+            self._client, self.engine = client, engine_of(client)
         return self._client
 
     def image_choices(self) -> dict[str, ImageChoice]:
@@ -177,6 +192,7 @@ class GateRun:
             "host": platform.node(),
             "python": platform.python_version(),
             "versions": versions,
+            "engine": self.engine,
             "stack_id": f"{self.project.name}:{self.project.path}",
             "compose_file": str(self.project.path),
             "policy_file": str(self.options.policy),

@@ -22,6 +22,7 @@ class Sample:
     wall: float
     cpu_cores: float | None
     memory_bytes: float
+    with_cache: bool = False        # the engine gave no breakdown (Podman's compat API): page cache counted as memory
 
 
 def parse_sample(stats: Mapping[str, Any], wall: float) -> Sample:
@@ -34,9 +35,9 @@ def parse_sample(stats: Mapping[str, Any], wall: float) -> Sample:
     if system_delta > 0 and pre.get("system_cpu_usage"):
         cores = cpu_delta / system_delta * online
     memory = stats.get("memory_stats", {})
-    inner = memory.get("stats", {})
+    inner = memory.get("stats") or {}
     cache = inner.get("inactive_file", inner.get("total_inactive_file", inner.get("cache", 0)))
-    return Sample(wall, cores, float(max(0, memory.get("usage", 0) - cache)))
+    return Sample(wall, cores, float(max(0, memory.get("usage", 0) - cache)), with_cache="usage" in memory and not inner)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class ServiceUse:
     memory_bytes: float             # mean over the window
     memory_peak_bytes: float
     samples: int
+    interval_s: float               # between samples: Docker streams about every second, Podman every 5 s
+    with_cache: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,15 @@ class ResourceFigures:
     def memory_peak_bytes(self) -> float:
         return sum(s.memory_peak_bytes for s in self.services.values())
 
+    @property
+    def with_cache(self) -> tuple[str, ...]:
+        """Services whose memory includes the page cache: no memory figure of theirs can be judged."""
+        return tuple(sorted(n for n, s in self.services.items() if s.with_cache))
+
     def evidence(self) -> dict[str, Any]:
         return {"per_service": {n: {"cpu_cores": round(s.cpu_cores, 3), "memory_MiB": round(s.memory_bytes / 2**20, 1),
-                                    "memory_peak_MiB": round(s.memory_peak_bytes / 2**20, 1), "samples": s.samples}
+                                    "memory_peak_MiB": round(s.memory_peak_bytes / 2**20, 1), "samples": s.samples,
+                                    "sample_interval_s": round(s.interval_s, 2), "memory_includes_page_cache": s.with_cache}
                                 for n, s in sorted(self.services.items())},
                 "total": {"cpu_cores": round(self.cpu_cores, 3), "memory_MiB": round(self.memory_bytes / 2**20, 1)},
                 "no_samples": list(self.missing)}
@@ -83,7 +92,8 @@ def summarize(samples: Mapping[str, Iterable[Sample]], start: float, end: float)
             missing.append(name)
             continue
         services[name] = ServiceUse(sum(cpu) / len(cpu), sum(s.memory_bytes for s in inside) / len(inside),
-                                    max(s.memory_bytes for s in inside), len(inside))
+                                    max(s.memory_bytes for s in inside), len(inside), (end - start) / len(inside),
+                                    any(s.with_cache for s in inside))
     return ResourceFigures(services, tuple(missing))
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from obsgate.core.causes import Cause
+from obsgate.core.errors import NotEvaluated
 from obsgate.core.policy import Policy
 from obsgate.core.recorder import GateRecorder
 from obsgate.load import verdict
@@ -98,5 +100,11 @@ def test_load_stack_resources_within_seed_budgets(load_run: LoadRun, policy: Pol
     figures = load_run.resources(STEADY)
     gate.evidence["resources"] = figures.evidence()
     assert figures.services, f"no Docker stats samples in the steady window: {load_run.samples.errors}"
+    if figures.with_cache:
+        verdict.measure_all(gate, [("stack_cpu_cores", figures.cpu_cores, "stack_cpu_cores")])
+        raise NotEvaluated(f"memory not judged (CPU was): the engine's stats count page cache as memory for "
+                           f"{', '.join(figures.with_cache)} (no memory_stats.stats breakdown, as Podman's Docker API "
+                           f"gives)", Cause("stats-cache", "the engine's stats count page cache as memory",
+                                            "judge memory on Docker, or from the engine's own cgroup files"))
     verdict.measure_all(gate, [("stack_memory_bytes", figures.memory_bytes, "stack_memory_bytes"),
                                ("stack_cpu_cores", figures.cpu_cores, "stack_cpu_cores")])

@@ -20,7 +20,7 @@ from obsgate.core.errors import NotEvaluated
 from obsgate.core.policy import Policy
 from obsgate.core.recorder import GateRecorder
 from obsgate.load.plan import DriverPlan
-from obsgate.load.resources import Sample, StatsSampler
+from obsgate.load.resources import Sample, StatsSampler, parse_sample
 from obsgate.load.session import STEADY, GateProfile, LoadRun
 from obsgate.load.shapes import WARM_UP
 
@@ -160,6 +160,21 @@ def test_resources_check_fails_without_docker_stats(policy: Policy, gate: GateRe
     run.samples = StatsSampler(containers={}, samples={"loki": []}, errors={"loki": "APIError: 404"})
     with pytest.raises(AssertionError, match=r"no Docker stats samples in the steady window: \{'loki': 'APIError"):
         ingest.test_load_stack_resources_within_seed_budgets(run, policy, gate)
+
+
+def test_memory_counted_with_page_cache_is_not_judged_but_cpu_is(policy: Policy, gate: GateRecorder) -> None:
+    """Podman's Docker API streams memory as {usage, limit} only: page cache is in it and cannot be taken out."""
+    podman = {"cpu_stats": {"cpu_usage": {"total_usage": 3_000_000_000}, "system_cpu_usage": 20_000_000_000,
+                            "online_cpus": 2},
+              "precpu_stats": {"cpu_usage": {"total_usage": 2_500_000_000}, "system_cpu_usage": 18_000_000_000},
+              "memory_stats": {"usage": 2048 * 2**20, "limit": 2048 * 2**20}}
+    run = load_run(policy, driver_result())
+    walls = [s.wall for s in run.samples.samples["loki"]]
+    run.samples.samples["loki"] = [parse_sample(podman, t) for t in walls]
+    with pytest.raises(NotEvaluated, match=r"memory not judged \(CPU was\): .* page cache as memory for loki"):
+        ingest.test_load_stack_resources_within_seed_budgets(run, policy, gate)
+    assert [m.name for m in gate.measurements] == ["stack_cpu_cores"]
+    assert gate.evidence["resources"]["per_service"]["loki"]["memory_includes_page_cache"] is True
 
 
 def step_up(knee_lines_per_s: int, step: int = 2500) -> dict[str, Any]:
