@@ -22,9 +22,9 @@ TOP_LEVEL_KEYS = ("schema_version", "thresholds", "categories", "blockers", "tar
 CATEGORY_KEYS = ("weight", "advisory", "description")
 TARGET_KEYS = ("value", "warn", "better", "unit", "description")
 TARGET_REQUIRED = ("value", "better", "unit", "description")
-LOAD_KEYS = ("ramp_s", "steady_s", "offer_margin", "lines_per_push", "query_interval_s", "saturation")
+LOAD_KEYS = ("ramp_s", "steady_s", "offer_margin", "margin_s", "lines_per_push", "query_interval_s", "saturation")
 SATURATION_KEYS = ("start_lines_per_s", "step_lines_per_s", "max_lines_per_s", "step_s")
-LOAD_EXAMPLE = ("load: {ramp_s: 15, steady_s: 60, offer_margin: 0.1, lines_per_push: 1000, query_interval_s: 2, "
+LOAD_EXAMPLE = ("load: {ramp_s: 15, steady_s: 60, offer_margin: 0.1, margin_s: 20, lines_per_push: 1000, query_interval_s: 2, "
                 "saturation: {start_lines_per_s: 5000, step_lines_per_s: 5000, "
                 "max_lines_per_s: 60000, step_s: 20}}")
 SCORED_WEIGHT_TOTAL = 100.0
@@ -113,7 +113,8 @@ class LoadSettings:
 
     ramp_s: float
     steady_s: float
-    offer_margin: float       # the load offers the target rate times (1 + this): the target is proven with margin
+    offer_margin: float       # after the steady window, the target rate times (1 + this): the target proven with margin
+    margin_s: float           # how long that margin window lasts
     lines_per_push: int
     query_interval_s: float
     saturation: SaturationSettings
@@ -372,6 +373,7 @@ class _Validator:
             ramp_s=self.positive("load", section, "ramp_s", "seconds ramping to the target rate"),
             steady_s=self.positive("load", section, "steady_s", "seconds measured at the target rate"),
             offer_margin=self.margin(section),
+            margin_s=self.positive("load", section, "margin_s", "seconds measured at the target plus offer_margin"),
             lines_per_push=int(lines),
             query_interval_s=self.positive("load", section, "query_interval_s",
                                            "seconds between the LogQL queries"),

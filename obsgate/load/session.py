@@ -1,11 +1,11 @@
 """A gate load run, from the pytest process: plan from the policy, driver process, Docker stats,
 and afterwards the completeness count in Loki.
 
-The profile comes from gate.yml: the target rate (``ingest_lines_per_s``) plus ``load.offer_margin``
-(the target is proven with margin, not left to pacing noise) at the policy's line
+The profile comes from gate.yml: the target rate (``ingest_lines_per_s``) at the policy's line
 size (``avg_line_bytes``) in pushes of ``load.lines_per_push`` lines, ramped for ``load.ramp_s``,
 then held for the measured ``load.steady_s`` while a simple LogQL query runs every
-``load.query_interval_s``. It pushes through nginx (TLS against the run's CA, the push
+``load.query_interval_s``; then ``load.margin_s`` at the target plus ``load.offer_margin`` (the
+target is proven with margin, not left to pacing noise). It pushes through nginx (TLS against the run's CA, the push
 credential), as the POS clients do.
 """
 
@@ -38,7 +38,8 @@ from obsgate.load.payloads import LineSizes, PayloadOptions
 from obsgate.load.plan import STOP_GRACE_S, DriverPlan
 from obsgate.load.resources import ResourceFigures, StatsSampler
 
-STEADY = "steady"                # the gate profile's measured phase (shapes.gate_profile)
+STEADY = "steady"                # the gate profile's window at the target rate (shapes.gate_profile)
+MARGIN = "margin"                # its window at the target plus load.offer_margin
 LOKI_PORT = 3100
 USER_RPS = 1.0                   # each push user: one push a second, like an agent's batch interval
 COUNT_TIMEOUT_S = 60.0           # acknowledged lines not queryable by then are lost
@@ -57,6 +58,7 @@ class GateProfile:
     line_bytes: int
     ramp_s: float
     steady_s: float
+    margin_s: float
     query_interval_s: float
     max_generator_cpu: float
 
@@ -64,16 +66,19 @@ class GateProfile:
     def from_policy(cls, policy: Policy) -> GateProfile:
         load = policy.load()
         return cls(policy.target("ingest_lines_per_s").value, load.offer_margin, load.lines_per_push,
-                   int(policy.target("avg_line_bytes").value), load.ramp_s, load.steady_s, load.query_interval_s,
+                   int(policy.target("avg_line_bytes").value), load.ramp_s, load.steady_s, load.margin_s,
+                   load.query_interval_s,
                    policy.target("generator_cpu_share").value)
 
     @property
     def offered_lines_per_s(self) -> float:
+        """What the margin window offers: the target plus the margin."""
         return self.target_lines_per_s * (1 + self.offer_margin)
 
     @property
     def pushes_per_s(self) -> float:
-        return self.offered_lines_per_s / self.lines_per_push
+        """The steady window's push rate: the target's."""
+        return self.target_lines_per_s / self.lines_per_push
 
     def payload(self) -> PayloadOptions:
         """Pushes of ``lines_per_push`` lines in 10 streams, line sizes 200 B-2 KiB around the policy's mean."""
@@ -82,7 +87,8 @@ class GateProfile:
         return replace(PayloadOptions(), lines_per_request=self.lines_per_push, streams_per_request=streams, sizes=sizes)
 
     def plan(self) -> shapes.Plan:
-        return shapes.gate_profile(self.pushes_per_s, self.ramp_s, self.steady_s)
+        return shapes.gate_profile(self.pushes_per_s, self.ramp_s, self.steady_s,
+                                   self.offered_lines_per_s / self.lines_per_push, self.margin_s)
 
 
 @dataclass
@@ -96,13 +102,14 @@ class LoadRun:
     count_error: str | None = None
     report_dir: Path | None = None
 
-    def steady(self, policy: Policy, gate: GateRecorder) -> verdict.Window:
-        """The steady window, conclusive (see ``verdict.conclusive``), with the run's evidence recorded."""
+    def steady(self, policy: Policy, gate: GateRecorder, phase: str = STEADY) -> verdict.Window:
+        """The steady window (or ``phase``'s), conclusive (see ``verdict.conclusive``), with the run's evidence
+        recorded."""
         gate.evidence["run_tag"] = self.plan.run_tag
         if self.report_dir is not None:
             gate.evidence["locust_reports"] = str(self.report_dir)
-        w = verdict.conclusive(self.result, STEADY, policy.target("generator_cpu_share").value)
-        gate.evidence["steady"] = w.evidence()
+        w = verdict.conclusive(self.result, phase, policy.target("generator_cpu_share").value)
+        gate.evidence[phase] = w.evidence()
         return w
 
     def machine_excuse(self, w: verdict.Window, policy: Policy, gate: GateRecorder) -> str | None:

@@ -142,8 +142,17 @@ def soak(rps: float, duration_s: float, ramp_s: float = 60.0, hard_cap_s: float 
     return validate([Phase("soak", rps, duration_s, min(ramp_s, duration_s))], hard_cap_s)
 
 
-def gate_profile(rps: float, ramp_s: float, steady_s: float) -> Plan:
-    """The gate's short run: ramp to the target rate, then hold it for the measured steady window."""
+MARGIN_RAMP_S = 2.0         # the margin window's first seconds, stepping up from the target rate, not measured
+
+
+def gate_profile(rps: float, ramp_s: float, steady_s: float, margin_rps: float | None = None,
+                 margin_s: float = 0.0) -> Plan:
+    """The gate's short run: ramp to the target rate and hold it for the steady window (latency, errors, counts are
+    judged at the rate their targets speak of), then, if given, offer ``margin_rps`` for the margin window
+    (throughput: the target proven with margin)."""
     if not math.isfinite(rps) or rps <= 0:
         raise ValueError(f"the gate profile needs a push rate > 0, got {rps}")
-    return validate([Phase("ramp", rps, ramp_s, ramp_s), Phase("steady", rps, steady_s)], None)
+    phases = [Phase("ramp", rps, ramp_s, ramp_s), Phase("steady", rps, steady_s)]
+    if margin_rps is not None and margin_s > 0:
+        phases.append(Phase("margin", margin_rps, margin_s + MARGIN_RAMP_S, MARGIN_RAMP_S))
+    return validate(phases, None)

@@ -20,7 +20,7 @@ from tests.selftest.conftest import ROOT, STACK, Compose, mount, only, reasons
 INGEST = "tests/load/test_load_ingest.py"
 RATE, ERRORS = "test_load_sustains_target_ingest_rate", "test_load_push_error_rate_below_target"
 LOKI_CONF, NGINX_CONF = "/etc/loki/loki.yml", "/etc/nginx/nginx.conf"
-SHORT = {"ramp_s": 5, "steady_s": 20}
+SHORT = {"ramp_s": 5, "steady_s": 20, "margin_s": 10}
 
 
 def _short_policy(tmp_path: Path) -> Path:

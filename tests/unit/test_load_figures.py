@@ -15,6 +15,7 @@ from obsgate.load import verdict
 from obsgate.load.counters import LokiCounters, parse
 from obsgate.load.resources import Sample, parse_sample, summarize
 from obsgate.load.session import GateProfile, saturation_plan
+from obsgate.load import shapes
 from obsgate.load.shapes import WARM_UP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,12 +131,15 @@ def test_gate_profile_and_saturation_come_from_the_policy() -> None:
     policy = load_policy(Path(__file__).resolve().parents[2] / "gate.yml")
     profile = GateProfile.from_policy(policy)
     target = policy.target("ingest_lines_per_s").value
-    assert profile.pushes_per_s * profile.lines_per_push == pytest.approx(target * (1 + policy.load().offer_margin))
-    assert profile.offered_lines_per_s > target
+    load = policy.load()
+    assert profile.pushes_per_s * profile.lines_per_push == target          # the steady window: the target's rate
+    assert profile.offered_lines_per_s == pytest.approx(target * (1 + load.offer_margin))
     assert profile.payload().sizes.mean == policy.target("avg_line_bytes").value
     plan = profile.plan()
-    load = policy.load()
     assert plan.window("steady") == (load.ramp_s, load.ramp_s + load.steady_s)
+    margin_start = load.ramp_s + load.steady_s + shapes.MARGIN_RAMP_S
+    assert plan.window("margin") == (margin_start, margin_start + load.margin_s)
+    assert plan.phases[-1].rps * profile.lines_per_push == pytest.approx(profile.offered_lines_per_s)
     assert profile.lines_per_push == load.lines_per_push and profile.query_interval_s == load.query_interval_s
     steps, stop_when = saturation_plan(policy)
     assert steps.phases[0].name == WARM_UP

@@ -26,6 +26,12 @@ def test_tick_turns_rates_into_users_and_stops_by_itself() -> None:
     assert plan.window("steady") == (15, 75)
 
 
+def test_the_gate_profile_ends_with_its_margin_window_after_a_short_step() -> None:
+    plan = shapes.gate_profile(rps=10, ramp_s=15, steady_s=60, margin_rps=11, margin_s=20)
+    assert [(p.name, p.rps) for p in plan.phases] == [("ramp", 10), ("steady", 10), ("margin", 11)]
+    assert plan.window("margin") == (75 + shapes.MARGIN_RAMP_S, 97)
+
+
 def test_hard_cap_stops_a_plan_early() -> None:
     plan = shapes.validate([Phase("a", 1, 10)], hard_cap_s=12)
     assert plan.phase_at(11) is None and plan.phase_at(9.9) is not None
