@@ -11,11 +11,10 @@ import pytest
 from obsgate.core.errors import NotEvaluated
 from obsgate.core.policy import load_policy
 from obsgate.core.recorder import GateRecorder
-from obsgate.load import verdict
+from obsgate.load import shapes, verdict
 from obsgate.load.counters import LokiCounters, parse
 from obsgate.load.resources import Sample, parse_sample, summarize
 from obsgate.load.session import GateProfile, saturation_plan
-from obsgate.load import shapes
 from obsgate.load.shapes import WARM_UP
 
 ROOT = Path(__file__).resolve().parents[2]
