@@ -333,6 +333,9 @@ class FakeDocker:
     def ping(self) -> bool:
         return True
 
+    def version(self) -> dict[str, Any]:
+        return {"Components": [{"Name": "Engine", "Version": "0-fake"}]}
+
     def close(self) -> None: ...
 
 
