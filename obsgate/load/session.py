@@ -102,9 +102,9 @@ class LoadRun:
     count_error: str | None = None
     report_dir: Path | None = None
 
-    def steady(self, policy: Policy, gate: GateRecorder, phase: str = STEADY) -> verdict.Window:
-        """The steady window (or ``phase``'s), conclusive (see ``verdict.conclusive``), with the run's evidence
-        recorded."""
+    def window(self, policy: Policy, gate: GateRecorder, phase: str = STEADY) -> verdict.Window:
+        """The window of ``phase`` (the steady one unless told), conclusive (see ``verdict.conclusive``), with the
+        run's evidence recorded."""
         gate.evidence["run_tag"] = self.plan.run_tag
         if self.report_dir is not None:
             gate.evidence["locust_reports"] = str(self.report_dir)

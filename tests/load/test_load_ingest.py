@@ -23,7 +23,7 @@ def test_load_sustains_target_ingest_rate(load_run: LoadRun, policy: Policy, gat
     """Offered more than ingest_lines_per_s (load.offer_margin) in the margin window, Loki accepts at least the target,
     by its own counters, and everything it was offered: the target proven with margin; a miss names the limit
     (inconclusive when other work kept the machine busy and Loki refused nothing: foreign_cpu_share)."""
-    w = load_run.steady(policy, gate, MARGIN)
+    w = load_run.window(policy, gate, MARGIN)
     gate.evidence["series"] = verdict.series(load_run.result)
     rates = {"delivered_by_generator": w.delivered_lines_per_s, "acknowledged": w.client_lines_per_s,
              "accepted_by_loki": w.server_lines_per_s}
@@ -42,7 +42,7 @@ def test_load_sustains_target_ingest_rate(load_run: LoadRun, policy: Policy, gat
 def test_load_client_and_loki_counts_agree(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
     """Lines the client saw acknowledged and lines Loki counts as accepted agree over the steady window, beyond
     the pushes in flight at its edges."""
-    w = load_run.steady(policy, gate)
+    w = load_run.window(policy, gate)
     accepted = w.server_lines_per_s * w.seconds
     edges = f"{w.in_flight_at_start:,} and {w.in_flight_at_end:,} lines in flight at the window's edges"
     gate.evidence["counts"] = {"client_acknowledged": w.lines_ok, "loki_accepted": accepted,
@@ -55,7 +55,7 @@ def test_load_client_and_loki_counts_agree(load_run: LoadRun, policy: Policy, ga
 @pytest.mark.gate(category="Functionality", weight=3)
 def test_load_acknowledged_lines_all_stored_once(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
     """After the run, LogQL counts exactly the lines Loki acknowledged with 204: none lost, none duplicated."""
-    load_run.steady(policy, gate)
+    load_run.window(policy, gate)
     acknowledged = load_run.result["totals"]["lines"]
     assert load_run.stored_lines is not None, f"the run's lines could not be counted: {load_run.count_error}"
     gate.evidence["completeness"] = {"acknowledged": acknowledged, "stored": load_run.stored_lines,
@@ -69,7 +69,7 @@ def test_load_acknowledged_lines_all_stored_once(load_run: LoadRun, policy: Poli
 @pytest.mark.gate(category="Performance", weight=2)
 def test_load_push_error_rate_below_target(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
     """Under the sustained target rate fewer than error_rate of the pushes fail; a miss names the refusals."""
-    w = load_run.steady(policy, gate)
+    w = load_run.window(policy, gate)
     gate.measure("error_rate", w.error_rate, name="push_error_rate", context=lambda: f"refusals: {verdict.tripped(w)}")
 
 
@@ -77,7 +77,7 @@ def test_load_push_error_rate_below_target(load_run: LoadRun, policy: Policy, ga
 def test_load_push_p99_within_budget(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
     """Pushes are answered within push_p99_s at the 99th percentile under the sustained target rate; a miss while
     other work kept the machine busy (foreign_cpu_share) is inconclusive, not the stack's."""
-    w = load_run.steady(policy, gate)
+    w = load_run.window(policy, gate)
     loki = w.server.push_quantile(99) if w.server is not None else None
     verdict.measure_all(gate, [("push_p99_s", w.push_p(99), "push_p99_s")],
                         context=f"Loki's own push p99 <= {loki:g} s" if loki is not None else "",
@@ -87,7 +87,7 @@ def test_load_push_p99_within_budget(load_run: LoadRun, policy: Policy, gate: Ga
 @pytest.mark.gate(category="Performance", weight=3)
 def test_load_simple_query_p95_under_ingest(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
     """A simple LogQL search, every few seconds while ingesting at the target rate, answers with p95 < query_latency_s."""
-    w = load_run.steady(policy, gate)
+    w = load_run.window(policy, gate)
     assert w.queries_failed == 0, f"{w.queries_failed} LogQL queries failed during the steady window"
     verdict.measure_all(gate, [("query_latency_s", w.query_p(95), "query_p95_s")],
                         excuse=load_run.machine_excuse(w, policy, gate))
@@ -96,7 +96,7 @@ def test_load_simple_query_p95_under_ingest(load_run: LoadRun, policy: Policy, g
 @pytest.mark.gate(category="Performance", weight=1)
 def test_load_stack_resources_within_seed_budgets(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
     """Memory and CPU of all services during the steady window, against the seed's budgets (warnings)."""
-    load_run.steady(policy, gate)
+    load_run.window(policy, gate)
     figures = load_run.resources(STEADY)
     gate.evidence["resources"] = figures.evidence()
     assert figures.services, f"no Docker stats samples in the steady window: {load_run.samples.errors}"
