@@ -25,11 +25,12 @@ from obsgate.bringup.cleanup import RunLock, Swept, hold, start_reaper, sweep, s
 from obsgate.bringup.images import ImageChoice, parse_overrides, resolve
 from obsgate.bringup.secrets import PUBLIC_URL, RunSecrets, generate
 from obsgate.bringup.stack import Stack
+from obsgate.bringup.target import credentials, validate
 from obsgate.clients.webhook import WebhookReceiver
 from obsgate.core import stop
-from obsgate.core.causes import Cause, error_line
+from obsgate.core.causes import EXTERNAL, Cause, error_line
 from obsgate.core.errors import InputError, NotEvaluated
-from obsgate.core.options import RunOptions
+from obsgate.core.options import RunOptions, Target
 from obsgate.core.policy import Policy, load_policy
 from obsgate.core.results import CheckResult
 from obsgate.stackfiles.compose import ComposeProject, load_compose
@@ -92,6 +93,8 @@ class GateRun:
         if not re.fullmatch(r"[a-z0-9]{4,32}", run_id):
             raise InputError("OBSGATE_RUN_ID", run_id, "invalid run id", "use 4-32 lowercase letters and digits")
         policy = load_policy(options.policy)
+        if options.target is not None:
+            validate(options.target)
         claim = hold(run_id)
         if claim is None:
             raise InputError("OBSGATE_RUN_ID", run_id, "a run with this id is running on this machine",
@@ -101,11 +104,18 @@ class GateRun:
             env = {**os.environ, **secrets.env, "OBS_PUBLIC_URL": PUBLIC_URL}
             project = load_compose(options.compose, env)
             overrides = parse_overrides(options.images, list(project.services))
+            if options.target is not None:
+                secrets = credentials(secrets, options.target)
         except BaseException:
             sweep_scratch(run_id)   # the secrets, even those of a generate() a signal cut short
             claim.release()
             raise
         return cls(options, policy, project, secrets, overrides, run_id, dt.datetime.now(dt.UTC), claim=claim)
+
+    @property
+    def target(self) -> Target | None:
+        """The deployment judged instead of the run's own stack (``--target``), or None."""
+        return self.options.target
 
     def docker(self) -> docker.DockerClient:
         """A live Docker client, with Ryuk started where it runs (before the run creates anything);
@@ -137,7 +147,10 @@ class GateRun:
         return self.images
 
     def stack(self) -> Stack:
-        """The running stack, brought up on first use; NotEvaluated when Docker is unusable."""
+        """The running stack, brought up on first use; NotEvaluated when Docker is unusable, or with a --target
+        (the gate controls no container of a deployment it did not start)."""
+        if self.target is not None:
+            raise NotEvaluated(EXTERNAL.text, EXTERNAL)
         with self._lock:
             if self._stack is None:
                 self._stack = Stack(self.project, self.run_id, self.image_choices(), self.docker())
@@ -202,5 +215,8 @@ class GateRun:
                            "available": c.available, "reason": _with_error(c)} for s, c in self.images.items()},
             "overrides": dict(self.overrides),
             "pull": self.options.pull,
+            "target": None if self.target is None else {"url": self.target.url, "external": True,
+                                                        "ca_file": str(self.target.ca_file or "") or None,
+                                                        "verify": not self.target.no_verify, "load": self.target.load},
             "timings_s": {"bring_up": None, "teardown": None, **self.timings},
         }

@@ -34,9 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the export lines to this file (mode 0600; removed at teardown)")
 
 
-def env_lines(gateway_url: str, ca_file: Path, push: tuple[str, str], read: tuple[str, str]) -> list[str]:
-    """What Locust (``LOCUST_HOST``) and the obs-gate load options read from the environment."""
-    values = {"LOCUST_HOST": gateway_url, "OBSGATE_CA_FILE": str(ca_file),
+def env_lines(gateway_url: str, ca_file: Path | None, push: tuple[str, str], read: tuple[str, str],
+              http_url: str = "") -> list[str]:
+    """What Locust (``LOCUST_HOST``), the obs-gate load options and a gate run with ``--target`` read from the
+    environment (``OBSGATE_HTTP_URL``: the plain-HTTP listener, for ``--target-http``)."""
+    values = {"LOCUST_HOST": gateway_url, "OBSGATE_HTTP_URL": http_url, "OBSGATE_CA_FILE": str(ca_file),
               "OBSGATE_PUSH_USER": push[0], "OBSGATE_PUSH_PASSWORD": push[1],
               "OBSGATE_READ_USER": read[0], "OBSGATE_READ_PASSWORD": read[1]}
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
@@ -70,7 +72,8 @@ def main(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         nginx = stack["nginx"].require()
         gateway = Gateway(nginx, run.secrets)
         secrets = run.secrets
-        lines = env_lines(gateway.https_url(), secrets.ca_cert, secrets.push.pair, secrets.read.pair)
+        lines = env_lines(gateway.https_url(), secrets.ca_cert, secrets.push.pair, secrets.read.pair,
+                          gateway.http_url())
         print(f"\ngateway  {gateway.https_url()}  (TLS: verify with the CA file below; "
               f"HTTP {gateway.http_url()} redirects)")
         print(f"CA file  {secrets.ca_cert}")

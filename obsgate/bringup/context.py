@@ -9,6 +9,7 @@ import docker
 
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.secrets import RunSecrets
+from obsgate.core.options import Target
 from obsgate.stackfiles.compose import ComposeProject
 
 
@@ -18,6 +19,11 @@ class RunContext(Protocol):
     run_id: str
     project: ComposeProject
     secrets: RunSecrets
+
+    @property
+    def target(self) -> Target | None:
+        """The deployment judged instead of the run's own stack (``--target``): no stack of the run's own then."""
+        ...
 
     def docker(self) -> docker.DockerClient:
         """A live Docker client (NotEvaluated where there is no engine)."""

@@ -19,6 +19,8 @@ from obsgate.bringup.context import RunContext
 from obsgate.bringup.images import ImageChoice
 from obsgate.bringup.stack import Stack
 from obsgate.core import stop
+from obsgate.core.causes import EXTERNAL
+from obsgate.core.errors import NotEvaluated
 from obsgate.stackfiles.compose import Mount, ServiceSpec
 
 
@@ -42,7 +44,12 @@ def overlay_stack(run: RunContext, suffix: str, services: Mapping[str, ServiceSp
     came up (``stack[name].require()`` raises NotEvaluated / ServiceFailed as for the run).
     An interrupted run's overlays are only halted here: its teardown removes them with
     everything else of the run, at once (by the parent label).
+
+    With a ``--target`` there is none: what an overlay proves (drills, variants) is about containers the gate
+    controls, and the target's are not (not evaluated, cause EXTERNAL).
     """
+    if run.target is not None:
+        raise NotEvaluated(EXTERNAL.text, EXTERNAL)
     kept = {name: dataclasses.replace(spec, depends_on=tuple(d for d in spec.depends_on if d.service in services))
             for name, spec in services.items()}
     volumes = tuple(v for v in run.project.volumes

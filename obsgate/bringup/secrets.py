@@ -45,12 +45,13 @@ class RunSecrets:
     """Where the run's secrets live and what they are (never printed: see ``values``)."""
 
     root: Path
-    ca_cert: Path
+    ca_cert: Path | None        # None: a --target verified against the system store
     push: BasicAuth
     read: BasicAuth
     grafana_admin_password: str
     grafana_secret_key: str
     slack_webhook_url: str
+    grafana_token: str = ""     # a target's Grafana service-account token (--target only)
 
     @property
     def env(self) -> dict[str, str]:
@@ -63,7 +64,8 @@ class RunSecrets:
         """Every secret string, for scrubbing reports and logs."""
         key = (self.root / "nginx" / "server.key").read_text() if (self.root / "nginx" / "server.key").exists() else ""
         return tuple(v for v in (self.push.password, self.read.password, self.grafana_admin_password,
-                                 self.grafana_secret_key, self.slack_webhook_url, key.strip()) if v)
+                                 self.grafana_secret_key, self.slack_webhook_url, self.grafana_token,
+                                 key.strip()) if v)
 
     def set_slack_webhook_url(self, url: str) -> None:
         """Point Alertmanager's Slack receiver at ``url`` (before Alertmanager starts)."""

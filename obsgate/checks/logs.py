@@ -28,6 +28,9 @@ from obsgate.stackfiles import loki as loki_config
 from obsgate.stackfiles.prometheus import prom_duration_s
 
 RUN_LABEL = "gate_run"
+# Every line the gate writes also carries one dedicated job label: on a --target (production) an operator
+# finds, filters out or deletes the gate's lines by it, whatever else the check labels them with.
+GATE_JOB = {"job": "obs-gate"}
 NS = 1_000_000_000
 MIB = 1 << 20
 QUERY_SLACK_NS = 60 * NS          # query end lies this far in the future: host/container clock skew
@@ -177,7 +180,7 @@ class LogsClient:
 
     def push(self, streams: Sequence[Stream], fmt: PushFormat = "json") -> httpx.Response:
         """One push request; every stream gets this client's run label."""
-        own = [({**labels, RUN_LABEL: self.label}, entries) for labels, entries in streams]
+        own = [({**labels, **GATE_JOB, RUN_LABEL: self.label}, entries) for labels, entries in streams]
         return self.push_api.push(own) if fmt == "json" else self.push_api.push_protobuf(own)
 
     def push_ok(self, streams: Sequence[Stream], fmt: PushFormat = "json") -> httpx.Response:

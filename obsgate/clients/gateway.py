@@ -1,9 +1,12 @@
-"""The nginx front door as clients reach it: HTTPS on the published port, verified against the run's CA."""
+"""The nginx front door as clients reach it: HTTPS on the published port, verified against the run's CA
+(or a ``--target``'s address, verified as its options say)."""
 
 from __future__ import annotations
 
+import ssl
+from typing import Protocol
+
 from obsgate.bringup.secrets import BasicAuth, RunSecrets
-from obsgate.bringup.stack import ServiceHandle
 from obsgate.clients.grafana import GrafanaAPI
 from obsgate.clients.http import API, Endpoint
 from obsgate.clients.loki import LokiAPI
@@ -11,12 +14,25 @@ from obsgate.clients.prometheus import PrometheusAPI
 from obsgate.clients.tls import client_context
 
 
+class FrontDoor(Protocol):
+    """What the gateway needs of nginx: its name, its addresses for 443 and 80, and when they change
+    (a ServiceHandle of the run's stack, or a target's RemoteService)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def epoch(self) -> int: ...
+
+    def published(self, port: int, protocol: str = "tcp") -> tuple[str, int]: ...
+
+
 class Gateway:
     """The nginx front door: HTTPS on the published 443 (verified against the run's CA), HTTP on 80."""
 
-    def __init__(self, handle: ServiceHandle, secrets: RunSecrets) -> None:
+    def __init__(self, handle: FrontDoor, secrets: RunSecrets, tls: ssl.SSLContext | None = None) -> None:
         self.handle, self.secrets = handle, secrets
-        self.tls = client_context(secrets.ca_cert)
+        self.tls = tls if tls is not None else client_context(secrets.ca_cert)
 
     def https_url(self) -> str:
         host, port = self.handle.published(443)

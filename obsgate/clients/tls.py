@@ -28,3 +28,11 @@ def client_context(cafile: Path | str | None,
     context = create(cafile=str(cafile) if cafile is not None else None)
     context.verify_flags |= STRICT_FLAGS
     return context
+
+
+def unverified_context() -> ssl.SSLContext:
+    """A client context that verifies nothing: only for ``--target-no-verify``, asked for explicitly."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

@@ -191,8 +191,9 @@ def _certificate(der: bytes | None) -> dict[str, object]:
             "not_after": cert.not_valid_after_utc.isoformat(), "names": names}
 
 
-def verify_chain(host: str, port: int, ca_file: Path, server_hostname: str, timeout_s: float = 5.0) -> Chain:
-    """Handshake trusting only ``ca_file`` (and checking ``server_hostname``); reports what was served."""
+def verify_chain(host: str, port: int, ca_file: Path | None, server_hostname: str, timeout_s: float = 5.0) -> Chain:
+    """Handshake trusting only ``ca_file`` (the system store if None) and checking ``server_hostname``; reports
+    what was served."""
     strict = client_context(ca_file)
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as sock, \

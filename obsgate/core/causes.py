@@ -38,6 +38,12 @@ class Cause:
         return replace(self, services=tuple(dict.fromkeys((*self.services, service))))
 
 
+# A check needing the containers (restart, kill, re-create, drills, own ports, logs) of a deployment the gate did not
+# start (``--target``): one cause however many checks it hits.
+EXTERNAL = Cause("external", "external target: no container control",
+                 "run the gate without --target to judge these on its own copy of the stack")
+
+
 def error_line(error: BaseException) -> str:
     """A raw error (Docker's) as a cause's detail: its first line, or its type where it says nothing."""
     text = str(error).strip()

@@ -27,8 +27,10 @@ class NotEvaluated(Exception):
 
     ``reason`` is the check's short one-line reason; ``cause`` what groups it in the reports, given
     where the failure is known (an image, Docker) and kept by whoever wraps it; without one the
-    reason is its own cause.
+    reason is its own cause. Permanent: a wait whose probe raises it ends at once (obsgate.core.wait).
     """
+
+    permanent = True
 
     def __init__(self, reason: str, cause: Cause | None = None) -> None:
         self.reason = reason

@@ -12,6 +12,18 @@ from pathlib import Path
 PULL_POLICIES = ("missing", "never")
 
 
+@dataclass(frozen=True)
+class Target:
+    """A deployment the gate did not start (``--target``): judged through its public surface only."""
+
+    url: str                        # https://host[:port] of its gateway
+    ca_file: Path | None = None     # trust for its certificate; None: the system store
+    http_url: str | None = None     # its plain-HTTP listener, for the redirect check (default: the URL on port 80)
+    allow_http: bool = False        # a plain-http URL was asked for explicitly
+    no_verify: bool = False         # certificate verification off, asked for explicitly
+    load: bool = False              # load allowed (rate-capped by gate.yml's target section)
+
+
 @dataclass
 class RunOptions:
     compose: Path
@@ -19,3 +31,4 @@ class RunOptions:
     reports: Path
     images: Sequence[str] = ()
     pull: str = "missing"
+    target: Target | None = None

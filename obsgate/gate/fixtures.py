@@ -18,7 +18,9 @@ import pytest
 
 from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle, Stack
+from obsgate.bringup.target import GRAFANA_TOKEN, RemoteService, no_control
 from obsgate.clients import API, AlertmanagerAPI, Gateway, GrafanaAPI, LokiAPI, PrometheusAPI
+from obsgate.clients.tls import unverified_context
 from obsgate.clients.webhook import WebhookReceiver
 from obsgate.core.errors import NotEvaluated
 from obsgate.core.policy import Policy
@@ -26,6 +28,7 @@ from obsgate.core.recorder import GateRecorder
 from obsgate.gate.hooks import RECORDER_KEY, RUN_KEY
 from obsgate.run import GateRun
 
+RUN_STACK = "stack"
 SERVICES = ("loki", "prometheus", "alertmanager", "grafana", "nginx")
 DIRECT_APIS: dict[str, type[API]] = {"loki": LokiAPI, "prometheus": PrometheusAPI, "alertmanager": AlertmanagerAPI}
 Scope = Literal["session", "function"]
@@ -36,6 +39,49 @@ def service_of(stack: Stack, name: str) -> ServiceHandle:
     if name not in stack.services:
         raise NotEvaluated(f"{name}: not a service of this compose file")
     return stack[name].require()
+
+
+def run_service(gate_run: GateRun, name: str) -> ServiceHandle | RemoteService:
+    """Service ``name`` of the run: of its own stack (brought up on first use), or of the ``--target`` (a stand-in
+    for its public surface that refuses container control)."""
+    if gate_run.target is None:
+        return service_of(gate_run.stack(), name)
+    if name not in gate_run.project.services:
+        raise NotEvaluated(f"{name}: not a service of this compose file")
+    return RemoteService(gate_run.project.services[name], gate_run.target)
+
+
+# A target's services whose whole API its gateway routes (with the read credential): theirs is reached there.
+BEHIND_GATEWAY: dict[str, Callable[[Gateway, RunSecrets], API]] = {
+    "prometheus": lambda gateway, secrets: gateway.prometheus(secrets.read)}
+
+
+def direct(api: type[API], gateway_fixture: str) -> Callable[[ServiceHandle | RemoteService, pytest.FixtureRequest], API]:
+    """A service's API on its own port; a target's through its gateway where that routes the whole API, else none
+    (only the gateway is the gate's to reach)."""
+    def make(handle: ServiceHandle | RemoteService, request: pytest.FixtureRequest) -> API:
+        if not isinstance(handle, RemoteService):
+            return api.direct(handle)
+        if handle.name not in BEHIND_GATEWAY:
+            no_control(f"{handle.name}'s own port; only the gateway is reachable")
+        return BEHIND_GATEWAY[handle.name](request.getfixturevalue(gateway_fixture), request.getfixturevalue("run_secrets"))
+    return make
+
+
+def grafana_admin(grafana: ServiceHandle | RemoteService, secrets: RunSecrets, gateway: Gateway) -> GrafanaAPI:
+    """Grafana's API as its admin; a target's through its gateway with the service-account token it was given."""
+    if not isinstance(grafana, RemoteService):
+        return GrafanaAPI.as_admin(grafana, secrets)
+    if not secrets.grafana_token:
+        raise NotEvaluated(f"external target: no Grafana token ({GRAFANA_TOKEN} is not set)")
+    return GrafanaAPI(gateway.endpoint(upstream="grafana", Authorization=f"Bearer {secrets.grafana_token}"))
+
+
+def front_door(nginx: ServiceHandle | RemoteService, secrets: RunSecrets) -> Gateway:
+    """nginx as clients reach it; a target's verified as its options say (``--target-no-verify``: not at all)."""
+    if isinstance(nginx, RemoteService) and nginx.target.no_verify:
+        return Gateway(nginx, secrets, unverified_context())
+    return Gateway(nginx, secrets)
 
 
 def needs(session: pytest.Session, *fixtures: str) -> bool:
@@ -70,13 +116,21 @@ def stack_fixtures(stack: str, prefix: str = "", scope: Scope = "session") -> di
         made[prefix + name] = _fixture(prefix + name, scope, needed, make, doc)
 
     for name in SERVICES:
-        declare(name, [stack], partial(service_of, name=name), f"{name} of {stack}, ready (not evaluated where it cannot run).")
+        if stack == RUN_STACK:
+            declare(name, ["gate_run"], partial(run_service, name=name),
+                    f"{name} of the run's stack, ready, or of the --target (not evaluated where it cannot run).")
+        else:
+            declare(name, [stack], partial(service_of, name=name),
+                    f"{name} of {stack}, ready (not evaluated where it cannot run).")
     for name, api in DIRECT_APIS.items():
-        declare(f"{name}_api", [prefix + name], api.direct, f"{name}'s API on its own port ({prefix}{name}).")
-    declare("grafana_api", [f"{prefix}grafana", "run_secrets"], GrafanaAPI.as_admin,
-            "Grafana's API as its admin (user from the compose file, password generated for this run).")
-    declare("gateway", [f"{prefix}nginx", "run_secrets"], Gateway,
-            "nginx as clients reach it: HTTPS on the published port, verified against the run's CA.")
+        declare(f"{name}_api", [prefix + name, "request"], direct(api, f"{prefix}gateway"),
+                f"{name}'s API on its own port ({prefix}{name}); a --target's through its gateway, where it routes it.")
+    declare("grafana_api", [f"{prefix}grafana", "run_secrets", f"{prefix}gateway"], grafana_admin,
+            "Grafana's API as its admin (user from the compose file, password generated for this run; "
+            "a --target's: its service-account token through the gateway).")
+    declare("gateway", [f"{prefix}nginx", "run_secrets"], front_door,
+            "nginx as clients reach it: HTTPS on the published port, verified against the run's CA "
+            "(a --target's: its URL, verified against --target-ca).")
     return made
 
 
@@ -101,7 +155,7 @@ def stack(gate_run: GateRun) -> Stack:
     return gate_run.stack()
 
 
-globals().update(stack_fixtures("stack"))
+globals().update(stack_fixtures(RUN_STACK))
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from obsgate.clients.http import ServiceError
 from obsgate.core import stop
 from obsgate.core.causes import Cause
 from obsgate.core.errors import InputError, NotEvaluated
-from obsgate.core.options import RunOptions
+from obsgate.core.options import RunOptions, Target
 from obsgate.core.policy import Policy
 from obsgate.core.recorder import GateRecorder
 from obsgate.core.results import CheckResult, Judgement, Outcome
@@ -97,6 +97,7 @@ def pytest_configure(config: pytest.Config) -> None:
         reports=Path(config.getoption("reports_dir") or root / "reports"),
         images=config.getoption("image"),
         pull=config.getoption("pull"),
+        target=_target(config),
     )
     _stop_on_signals(config)     # before the run's secrets exist: from here on nothing is left behind
     try:
@@ -110,6 +111,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN_DIR_KEY] = run_dir
     if not config.option.xmlpath:
         config.option.xmlpath = str(run_dir / "junit.xml")
+
+
+def _target(config: pytest.Config) -> Target | None:
+    url = config.getoption("target")
+    if url is None:
+        for option in ("target_ca", "target_http"):
+            if config.getoption(option) is not None:
+                raise pytest.UsageError(f"obs-gate: --{option.replace('_', '-')} without --target")
+        return None
+    ca = config.getoption("target_ca")
+    return Target(url, Path(ca) if ca else None, config.getoption("target_http"),
+                  config.getoption("target_allow_http"), config.getoption("target_no_verify"),
+                  config.getoption("target_load"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

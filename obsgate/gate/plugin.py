@@ -34,6 +34,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--candidate", action="append", default=[], metavar="SERVICE=IMAGE",
                     help="also run SERVICE's config acceptance checks against candidate IMAGE (repeatable); "
                          "reported under 'Upgrade readiness', never scored")
+    group.addoption("--target", default=None, metavar="URL",
+                    help="judge the deployment at URL (its nginx gateway, https://host[:port]) instead of starting "
+                         "the stack: credentials from OBSGATE_PUSH_USER/_PASSWORD, OBSGATE_READ_USER/_PASSWORD, "
+                         "OBSGATE_GRAFANA_TOKEN (or *_FILE); checks needing containers are not evaluated")
+    group.addoption("--target-ca", default=None, metavar="FILE",
+                    help="CA certificate (PEM) the target's certificate must chain to (default: the system store)")
+    group.addoption("--target-http", default=None, metavar="URL",
+                    help="the target's plain-HTTP address, for the redirect check (default: the target on port 80)")
+    group.addoption("--target-allow-http", action="store_true", help="allow a plain http:// --target")
+    group.addoption("--target-no-verify", action="store_true", help="do not verify the target's certificate")
+    group.addoption("--target-load", action="store_true",
+                    help="also run the load checks against the target, capped by gate.yml's target section")
     group.addoption("--gate-exit", choices=("auto", "verdict", "tests"), default="auto",
                     help="exit code from the gate verdict or from test outcomes; auto: verdict under -m gate")
     group.addoption("--accept-conditional", action="store_true",

@@ -33,7 +33,7 @@ from typing import Literal
 
 import snappy
 
-from obsgate.checks.logs import RUN_LABEL
+from obsgate.checks.logs import GATE_JOB, RUN_LABEL
 
 Format = Literal["json", "protobuf"]
 FORMATS: tuple[Format, ...] = ("json", "protobuf")
@@ -170,6 +170,7 @@ def owned_streams(cardinality: Cardinality, owner: int, count: int, process_tag:
     for index in range(first, first + count):
         labels = stream_labels(cardinality, index)
         labels[LOADGEN_LABEL] = f"{process_tag}.{index // cardinality.streams}"
+        labels.update(GATE_JOB)
         labels[RUN_LABEL] = run_tag
         streams.append(labels)
     return streams

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,7 @@ import yaml
 from docker.errors import BuildError, DockerException, ImageNotFound
 
 from obsgate.bringup.cleanup import LABEL_RUN
+from obsgate.core.wait import poll
 from obsgate.run import GateRun
 from tests.unit.test_every_check_is_proven import gate_checks, proving_tests
 
@@ -52,6 +56,7 @@ class ChildRun:
     checks: dict[str, dict[str, Any]]
     failure_causes: list[dict[str, Any]]
     bring_up_s: float               # the child's stack bring-up, charged to the first check that asked for it
+    metadata: dict[str, Any]        # gate.json's metadata (run id, target, images ...)
 
     def outcome(self, check_id: str) -> str:
         assert check_id in self.checks, f"child run reported no {check_id}:\n{self.output[-3000:]}"
@@ -80,7 +85,8 @@ def variant(tmp_path: Path) -> Callable[[Callable[[Compose], None]], Path]:
 def child_gate(pytestconfig: pytest.Config, tmp_path: Path) -> Callable[..., ChildRun]:
     """Run selected gate checks in a child pytest with this run's image overrides."""
 
-    def run(*selection: str, compose: Path | None = None, extra: tuple[str, ...] = ()) -> ChildRun:
+    def run(*selection: str, compose: Path | None = None, extra: tuple[str, ...] = (),
+            env: Mapping[str, str] | None = None) -> ChildRun:
         reports = tmp_path / "reports"
         args = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-q", *selection,
                 "--reports-dir", str(reports), "--pull", pytestconfig.getoption("pull"), *extra]
@@ -90,15 +96,69 @@ def child_gate(pytestconfig: pytest.Config, tmp_path: Path) -> Callable[..., Chi
                 args += ["--image", image]
         if compose is not None:
             args += ["--compose", str(compose)]
-        proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, **(env or {})})
         gate = reports / "latest" / "gate.json"
         document = json.loads(gate.read_text()) if gate.exists() else {}
         checks = {c["check_id"]: c for c in document.get("checks", [])}
         timings = document.get("metadata", {}).get("timings_s") or {}
         return ChildRun(proc.returncode, proc.stdout + proc.stderr, checks, document.get("failure_causes", []),
-                        timings.get("bring_up") or 0.0)
+                        timings.get("bring_up") or 0.0, document.get("metadata", {}))
 
     return run
+
+
+UP_READY_S = 300.0     # obsgate up: images resolved, every service healthy (about 60 s here)
+UP_DOWN_S = 120.0      # its teardown after SIGINT
+
+
+@dataclass(frozen=True)
+class Served:
+    """A stack brought up by ``python -m obsgate up``, as an SRE would: what it exported, and the arguments a
+    gate run judging it with ``--target`` takes."""
+
+    env: dict[str, str]
+
+    @property
+    def target_args(self) -> tuple[str, ...]:
+        return ("--target", self.env["LOCUST_HOST"], "--target-ca", self.env["OBSGATE_CA_FILE"],
+                "--target-http", self.env["OBSGATE_HTTP_URL"])
+
+
+def _exports(path: Path) -> dict[str, str]:
+    """The ``export NAME=value`` lines of an env file, as a shell would read them."""
+    found = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        found[name] = shlex.split(value)[0] if value else ""
+    return found
+
+
+@pytest.fixture(scope="module")
+def served_stack(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The gate's stack up under ``obsgate up`` (this run's images) for the module's tests, then Ctrl-C'd (its
+    teardown removes everything); the self-test skips, with ``obsgate up``'s words, where it cannot come up."""
+    work = tmp_path_factory.mktemp("served")
+    env_file, log = work / "up.env", work / "up.log"
+    args = [sys.executable, "-m", "obsgate", "up", "--env-file", str(env_file), "--pull", pytestconfig.getoption("pull"),
+            *(a for image in pytestconfig.getoption("image") for a in ("--image", image))]
+    with log.open("w") as out:
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        poll(lambda: (env_file.exists() and env_file.read_text().endswith("\n")) or proc.poll() is not None,
+             timeout_s=UP_READY_S,
+             what="obsgate up to write its env file", evidence=lambda: log.read_text()[-2000:])
+        if proc.poll() is not None:
+            pytest.skip(f"obsgate up could not bring the stack up: {log.read_text()[-600:]}")
+        yield Served(_exports(env_file))
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(UP_DOWN_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def only(*services: str) -> Callable[[Compose], None]:

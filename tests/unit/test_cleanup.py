@@ -360,7 +360,7 @@ class FakeRun:
     """The parts of a GateRun that overlays and one-offs use."""
 
     def __init__(self, project: ComposeProject) -> None:
-        self.run_id, self.project = RUN, project
+        self.run_id, self.project, self.target = RUN, project, None
         self.images = {"app": ImageChoice("app", "app:1", "app:1", False, True)}
 
     def image_choices(self) -> dict[str, ImageChoice]:

@@ -146,10 +146,10 @@ def test_frontend_log_keeps_level_inside_the_line() -> None:
     assert "level" not in labels and json.loads(line)["level"] == "warn"
 
 
-def test_push_labels_every_stream_with_the_run(logs: LogsClient, loki: FakeLoki) -> None:
+def test_push_labels_every_stream_with_the_run_and_the_gate_job(logs: LogsClient, loki: FakeLoki) -> None:
     logs.push_ok([({"service": "pos-backend"}, [(1, "a")])], "protobuf")
-    logs.push_ok([({"service": "pos-backend", RUN_LABEL: "someone-else"}, [(2, "b")])])
-    assert loki.streams == {'{gate_run="run1-abcd", service="pos-backend"}': [(1, "a"), (2, "b")]}
+    logs.push_ok([({"service": "pos-backend", RUN_LABEL: "someone-else", "job": "pos"}, [(2, "b")])])
+    assert loki.streams == {'{gate_run="run1-abcd", job="obs-gate", service="pos-backend"}': [(1, "a"), (2, "b")]}
 
 
 def test_push_ok_names_status_and_body(logs: LogsClient, loki: FakeLoki) -> None:

@@ -8,6 +8,8 @@ checks (tests/config/test_alerting_budget.py) carry the failure.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from obsgate.bringup.stack import ServiceHandle, Stack
 from obsgate.clients.prometheus import Target
 from obsgate.core.errors import NotEvaluated
@@ -18,13 +20,18 @@ SELF = ("localhost", "127.0.0.1")      # a target Prometheus scrapes on itself
 BOUND = "outage_to_page_s"             # nothing Prometheus must notice may take longer than paging an outage
 
 
-def scraped_service(stack: Stack, target: ScrapeTarget) -> ServiceHandle:
+def scraped_name(services: Collection[str], target: ScrapeTarget) -> str:
     """The compose service behind a scrape target (its address is the service name on the stack network)."""
     name = "prometheus" if target.host in SELF else target.host
-    if name not in stack.services:
+    if name not in services:
         raise AssertionError(f"scrape target {target.address} (job {target.job}) is not a service of the stack: "
-                             f"services are {sorted(stack.services)}")
-    return stack[name]
+                             f"services are {sorted(services)}")
+    return name
+
+
+def scraped_service(stack: Stack, target: ScrapeTarget) -> ServiceHandle:
+    """The service of ``stack`` behind a scrape target, whether it can run here or not."""
+    return stack[scraped_name(list(stack.services), target)]
 
 
 def find_target(active: list[Target], target: ScrapeTarget) -> Target | None:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from obsgate.checks.logs import RUN_LABEL
+from obsgate.checks.logs import GATE_JOB, RUN_LABEL
 from obsgate.clients import API
 from obsgate.stackfiles.nginx import CorsAllowList
 
@@ -100,7 +100,7 @@ def unlisted_origins(allow: CorsAllowList) -> list[str]:
 def push_body(label: str, line: str | None = None) -> dict[str, Any]:
     """A one-line Loki JSON push inside the run label ``label``."""
     text = line or json.dumps({"message": "obs-gate edge probe", "id": uuid.uuid4().hex})
-    return {"streams": [{"stream": {RUN_LABEL: label, "service": "obs-gate-edge"},
+    return {"streams": [{"stream": {RUN_LABEL: label, **GATE_JOB, "service": "obs-gate-edge"},
                          "values": [[str(time.time_ns()), text]]}]}
 
 

@@ -28,8 +28,11 @@ def md(text: str, limit: int = 300) -> str:
     return _TAG_START.sub("&lt;", one_line(text, limit)).replace("|", "\\|")
 
 
-def render_summary(gate: GateScore, comparison: RunComparison | None) -> str:
+def render_summary(gate: GateScore, comparison: RunComparison | None, target: str | None = None) -> str:
+    """``target``: the URL of a deployment judged with --target (None: the gate's own stack)."""
     lines = [f"# obs-gate: {gate.verdict.value}", "", f"**{md(verdict_line(gate))}**", ""]
+    if target is not None:
+        lines += [f"Judged: the external target {md(target)} (checks needing container control: not evaluated)", ""]
     lines += ["## Decision matrix", "",
               "| Category | Weight | Score | Weighted |", "| --- | ---: | ---: | ---: |"]
     for c in gate.categories:

@@ -60,7 +60,8 @@ def write_run_reports(root: Path, run_dir: Path, gate: GateScore, metadata: dict
     document = build_gate_document(gate, metadata, comparison)
     validate_gate_document(document)
     (run_dir / "gate.json").write_text(json.dumps(document, indent=2) + "\n", "utf-8")
-    (run_dir / "summary.md").write_text(render_summary(gate, comparison) + "\n", "utf-8")
+    target = (metadata.get("target") or {}).get("url")
+    (run_dir / "summary.md").write_text(render_summary(gate, comparison, target) + "\n", "utf-8")
     (run_dir / "report.html").write_text(render_html(gate, metadata, comparison), "utf-8")
 
     append_entry(history, scrub_text(json.dumps(entry, default=str), forms))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from obsgate.bringup.stack import ServiceHandle, Stack
-from obsgate.checks.alerting.monitor import scraped_service
+from obsgate.bringup.stack import ServiceHandle
+from obsgate.bringup.target import RemoteService
+from obsgate.checks.alerting.monitor import scraped_name, scraped_service
 from obsgate.gate.hooks import RUN_KEY
 from obsgate.run import GateRun
 from obsgate.stackfiles.prometheus import PrometheusConfig, ScrapeTarget
@@ -29,6 +30,10 @@ def prometheus_config(gate_run: GateRun) -> PrometheusConfig:
 
 
 @pytest.fixture
-def service(stack: Stack, scrape_target: ScrapeTarget) -> ServiceHandle:
-    """The service behind ``scrape_target``, whether it can run here or not (the check tells the two apart)."""
-    return scraped_service(stack, scrape_target)
+def service(gate_run: GateRun, scrape_target: ScrapeTarget, request: pytest.FixtureRequest) -> ServiceHandle | RemoteService:
+    """The service behind ``scrape_target``, whether it can run here or not (the check tells the two apart); a
+    --target's as its stand-in (whether it runs, only its scrape target's health can say)."""
+    if gate_run.target is not None:
+        remote: RemoteService = request.getfixturevalue(scraped_name(list(gate_run.project.services), scrape_target))
+        return remote
+    return scraped_service(request.getfixturevalue("stack"), scrape_target)

@@ -14,6 +14,7 @@ import pytest
 
 from obsgate.bringup.secrets import BasicAuth, RunSecrets
 from obsgate.bringup.stack import ServiceHandle
+from obsgate.bringup.target import grafana_admin_password
 from obsgate.checks import grafana as gc
 from obsgate.clients import Gateway, GrafanaAPI
 from obsgate.core.recorder import GateRecorder
@@ -81,7 +82,7 @@ def test_grafana_generated_admin_password_works(grafana_as: Opener, grafana: Ser
                                                 run_secrets: RunSecrets, gate: GateRecorder) -> None:
     """The deployment's generated admin password (GRAFANA_ADMIN_PASSWORD) must be the one in force."""
     user = admin_user(grafana)
-    reply = gc.Reply.of(grafana_as(BasicAuth(user, run_secrets.grafana_admin_password)).user())
+    reply = gc.Reply.of(grafana_as(BasicAuth(user, grafana_admin_password(run_secrets))).user())
     gate.evidence["GET /api/user as admin"] = reply.status
     problems = gc.admin_user_problems(user, reply)
     assert not problems, problems[0] if problems else ""

@@ -17,6 +17,7 @@ from obsgate.checks.edge.probes import PUSH, SECURITY_HEADERS, preflight, shown,
 from obsgate.clients import API, Gateway
 from obsgate.clients.tlsprobe import ProbeError, probe_version, verify_chain
 from obsgate.core.recorder import GateRecorder
+from obsgate.run import GateRun
 from obsgate.stackfiles.nginx import CorsAllowList
 
 LEGACY = ("TLSv1", "TLSv1.1")
@@ -115,12 +116,13 @@ def test_security_headers_on_https_responses(anon: API, cors_allow_list: CorsAll
 
 
 @pytest.mark.gate(category="Security", weight=2)
-def test_served_certificate_chains_to_run_ca(nginx: ServiceHandle, run_secrets: RunSecrets,
+def test_served_certificate_chains_to_run_ca(nginx: ServiceHandle, run_secrets: RunSecrets, gate_run: GateRun,
                                              gate: GateRecorder) -> None:
     """Clients pin the deployment's CA: the certificate nginx serves must chain to it and name the host."""
     host, port = nginx.published(443)
+    name = SERVER_NAMES[0] if gate_run.target is None else host    # a target: the name its URL uses
     try:
-        chain = verify_chain(host, port, run_secrets.ca_cert, SERVER_NAMES[0])
+        chain = verify_chain(host, port, run_secrets.ca_cert, name)
     except ProbeError as exc:
         raise AssertionError(str(exc)) from None
     gate.evidence["certificate"] = chain.describe()

@@ -38,3 +38,13 @@ def loki_limits(loki_api: LokiAPI, gate: GateRecorder) -> LokiLimits:
     limits = LokiLimits.from_config(loki_api.config())
     gate.evidence["loki_limits"] = dataclasses.asdict(limits)
     return limits
+
+
+@pytest.fixture
+def loki_reader(logs: LogsClient, gate_run: GateRun, request: pytest.FixtureRequest) -> LokiAPI:
+    """Where Grafana's Loki data source reads: Loki on the run network; a --target's Loki through its gateway with
+    the read credential (its own port is not the gate's to reach)."""
+    if gate_run.target is not None:
+        return logs.read_api
+    api: LokiAPI = request.getfixturevalue("loki_api")
+    return api
