@@ -2,7 +2,7 @@
 or on the stack's internal network.
 
 Checked on the running containers (their port bindings) and by connecting to the
-services' own ports on 127.0.0.1.
+services' own ports on 127.0.0.1; on a --target, by connecting to them on the target's host.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ def bindings(handle: ServiceHandle) -> list[dict[str, Any]]:
             for port, binds in ports.items() for b in binds or []]
 
 
-def answers(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+def answers(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def owner(client: docker.DockerClient, port: int) -> str:
@@ -43,9 +45,23 @@ def owner(client: docker.DockerClient, port: int) -> str:
     return "a process on this host outside Docker"
 
 
+def _target_ports(host: str, gate_run: GateRun, gate: GateRecorder) -> list[str]:
+    """A target's services' own ports (the compose file's ``expose``) must not answer on its host."""
+    probed = {f"{host}:{port} ({name})": answers(port, host) for name, spec in gate_run.project.services.items()
+              if name != EDGE for port in spec.expose}
+    gate.evidence["connection attempts"] = {where: "answers" if up else "refused" for where, up in probed.items()}
+    return [f"{where} answers" for where, up in probed.items() if up]
+
+
 @pytest.mark.gate(category="Security", weight=4)
-def test_only_nginx_is_published(stack: Stack, nginx: ServiceHandle, gate_run: GateRun, gate: GateRecorder) -> None:
+def test_only_nginx_is_published(nginx: ServiceHandle, gate_run: GateRun, gate: GateRecorder,
+                                 request: pytest.FixtureRequest) -> None:
     """A Loki, Prometheus, Alertmanager or Grafana port on the host bypasses nginx's TLS and auth."""
+    if gate_run.target is not None:
+        problems = _target_ports(nginx.published(443)[0], gate_run, gate)
+        assert not problems, "services reachable on the target's host past nginx: " + "; ".join(problems)
+        return
+    stack: Stack = request.getfixturevalue("stack")
     running = [h for h in stack if h.state in (State.READY, State.STARTED)]
     gate.evidence["not running here"] = {h.name: h.reason for h in stack if h not in running}
     problems = []
