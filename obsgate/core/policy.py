@@ -18,7 +18,9 @@ from obsgate.core.results import Judgement
 from obsgate.core.yamlio import YamlDoc
 
 SCHEMA_VERSION = 1
-TOP_LEVEL_KEYS = ("schema_version", "thresholds", "categories", "blockers", "targets", "load")
+TOP_LEVEL_KEYS = ("schema_version", "thresholds", "categories", "blockers", "targets", "load", "target")
+TARGET_LOAD_KEYS = ("max_lines_per_s", "max_load_s")
+TARGET_LOAD_EXAMPLE = "target: {max_lines_per_s: 11000, max_load_s: 150}"
 CATEGORY_KEYS = ("weight", "advisory", "description")
 TARGET_KEYS = ("value", "warn", "better", "unit", "description")
 TARGET_REQUIRED = ("value", "better", "unit", "description")
@@ -121,6 +123,14 @@ class LoadSettings:
 
 
 @dataclass(frozen=True)
+class TargetLoadCap:
+    """How much load ``--target-load`` may put on a deployment the gate did not start (gate.yml ``target``)."""
+
+    max_lines_per_s: float    # no phase of the profile offers more
+    max_load_s: float         # the whole profile lasts no longer
+
+
+@dataclass(frozen=True)
 class Policy:
     """The whole validated policy; `path` is kept so later errors can name the file."""
 
@@ -131,6 +141,14 @@ class Policy:
     blockers: tuple[str, ...]
     targets: dict[str, Target]
     load_settings: LoadSettings | None = None
+    target_cap: TargetLoadCap | None = None
+
+    def target_load_cap(self) -> TargetLoadCap:
+        """The cap on load against a --target; optional in gate.yml, so --target-load is where it is missed."""
+        if self.target_cap is None:
+            raise InputError(self.path, "target", "no cap for --target-load: the load on a deployment the gate did "
+                             "not start must be capped", f"add {TARGET_LOAD_EXAMPLE}")
+        return self.target_cap
 
     def load(self) -> LoadSettings:
         """The load profile's settings; optional in gate.yml, so a load check asking is where it is missed."""
@@ -216,6 +234,7 @@ class _Validator:
             blockers=self.blockers(data.get("blockers", [])),
             targets=self.targets(data.get("targets", {})),
             load_settings=None if data.get("load") is None else self.load(data["load"]),
+            target_cap=None if data.get("target") is None else self.target_load(data["target"]),
         )
 
     def number(self, key: str, value: object, fix: str) -> float:
@@ -379,6 +398,13 @@ class _Validator:
                                            "seconds between the LogQL queries"),
             saturation=self.saturation(section.get("saturation")),
         )
+
+    def target_load(self, raw: object) -> TargetLoadCap:
+        section = self.mapping("target", raw, f"write {TARGET_LOAD_EXAMPLE}")
+        self.no_unknown("target", section, TARGET_LOAD_KEYS)
+        return TargetLoadCap(
+            max_lines_per_s=self.positive("target", section, "max_lines_per_s", "the most lines/s --target-load offers"),
+            max_load_s=self.positive("target", section, "max_load_s", "the longest --target-load run, in seconds"))
 
     def margin(self, section: dict[str, Any]) -> float:
         """load.offer_margin: 0 offers exactly the target (pacing noise then decides pass or miss), 1 doubles it."""

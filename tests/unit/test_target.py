@@ -12,8 +12,10 @@ from obsgate.bringup.target import RemoteService, credentials, grafana_admin_pas
 from obsgate.core.causes import EXTERNAL
 from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.core.options import Target
+from obsgate.core.policy import load_policy
 from obsgate.stackfiles.compose import ServiceSpec
 
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {"OBSGATE_PUSH_USER": "pos-push", "OBSGATE_PUSH_PASSWORD": "p", "OBSGATE_READ_USER": "sre-read",
        "OBSGATE_READ_PASSWORD": "r"}
 
@@ -78,3 +80,20 @@ def test_remote_service_refuses_container_control(touch: object) -> None:
     with pytest.raises(NotEvaluated) as raised:
         touch(loki)  # type: ignore[operator]
     assert raised.value.cause == EXTERNAL
+
+
+def test_gate_yml_caps_target_load() -> None:
+    cap = load_policy(ROOT / "gate.yml").target_load_cap()
+    assert cap.max_lines_per_s >= 10_000 and cap.max_load_s > 0
+
+
+def test_target_load_cap_missing_or_wrong_is_named(tmp_path: Path) -> None:
+    text = (ROOT / "gate.yml").read_text()
+    without = tmp_path / "without.yml"
+    without.write_text(text[:text.index("\ntarget:")])
+    with pytest.raises(InputError, match="target:.*max_lines_per_s"):
+        load_policy(without).target_load_cap()
+    wrong = tmp_path / "wrong.yml"
+    wrong.write_text(text.replace("max_load_s: 150", "max_load_s: -1"))
+    with pytest.raises(InputError, match="target.max_load_s"):
+        load_policy(wrong)
