@@ -116,8 +116,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def _target(config: pytest.Config) -> Target | None:
     url = config.getoption("target")
     if url is None:
-        for option in ("target_ca", "target_http"):
-            if config.getoption(option) is not None:
+        for option in ("target_ca", "target_http", "target_allow_http", "target_no_verify", "target_load"):
+            if config.getoption(option) not in (None, False):
                 raise pytest.UsageError(f"obs-gate: --{option.replace('_', '-')} without --target")
         return None
     ca = config.getoption("target_ca")

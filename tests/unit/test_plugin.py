@@ -380,3 +380,37 @@ def test_a_tail_the_failure_already_carries_is_not_shown_again(
     result, checks = evidence_run
     assert checks["test_carries_its_own_excerpt"]["evidence"]["log_tails"].keys() == {"nginx"}
     assert result.stdout.str().count("last 20 log lines of loki ---") == 2     # the two checks above only
+
+
+TARGET_ENV = {"OBSGATE_PUSH_USER": "pos-push", "OBSGATE_PUSH_PASSWORD": "p", "OBSGATE_READ_USER": "sre-read",
+              "OBSGATE_READ_PASSWORD": "r"}
+
+
+def test_target_run_states_its_target(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in TARGET_ENV.items():
+        monkeypatch.setenv(name, value)
+    checks(project, PASSING)
+    result = project.runpytest_subprocess("-m", "gate", "--target", "https://127.0.0.1:8443")
+    result.assert_outcomes(passed=2)
+    assert gate_json(project)["metadata"]["target"] == {"url": "https://127.0.0.1:8443", "external": True,
+                                                        "ca_file": None, "verify": True, "load": False}
+    assert "Judged: the external target https://127.0.0.1:8443" in (project.path / "reports" / "latest" /
+                                                                     "summary.md").read_text()
+
+
+@pytest.mark.parametrize(("args", "unset", "named"), [
+    (["--target", "http://127.0.0.1:8080"], None, "--target-allow-http"),
+    (["--target", "https://127.0.0.1:8443"], "OBSGATE_READ_PASSWORD", "OBSGATE_READ_PASSWORD"),
+    (["--target-load"], None, "--target-load without --target"),
+])
+def test_bad_target_input_stops_the_run_naming_it(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                  args: list[str], unset: str | None, named: str) -> None:
+    for name, value in TARGET_ENV.items():
+        if name != unset:
+            monkeypatch.setenv(name, value)
+    if unset:
+        monkeypatch.delenv(unset, raising=False)
+    checks(project, PASSING)
+    result = project.runpytest_subprocess("-m", "gate", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert named in result.stderr.str()
