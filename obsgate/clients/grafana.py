@@ -1,4 +1,4 @@
-"""Grafana's documented HTTP API: health, datasources, search, users, the datasource proxy."""
+"""Grafana's documented HTTP API: health, its version, datasources, search, users, the datasource proxy."""
 
 from __future__ import annotations
 
@@ -37,6 +37,35 @@ class SearchHit:
         return cls(str(h.get("uid", "")), str(h.get("type", "")), str(h.get("folderTitle", "")))
 
 
+@dataclass(frozen=True)
+class DatasourceSettings:
+    """A datasource with the settings provisioning sets (``GET /api/datasources``)."""
+
+    uid: str
+    name: str
+    type: str
+    url: str
+    is_default: bool
+
+    @classmethod
+    def of(cls, d: Mapping[str, Any]) -> DatasourceSettings:
+        return cls(str(d.get("uid", "")), str(d.get("name", "")), str(d.get("type", "")), str(d.get("url", "")),
+                   bool(d.get("isDefault", False)))
+
+
+@dataclass(frozen=True)
+class DashboardEntry:
+    """A dashboard as ``/api/search?type=dash-db`` lists it."""
+
+    uid: str
+    title: str
+    folder_title: str           # "" in the General folder
+
+    @classmethod
+    def of(cls, h: Mapping[str, Any]) -> DashboardEntry:
+        return cls(str(h.get("uid", "")), str(h.get("title", "")), str(h.get("folderTitle", "")))
+
+
 class GrafanaAPI(API):
     """Grafana's documented HTTP API (https://grafana.com/docs/grafana/latest/developers/http_api/)."""
 
@@ -50,6 +79,16 @@ class GrafanaAPI(API):
 
     def health(self) -> httpx.Response:
         return self.get("/api/health")
+
+    def version(self) -> str:
+        """The version Grafana runs (``version`` of ``GET /api/health``, which needs no credentials)."""
+        return str(self.ok("GET", "/api/health").json().get("version", ""))
+
+    def datasource_settings(self) -> list[DatasourceSettings]:
+        return [DatasourceSettings.of(d) for d in self.ok("GET", "/api/datasources").json()]
+
+    def dashboards(self) -> list[DashboardEntry]:
+        return [DashboardEntry.of(h) for h in self.ok("GET", "/api/search", params={"type": "dash-db"}).json()]
 
     def datasources(self) -> list[Datasource]:
         return [Datasource.of(d) for d in self.ok("GET", "/api/datasources").json()]

@@ -1,4 +1,4 @@
-"""Loki's HTTP API: push (JSON and protobuf+snappy), LogQL queries, /config, /metrics.
+"""Loki's HTTP API: push (JSON and protobuf+snappy), LogQL queries, /config, /metrics, its build info.
 
 Query answers are parsed here, once: a log query's streams (``LokiStreams``), a metric query's
 series (Prometheus' format: ``obsgate.clients.prometheus.Series``).
@@ -15,7 +15,7 @@ import httpx
 
 from obsgate.clients.http import API, labels_of
 from obsgate.clients.logproto import CONTENT_TYPE, encode
-from obsgate.clients.prometheus import Series, series
+from obsgate.clients.prometheus import BuildInfo, Series, series
 
 Labels = Mapping[str, str]
 Entry = tuple[int, str]           # (unix ns, line)
@@ -65,6 +65,10 @@ class LokiAPI(API):
         """A log query over a time range."""
         return LokiStreams.of(self.data("/loki/api/v1/query_range", query=query, start=str(start_ns),
                                         end=str(end_ns or time.time_ns()), limit=str(limit), direction=direction))
+
+    def buildinfo(self) -> BuildInfo:
+        """What Loki says it is (``/loki/api/v1/status/buildinfo``: Prometheus' fields, not wrapped in ``data``)."""
+        return BuildInfo.of(self.ok("GET", "/loki/api/v1/status/buildinfo").json())
 
     def query(self, query: str, time_ns: int | None = None, limit: int = 100) -> list[Series]:
         """An instant metric query (``count_over_time`` and friends)."""

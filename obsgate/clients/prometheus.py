@@ -1,4 +1,5 @@
-"""Prometheus' HTTP API: readiness, targets, rules, instant queries, active alerts, its Alertmanagers, its flags.
+"""Prometheus' HTTP API: readiness, targets, rules, instant queries, active alerts, its Alertmanagers, its flags,
+its build and its loaded config.
 
 Each answer is parsed here, once, into the few fields the checks use.
 """
@@ -82,6 +83,45 @@ class RuleGroup:
 
 
 @dataclass(frozen=True)
+class LoadedRule:
+    """A rule as Prometheus loaded it: ``query`` is its expression as Prometheus prints it back."""
+
+    kind: str                   # alerting | recording
+    name: str
+    query: str
+    for_s: float                # ``duration``: 0 for a recording rule
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class LoadedGroup:
+    name: str
+    file: str                   # the rule file it came from, as the container sees it
+    interval_s: float
+    rules: tuple[LoadedRule, ...]
+
+    @classmethod
+    def of(cls, g: Mapping[str, Any]) -> LoadedGroup:
+        return cls(str(g["name"]), str(g.get("file", "")), float(g.get("interval") or 0.0),
+                   tuple(LoadedRule(str(r.get("type", "")), str(r["name"]), str(r.get("query", "")),
+                                    float(r.get("duration") or 0.0), labels_of(r.get("labels")))
+                         for r in g.get("rules") or []))
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """What a Prometheus-family binary says it is (``/api/v1/status/buildinfo``; Loki answers the same fields)."""
+
+    version: str                # as the binary reports it, e.g. 2.48.1 or Debian's 2.42.0+ds
+    revision: str
+    branch: str
+
+    @classmethod
+    def of(cls, d: Mapping[str, Any]) -> BuildInfo:
+        return cls(str(d.get("version", "")), str(d.get("revision", "")), str(d.get("branch", "")))
+
+
+@dataclass(frozen=True)
 class PromAlert:
     """A pending or firing alert."""
 
@@ -103,6 +143,17 @@ class PrometheusAPI(API):
 
     def rules(self) -> list[RuleGroup]:
         return [RuleGroup.of(g) for g in self.data("/api/v1/rules")["groups"]]
+
+    def rule_definitions(self) -> list[LoadedGroup]:
+        """The loaded rule groups with each rule's expression, ``for``, labels and kind (what drift compares)."""
+        return [LoadedGroup.of(g) for g in self.data("/api/v1/rules")["groups"]]
+
+    def buildinfo(self) -> BuildInfo:
+        return BuildInfo.of(self.data("/api/v1/status/buildinfo"))
+
+    def loaded_config(self) -> str:
+        """The configuration Prometheus runs with, as YAML (``GET /api/v1/status/config``): defaults filled in."""
+        return str(self.data("/api/v1/status/config")["yaml"])
 
     def query(self, expr: str, at_s: float | None = None) -> list[Series]:
         """An instant query, evaluated now or at ``at_s`` (a range selector answers a matrix: all its points)."""

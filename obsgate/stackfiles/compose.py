@@ -53,6 +53,7 @@ DEFAULT_NETWORK = "default"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
+_TAG_VERSION = re.compile(r"^v?(\d+(?:\.\d+)+)")    # at least major.minor: a bare number may be a date
 # Docker's byte values (compose spec "byte value"; docker-py parse_bytes): binary units, an optional trailing b.
 _BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$", re.IGNORECASE)
 _BYTE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -71,6 +72,15 @@ def image_version(ref: str) -> tuple[int, int, int] | None:
     tag = ref.split("@", 1)[0].rpartition("/")[2].partition(":")[2]
     match = _VERSION.match(tag)
     return (int(match[1]), int(match[2]), int(match[3] or 0)) if match else None
+
+
+def tag_version(ref: str) -> str | None:
+    """The version an image's tag names, as many parts as it gives: ``prom/prometheus:v2.48.1`` -> ``2.48.1``,
+    ``standin/prometheus:2.42.0-debian`` -> ``2.42.0``, ``nginx:1.25`` -> ``1.25``; None for a tag without
+    one (``latest``, ``main``, a bare ``1`` or a date) or no tag at all (a digest only)."""
+    tag = ref.split("@", 1)[0].rpartition("/")[2].partition(":")[2]
+    match = _TAG_VERSION.match(tag)
+    return match[1] if match else None
 
 
 def image_repository(ref: str) -> str:

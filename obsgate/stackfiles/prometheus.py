@@ -119,6 +119,25 @@ class AlertRule:
 
 
 @dataclass(frozen=True)
+class DefinedRule:
+    """A rule as its file defines it, alerting or recording (what ``GET /api/v1/rules`` must show loaded)."""
+
+    kind: str                   # alerting | recording
+    name: str                   # the alert's or the recorded series' name
+    expr: str
+    for_s: float                # 0 for a recording rule
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class DefinedGroup:
+    name: str
+    interval_s: float | None    # its own ``interval``; None: the global evaluation_interval applies
+    rules: tuple[DefinedRule, ...]
+    file: Path
+
+
+@dataclass(frozen=True)
 class RuleFile(YamlFile):
     """One Prometheus rule file, parsed once."""
 
@@ -132,6 +151,17 @@ class RuleFile(YamlFile):
         return [AlertRule(str(group["name"]), str(rule["alert"]), str(rule["expr"]),
                           prom_duration_s(str(rule.get("for", "0s"))), dict(rule.get("labels") or {}), self.path)
                 for group in self._groups() for rule in group.get("rules") or [] if "alert" in rule]
+
+    def groups(self) -> list[DefinedGroup]:
+        """Every group with every rule, in file order (Prometheus evaluates them in this order)."""
+        return [DefinedGroup(str(group["name"]),
+                             prom_duration_s(str(group["interval"])) if group.get("interval") else None,
+                             tuple(DefinedRule("alerting" if "alert" in rule else "recording",
+                                               str(rule.get("alert") or rule.get("record")), str(rule.get("expr", "")),
+                                               prom_duration_s(str(rule.get("for", "0s"))),
+                                               {str(k): str(v) for k, v in (rule.get("labels") or {}).items()})
+                                   for rule in group.get("rules") or []), self.path)
+                for group in self._groups()]
 
     def rule_names(self) -> list[tuple[str, str]]:
         """(group, rule name) for every rule, alerting and recording alike."""
@@ -156,6 +186,13 @@ class PrometheusConfig:
         """The config at ``path`` on the host, which ``spec`` mounts."""
         return cls(path, YamlDoc.load(path, shown(path), "Prometheus config"), spec)
 
+    @classmethod
+    def loaded(cls, text: str, spec: ServiceSpec) -> PrometheusConfig:
+        """The config a running Prometheus has loaded (``GET /api/v1/status/config``: its YAML, defaults filled in,
+        relative paths joined to the config's directory), read by this same reader so both sides compare fact by fact."""
+        container = flag_value(spec.command or (), CONFIG_FLAGS, DEFAULT_CONFIG)
+        return cls(Path(container), YamlDoc.parse(text, "GET /api/v1/status/config"), spec)
+
     @property
     def container_path(self) -> str:
         """Where Prometheus reads this config inside the container."""
@@ -170,6 +207,20 @@ class PrometheusConfig:
         """The ``rule_files`` entries as container paths: relative ones join the config file's directory."""
         base = posixpath.dirname(self.container_path)
         return [posixpath.normpath(posixpath.join(base, str(p))) for p in self.doc.get("rule_files") or []]
+
+    def rule_file_patterns(self) -> list[str]:
+        """The ``rule_files`` entries as Prometheus resolves them (container paths, globs kept)."""
+        return self._rule_patterns()
+
+    def alertmanager_urls(self) -> list[str]:
+        """Where the notifier posts alerts, as ``GET /api/v1/alertmanagers`` lists them: per static target
+        ``scheme://target/path_prefix/api/<api_version>/alerts`` (defaults http, /, v2)."""
+        urls = []
+        for am in (self.doc.get("alerting") or {}).get("alertmanagers") or []:
+            prefix = posixpath.join("/", str(am.get("path_prefix") or "/"), f"api/{am.get('api_version') or 'v2'}/alerts")
+            urls += [f"{am.get('scheme') or 'http'}://{target}{prefix}"
+                     for static in am.get("static_configs") or [] for target in static.get("targets") or []]
+        return urls
 
     def _global(self, key: str, default: str) -> float:
         return prom_duration_s(str((self.doc.get("global") or {}).get(key, default)))
@@ -235,6 +286,10 @@ class PrometheusConfig:
                  for name, path in mounted_entries(self.spec, directory).items()
                  if name.endswith((".yml", ".yaml")) and path.is_file()}
         return sorted(found - {self.path})
+
+    def rule_groups(self) -> list[DefinedGroup]:
+        """Every rule group the mounted rule files define, file by file."""
+        return [group for file in self.rules for group in file.groups()]
 
     def alert_rules(self) -> list[AlertRule]:
         """Every alerting rule the mounted rule files define."""
