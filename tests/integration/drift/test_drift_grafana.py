@@ -16,20 +16,20 @@ from obsgate.core.recorder import GateRecorder
 
 
 @pytest.mark.gate(category="Configuration", weight=1)
-def test_grafana_datasources_match_provisioning(read_grafana: GrafanaAPI, grafana: ServiceHandle,
+def test_grafana_datasources_match_provisioning(grafana_api: GrafanaAPI, grafana: ServiceHandle,
                                                 gate: GateRecorder) -> None:
     """GET /api/datasources: each provisioned datasource with its name, type, URL and default flag."""
     approved = drift.provisioned_datasource_settings(grafana.spec)
     gate.evidence["provisioned"] = [d.uid for d in approved]
-    problems = drift.datasource_drift(approved, read_grafana.datasource_settings())
+    problems = drift.datasource_drift(approved, grafana_api.datasource_settings())
     assert not problems, "; ".join(problems)
 
 
 @pytest.mark.gate(category="Configuration", weight=1)
-def test_grafana_dashboards_match_provisioning(read_grafana: GrafanaAPI, grafana: ServiceHandle,
+def test_grafana_dashboards_match_provisioning(grafana_api: GrafanaAPI, grafana: ServiceHandle,
                                                gate: GateRecorder) -> None:
     """GET /api/search: each provisioned dashboard with its file's title, in its provider's folder."""
     approved = drift.provisioned_boards(grafana.spec)
     gate.evidence["provisioned"] = [b.uid for b in approved]
-    problems = drift.dashboard_drift(approved, read_grafana.dashboards())
+    problems = drift.dashboard_drift(approved, grafana_api.dashboards())
     assert not problems, "; ".join(problems)

@@ -36,7 +36,7 @@ def test_prometheus_runs_the_approved_version(read_prometheus: PrometheusAPI, ga
 
 
 @pytest.mark.gate(category="Configuration", weight=1)
-def test_grafana_runs_the_approved_version(read_grafana: GrafanaAPI, grafana: ServiceHandle, gate_run: GateRun,
+def test_grafana_runs_the_approved_version(grafana_api: GrafanaAPI, grafana: ServiceHandle, gate_run: GateRun,
                                            gate: GateRecorder) -> None:
     """GET /api/health: Grafana runs the version the gate approved."""
-    _judge("grafana", read_grafana.version(), gate_run, gate)
+    _judge("grafana", grafana_api.version(), gate_run, gate)
