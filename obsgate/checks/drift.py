@@ -7,7 +7,8 @@ here from what the running programs say about themselves through the gateway, so
 judgements hold for the gate's own stack and for a ``--target`` it did not start.
 
 Pure functions over the typed answers of obsgate.clients and the facts of obsgate.stackfiles (unit-tested
-with recorded answers); each returns the differences found, every one naming both values (empty = none).
+with recorded answers); each returns the differences found, every one naming both values (empty = none),
+and a check states them with the fix once (``explained``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from obsgate.stackfiles.prometheus import DefinedGroup, PrometheusConfig, prom_d
 
 # The version a binary reports: its leading numbers (Debian's packages add "+ds", "+ds1", "-1").
 _RUNNING_VERSION = re.compile(r"^v?(\d+(?:\.\d+)*)")
-DEPLOY_CONFIG = "deploy the approved file and reload Prometheus (POST /-/reload inside the network), or revert the file"
-DEPLOY_IMAGE = "deploy the approved image, or change the pin to what is meant to run"
+IMAGE_FIX = "deploy the approved image, or change the pin to what is meant to run"
+CONFIG_FIX = "deploy the approved file and reload Prometheus (POST /-/reload inside the network), or revert the file"
+RULES_FIX = "deploy the approved rule files and reload Prometheus, or revert the files"
+GRAFANA_FIX = "deploy stack/grafana and restart Grafana (its providers reload dashboards), or revert the files"
 # PromQL as Prometheus prints a parsed expression back: strings, ranges/subqueries, names, numbers, operators.
 _PROMQL_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`|\[[^\]]*\]'
                            r"|[A-Za-z_:][A-Za-z0-9_:]*|\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?"
@@ -70,12 +73,17 @@ def version_problems(approved: Approved, running: str) -> list[str]:
     shown_running = running.strip() or "(empty)"
     if found is None:
         return [f"{approved.service}: running {shown_running!r}, not a release version; "
-                f"{approved.source} {approved.ref} is {want}: {DEPLOY_IMAGE}"]
+                f"{approved.source} {approved.ref} is {want}"]
     have = found[1]
     if have.split(".")[:len(want.split("."))] == want.split("."):
         return []
     extra = f" ({shown_running})" if shown_running != have else ""
-    return [f"{approved.service}: running {have}{extra}, {approved.source} {approved.ref} is {want}: {DEPLOY_IMAGE}"]
+    return [f"{approved.service}: running {have}{extra}, {approved.source} {approved.ref} is {want}"]
+
+
+def explained(problems: list[str], fix: str) -> str:
+    """A failing check's message: the differences, then the fix once."""
+    return "; ".join(problems) + f" (fix: {fix})"
 
 
 # --- Prometheus' loaded config ---------------------------------------------------------------------
@@ -113,7 +121,7 @@ def loaded_config_problems(approved: PrometheusConfig, loaded: PrometheusConfig)
         (run_interval, run_timeout), (interval, timeout) = loaded.job_scrape_s(job), approved.job_scrape_s(job)
         differs(f"job {job!r} scrape_interval", _seconds(run_interval), _seconds(interval))
         differs(f"job {job!r} scrape_timeout", _seconds(run_timeout), _seconds(timeout))
-    return [f"{p}: {DEPLOY_CONFIG}" for p in problems]
+    return problems
 
 
 # --- rule groups -----------------------------------------------------------------------------------
@@ -172,7 +180,7 @@ def rule_group_problems(approved: PrometheusConfig, loaded: list[LoadedGroup]) -
                         f"({_listed(written)})")
     for name in (n for n in written if n in running):
         problems += _group_problems(written[name], running[name], approved.evaluation_interval_s)
-    return [f"{p}: deploy the approved rule files and reload Prometheus, or revert the files" for p in problems]
+    return problems
 
 
 def _keyed(names: Iterable[str]) -> list[tuple[str, int]]:
@@ -220,8 +228,7 @@ def alertmanager_problems(approved: PrometheusConfig, active: list[str]) -> list
         return [f"Prometheus has no active Alertmanager ({shown(approved.path)} names {_listed(want)}): "
                 "alerts go nowhere; check the alerting section and that the Alertmanagers resolve"]
     if set(active) != set(want):
-        return [f"Alertmanagers: Prometheus sends to {_listed(active)}, {shown(approved.path)} names {_listed(want)}: "
-                f"{DEPLOY_CONFIG}"]
+        return [f"Alertmanagers: Prometheus sends to {_listed(active)}, {shown(approved.path)} names {_listed(want)}"]
     return []
 
 
@@ -233,7 +240,7 @@ def target_problems(approved: PrometheusConfig, active: list[Target]) -> list[st
     problems = [f"job {job!r} target {address} is configured but not scraped" for job, address in sorted(want - have)]
     problems += [f"job {job!r} target {address} is scraped but not in {shown(approved.path)}"
                  for job, address in sorted(have - want)]
-    return [f"{p}: {DEPLOY_CONFIG}" for p in problems]
+    return problems
 
 
 # --- Grafana ---------------------------------------------------------------------------------------
@@ -281,7 +288,7 @@ def datasource_drift(approved: list[DatasourceSettings], listed: list[Datasource
             if getattr(have, what) != getattr(want, what):
                 problems.append(f"datasource {want.uid!r} {what}: running {getattr(have, what)!r}, "
                                 f"provisioned {getattr(want, what)!r}")
-    return [f"{p}: deploy stack/grafana/provisioning and restart Grafana, or revert the file" for p in problems]
+    return problems
 
 
 def dashboard_drift(approved: list[ProvisionedBoard], listed: list[DashboardEntry]) -> list[str]:
@@ -299,4 +306,4 @@ def dashboard_drift(approved: list[ProvisionedBoard], listed: list[DashboardEntr
         if want.folder and have.folder_title != want.folder:
             problems.append(f"dashboard {want.uid!r} folder: running {have.folder_title or '(General)'!r}, "
                             f"provisioned into {want.folder!r}")
-    return [f"{p}: deploy stack/grafana and let its provider reload" for p in problems]
+    return problems

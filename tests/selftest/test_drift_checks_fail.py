@@ -29,9 +29,21 @@ def judged(child_gate, served: Served, *selection: str, compose: Path | None = N
     return child_gate(*selection, "-m", "gate", compose=compose, extra=served.target_args, env=served.env)
 
 
+def failure(run: ChildRun, check: str) -> str:
+    """The check's whole failure message (its one-line reason is cut short in the reports)."""
+    failed_or_skip(run, check)
+    return str(run.checks[check]["evidence"]["failure"])
+
+
 def unchanged(run: ChildRun, *checks: str) -> None:
     for check in checks:
         passed_or_skip(run, check)
+
+
+def test_drift_checks_pass_on_the_deployment_the_gate_approved(served_stack: Served, child_gate) -> None:
+    """No false alarm: the served stack is what the child approves (Grafana's checks: not evaluated, no image)."""
+    run = judged(child_gate, served_stack, DRIFT)
+    unchanged(run, "test_loki_runs_the_approved_version", "test_prometheus_runs_the_approved_version", *PROMETHEUS_CHECKS)
 
 
 def test_prometheus_runs_the_approved_version_fails_on_an_image_not_deployed(
@@ -66,7 +78,7 @@ def test_prometheus_rule_groups_match_rule_files_fails_on_a_rule_not_deployed(
     (rules / "stack.yml").write_text(text)
     run = judged(child_gate, served_stack, f"{DRIFT}/test_drift_prometheus.py",
                  compose=variant(mount("prometheus", "/etc/prometheus/rules", rules)))
-    reason = failed_or_skip(run, "test_prometheus_rule_groups_match_rule_files")
+    reason = failure(run, "test_prometheus_rule_groups_match_rule_files")
     assert "rule 'GateDriftProbe' is in the file but not loaded" in reason, reason
     assert "rule 'TargetDown' for: running 60s, the file has 180s" in reason, reason
     unchanged(run, *(c for c in PROMETHEUS_CHECKS if c != "test_prometheus_rule_groups_match_rule_files"))
@@ -83,14 +95,14 @@ def test_prometheus_config_checks_fail_on_a_prometheus_yml_not_deployed(
                     .replace('targets: ["alertmanager:9093"]\n\nrule_files', 'targets: ["am-new:9093"]\n\nrule_files'))
     run = judged(child_gate, served_stack, f"{DRIFT}/test_drift_prometheus.py",
                  compose=variant(mount("prometheus", "/etc/prometheus/prometheus.yml", conf)))
-    loaded = failed_or_skip(run, "test_prometheus_loaded_config_matches_stack")
+    loaded = failure(run, "test_prometheus_loaded_config_matches_stack")
     assert f"job 'loki' targets: running [loki:3100], {conf} has [loki-new:3100]" in loaded, loaded
     assert (f"alerting.alertmanagers: running [http://alertmanager:9093/api/v2/alerts], {conf} has "
             "[http://am-new:9093/api/v2/alerts]") in loaded, loaded
-    targets = failed_or_skip(run, "test_prometheus_scrape_targets_match_config")
+    targets = failure(run, "test_prometheus_scrape_targets_match_config")
     assert "job 'loki' target loki-new:3100 is configured but not scraped" in targets, targets
     assert f"job 'loki' target loki:3100 is scraped but not in {conf}" in targets, targets
-    discovered = failed_or_skip(run, "test_prometheus_alertmanagers_discovered_as_configured")
+    discovered = failure(run, "test_prometheus_alertmanagers_discovered_as_configured")
     assert (f"Prometheus sends to [http://alertmanager:9093/api/v2/alerts], {conf} names "
             "[http://am-new:9093/api/v2/alerts]") in discovered, discovered
     unchanged(run, "test_prometheus_rule_groups_match_rule_files")

@@ -22,7 +22,7 @@ def test_grafana_datasources_match_provisioning(grafana_api: GrafanaAPI, grafana
     approved = drift.provisioned_datasource_settings(grafana.spec)
     gate.evidence["provisioned"] = [d.uid for d in approved]
     problems = drift.datasource_drift(approved, grafana_api.datasource_settings())
-    assert not problems, "; ".join(problems)
+    assert not problems, drift.explained(problems, drift.GRAFANA_FIX)
 
 
 @pytest.mark.gate(category="Configuration", weight=1)
@@ -32,4 +32,4 @@ def test_grafana_dashboards_match_provisioning(grafana_api: GrafanaAPI, grafana:
     approved = drift.provisioned_boards(grafana.spec)
     gate.evidence["provisioned"] = [b.uid for b in approved]
     problems = drift.dashboard_drift(approved, grafana_api.dashboards())
-    assert not problems, "; ".join(problems)
+    assert not problems, drift.explained(problems, drift.GRAFANA_FIX)

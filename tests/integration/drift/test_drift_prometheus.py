@@ -22,7 +22,7 @@ def test_prometheus_loaded_config_matches_stack(read_prometheus: PrometheusAPI, 
     loaded = PrometheusConfig.loaded(read_prometheus.loaded_config(), approved_prometheus.spec)
     gate.evidence["jobs"] = loaded.jobs()
     problems = drift.loaded_config_problems(approved_prometheus, loaded)
-    assert not problems, "; ".join(problems)
+    assert not problems, drift.explained(problems, drift.CONFIG_FIX)
 
 
 @pytest.mark.gate(category="Configuration", weight=2)
@@ -32,7 +32,7 @@ def test_prometheus_rule_groups_match_rule_files(read_prometheus: PrometheusAPI,
     loaded = read_prometheus.rule_definitions()
     gate.evidence["groups"] = {g.name: [r.name for r in g.rules] for g in loaded}
     problems = drift.rule_group_problems(approved_prometheus, loaded)
-    assert not problems, "; ".join(problems)
+    assert not problems, drift.explained(problems, drift.RULES_FIX)
 
 
 @pytest.mark.gate(category="Configuration", weight=1)
@@ -43,7 +43,7 @@ def test_prometheus_alertmanagers_discovered_as_configured(read_prometheus: Prom
     active = read_prometheus.alertmanagers()
     gate.evidence["active"] = active
     problems = drift.alertmanager_problems(approved_prometheus, active)
-    assert not problems, "; ".join(problems)
+    assert not problems, drift.explained(problems, drift.CONFIG_FIX)
 
 
 @pytest.mark.gate(category="Configuration", weight=1)
@@ -53,4 +53,4 @@ def test_prometheus_scrape_targets_match_config(read_prometheus: PrometheusAPI,
     active = read_prometheus.targets()
     gate.evidence["active"] = sorted(f"{t.job} {t.scrape_url}" for t in active)
     problems = drift.target_problems(approved_prometheus, active)
-    assert not problems, "; ".join(problems)
+    assert not problems, drift.explained(problems, drift.CONFIG_FIX)

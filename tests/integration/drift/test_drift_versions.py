@@ -19,7 +19,7 @@ def _judge(service: str, running: str, gate_run: GateRun, gate: GateRecorder) ->
     gate.evidence[f"{service} approved"] = f"{approved.ref} ({approved.source})"
     gate.evidence[f"{service} running"] = running
     problems = drift.version_problems(approved, running)
-    assert not problems, "; ".join(problems)
+    assert not problems, drift.explained(problems, drift.IMAGE_FIX)
 
 
 @pytest.mark.gate(category="Configuration", weight=2)
