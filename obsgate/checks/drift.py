@@ -89,7 +89,8 @@ def explained(problems: list[str], fix: str) -> str:
 # --- Prometheus' loaded config ---------------------------------------------------------------------
 
 def _listed(values: Iterable[object]) -> str:
-    return "[" + ", ".join(sorted(map(str, values))) + "]" if values else "none"
+    items = sorted(map(str, values))
+    return "[" + ", ".join(items) + "]" if items else "none"
 
 
 def _seconds(value: float) -> str:
@@ -128,7 +129,7 @@ def loaded_config_problems(approved: PrometheusConfig, loaded: PrometheusConfig)
 
 def _promql_token(token: str) -> str:
     """One token as Prometheus would print it: strings double-quoted, durations and numbers by value."""
-    if token[0] in "'`" or token[0] == '"':
+    if token[0] in "\"'`":
         return '"' + token[1:-1] + '"'
     if token[0] == "[":
         parts = token[1:-1].replace(" ", "").split(":")
