@@ -206,7 +206,8 @@ class GateRun:
             "python": platform.python_version(),
             "versions": versions,
             "engine": self.engine,
-            "stack_id": f"{self.project.name}:{self.project.path}",
+            # A target's runs are compared with the target's, never with runs on the gate's own copy.
+            "stack_id": f"target:{self.target.url}" if self.target else f"{self.project.name}:{self.project.path}",
             "compose_file": str(self.project.path),
             "policy_file": str(self.options.policy),
             "stack_commit": _git(stack_dir, "rev-parse", "HEAD"),
