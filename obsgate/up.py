@@ -34,11 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the export lines to this file (mode 0600; removed at teardown)")
 
 
-def env_lines(gateway_url: str, ca_file: Path, push: tuple[str, str], read: tuple[str, str]) -> list[str]:
-    """What Locust (``LOCUST_HOST``) and the obs-gate load options read from the environment."""
+def env_lines(gateway_url: str, ca_file: Path, push: tuple[str, str], read: tuple[str, str],
+              loki_metrics_url: str | None = None) -> list[str]:
+    """What Locust (``LOCUST_HOST``) and the obs-gate load options read from the environment.
+
+    ``loki_metrics_url`` (Loki's own port on the run network) lets Locust's web UI show what Loki accepted.
+    """
     values = {"LOCUST_HOST": gateway_url, "OBSGATE_CA_FILE": str(ca_file),
               "OBSGATE_PUSH_USER": push[0], "OBSGATE_PUSH_PASSWORD": push[1],
               "OBSGATE_READ_USER": read[0], "OBSGATE_READ_PASSWORD": read[1]}
+    if loki_metrics_url:
+        values["OBSGATE_LOKI_METRICS_URL"] = loki_metrics_url
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 
 
@@ -70,15 +76,16 @@ def main(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         nginx = stack["nginx"].require()
         gateway = Gateway(nginx, run.secrets)
         secrets = run.secrets
-        lines = env_lines(gateway.https_url(), secrets.ca_cert, secrets.push.pair, secrets.read.pair)
+        loki = stack["loki"]
+        metrics = loki.url(3100) + "/metrics" if loki.state is State.READY else None
+        lines = env_lines(gateway.https_url(), secrets.ca_cert, secrets.push.pair, secrets.read.pair, metrics)
         print(f"\ngateway  {gateway.https_url()}  (TLS: verify with the CA file below; "
               f"HTTP {gateway.http_url()} redirects)")
         print(f"CA file  {secrets.ca_cert}")
         print(f"push     {secrets.push.user} / {secrets.push.password}   (POST /loki/api/v1/push)")
         print(f"read     {secrets.read.user} / {secrets.read.password}   (/loki/api/v1/query*, /prometheus/)")
-        loki = stack["loki"]
-        if loki.state is State.READY:
-            print(f"loki     {loki.url(3100)}  (directly on the run network, no auth)")
+        if metrics is not None:
+            print(f"loki     {loki.url(3100)}  (directly on the run network, no auth; its counters: {metrics})")
         print("\nfor Locust (tests/load/locustfile.py), in another shell:")
         for line in lines:
             print(f"  {line}")
