@@ -24,7 +24,7 @@ from obsgate.clients.prometheus import Series
 from obsgate.core.wait import poll
 from obsgate.load import webui
 from obsgate.load.counters import LokiCounters
-from obsgate.load.options import defaults, from_namespace
+from obsgate.load.options import OptionError, defaults, from_namespace
 from obsgate.load.webui import (
     MIB,
     NO_METRICS,
@@ -41,6 +41,7 @@ from obsgate.load.webui import (
     summary,
     total,
 )
+from obsgate.up import env_lines
 from tests.unit.test_load_locustfile import LOCUSTFILE, ROOT, SHORT, locust, sink
 
 GOAL = Goal(10_000, 1024, "gate.yml targets.ingest_lines_per_s")
@@ -333,3 +334,20 @@ def test_a_headless_run_prints_its_figures_once(null_sink: int) -> None:
     lines = [line for line in proc.stderr.splitlines() if "obs-gate load, in lines" in line]
     assert len(lines) == 1, proc.stderr[-3000:]
     assert "lines/s" in lines[0] and "target 10,000 lines/s" in lines[0] and f"Loki accepted: {NO_METRICS}" in lines[0]
+
+
+# --- the metrics URL: obsgate up exports it, the options check it ------------------------------------------
+
+def test_obsgate_up_exports_lokis_metrics_url() -> None:
+    lines = env_lines("https://127.0.0.1:8443", Path("/tmp/ca.crt"), ("p", "x"), ("r", "y"), "http://172.20.0.2:3100/metrics")
+    assert "export OBSGATE_LOKI_METRICS_URL=http://172.20.0.2:3100/metrics" in lines
+    assert not any("LOKI_METRICS" in line for line in env_lines("https://127.0.0.1:8443", Path("/c"), ("p", "x"), ("r", "y")))
+
+
+def test_a_metrics_url_that_is_no_url_is_refused_naming_the_option() -> None:
+    ns = defaults()
+    ns.host, ns.loki_metrics_url = "https://127.0.0.1:8443", "172.20.0.2:3100"
+    with pytest.raises(OptionError, match="--loki-metrics-url '172.20.0.2:3100' is not an http"):
+        from_namespace(ns)
+    ns.loki_metrics_url = "http://172.20.0.2:3100/metrics"
+    assert from_namespace(ns).loki_metrics_url == "http://172.20.0.2:3100/metrics"
