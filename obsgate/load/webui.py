@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import gevent
-from flask import Response, request
 
 from obsgate.checks.logs import RUN_LABEL
 from obsgate.clients.logproto import quote
@@ -56,6 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("obsgate.load")
 ROUTE = "/obsgate/figures"
+STATS_VIEW = "locust.request_stats"   # Locust's /stats/requests, polled by its UI every 2 s
 TAB = "obsgate"
 COLUMNS = (("figure", "figure"), ("lines", "lines/s"), ("mib", "MiB/s"), ("note", "note"))
 MIB = 2**20
@@ -441,11 +441,16 @@ class Board:
         web.template_args["extended_tabs"] = [{"title": "obs-gate lines/s", "key": TAB}]
         web.template_args["extended_tables"] = [{"key": TAB, "structure": [{"key": k, "title": t} for k, t in COLUMNS]}]
         web.app.add_url_rule(ROUTE, "obsgate_figures", web.auth_required_if_enabled(lambda: self.snapshot().as_dict()))
-        web.app.after_request(self.extend_stats)
+        stats = web.app.view_functions[STATS_VIEW]
+        web.app.view_functions[STATS_VIEW] = lambda *args, **kwargs: self.extend_stats(stats(*args, **kwargs))
 
-    def extend_stats(self, response: Response) -> Response:
-        """The tab's rows on every /stats/requests answer (what the UI polls), as Locust's example does."""
-        if not request.path.endswith("/stats/requests") or not response.is_json:
+    def extend_stats(self, response: Any) -> Any:
+        """The tab's rows on every /stats/requests answer (what the UI polls), as Locust's example does.
+
+        (Wrapping that view rather than an ``after_request`` hook: the hook needs Flask's ``request``,
+        and Flask is Locust's dependency, not obs-gate's.)
+        """
+        if not response.is_json:
             return response
         data = response.get_json()
         data["extended_stats"] = [{"key": TAB, "data": self.snapshot().rows()}]
