@@ -35,12 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def env_lines(gateway_url: str, ca_file: Path | None, push: tuple[str, str], read: tuple[str, str],
-              http_url: str = "") -> list[str]:
+              http_url: str = "", loki_metrics_url: str | None = None) -> list[str]:
     """What Locust (``LOCUST_HOST``), the obs-gate load options and a gate run with ``--target`` read from the
-    environment (``OBSGATE_HTTP_URL``: the plain-HTTP listener, for ``--target-http``)."""
+    environment (``OBSGATE_HTTP_URL``: the plain-HTTP listener, for ``--target-http``).
+
+    ``loki_metrics_url`` (Loki's own port on the run network) lets Locust's web UI show what Loki accepted.
+    """
     values = {"LOCUST_HOST": gateway_url, "OBSGATE_HTTP_URL": http_url, "OBSGATE_CA_FILE": str(ca_file),
               "OBSGATE_PUSH_USER": push[0], "OBSGATE_PUSH_PASSWORD": push[1],
               "OBSGATE_READ_USER": read[0], "OBSGATE_READ_PASSWORD": read[1]}
+    if loki_metrics_url:
+        values["OBSGATE_LOKI_METRICS_URL"] = loki_metrics_url
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 
 
@@ -72,16 +77,17 @@ def main(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         nginx = stack["nginx"].require()
         gateway = Gateway(nginx, run.secrets)
         secrets = run.secrets
+        loki = stack["loki"]
+        metrics = loki.url(3100) + "/metrics" if loki.state is State.READY else None
         lines = env_lines(gateway.https_url(), secrets.ca_cert, secrets.push.pair, secrets.read.pair,
-                          gateway.http_url())
+                          gateway.http_url(), metrics)
         print(f"\ngateway  {gateway.https_url()}  (TLS: verify with the CA file below; "
               f"HTTP {gateway.http_url()} redirects)")
         print(f"CA file  {secrets.ca_cert}")
         print(f"push     {secrets.push.user} / {secrets.push.password}   (POST /loki/api/v1/push)")
         print(f"read     {secrets.read.user} / {secrets.read.password}   (/loki/api/v1/query*, /prometheus/)")
-        loki = stack["loki"]
-        if loki.state is State.READY:
-            print(f"loki     {loki.url(3100)}  (directly on the run network, no auth)")
+        if metrics is not None:
+            print(f"loki     {loki.url(3100)}  (directly on the run network, no auth; its counters: {metrics})")
         print("\nfor Locust (tests/load/locustfile.py), in another shell:")
         for line in lines:
             print(f"  {line}")

@@ -80,6 +80,8 @@ ARGUMENTS = (
     Argument("--soak-s", float, 4 * 3600.0, "soak: seconds"),
     Argument("--max-run-s", float, 0.0, "hard cap on the run's length, seconds (0: the shape's length + 10%%)"),
     Argument("--query-interval-s", float, 2.0, "seconds between the query user's LogQL queries (0: no query user)"),
+    Argument("--loki-metrics-url", str, "", "Loki's own /metrics (obsgate up prints it): the lines/s Loki accepted, "
+             "in the web UI's obs-gate tab and the summary; empty: not shown"),
 )
 
 
@@ -117,6 +119,7 @@ class LoadOptions:
     user_rps: float
     plan: shapes.Plan
     query_interval_s: float
+    loki_metrics_url: str = ""
 
     @property
     def tls(self) -> bool:
@@ -139,6 +142,13 @@ def _host(host: str | None) -> str:
     if parts.path.rstrip("/"):
         raise OptionError(f"--host {host!r} has a path: give the base URL, the push path {PUSH_PATH} is added")
     return host.rstrip("/")
+
+
+def _metrics_url(url: str) -> str:
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise OptionError(f"--loki-metrics-url {url!r} is not an http(s) URL (e.g. http://172.18.0.3:3100/metrics)")
+    return url
 
 
 def plan_from(ns: argparse.Namespace) -> shapes.Plan:
@@ -190,4 +200,5 @@ def from_namespace(ns: argparse.Namespace, plan: shapes.Plan | None = None) -> L
         user_rps=ns.user_rps,
         plan=plan if plan is not None else plan_from(ns),
         query_interval_s=ns.query_interval_s,
+        loki_metrics_url=_metrics_url(ns.loki_metrics_url),
     )

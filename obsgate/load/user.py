@@ -38,6 +38,16 @@ from obsgate.load.payloads import CONTENT_TYPES, FormatMix, Template, TickClock,
 
 log = logging.getLogger("obsgate.load")
 PROCESS_TAG = f"{os.getpid():x}{uuid.uuid4().hex[:4]}"
+
+
+def _new_process_tag() -> None:
+    """Each process its own streams: ``--processes`` forks its workers after this module's import, and
+    two workers sharing a tag would push the same streams, where Loki drops lines equal in time and text."""
+    global PROCESS_TAG
+    PROCESS_TAG = f"{os.getpid():x}{uuid.uuid4().hex[:4]}"
+
+
+os.register_at_fork(after_in_child=_new_process_tag)
 ABORT_MESSAGE = "obsgate_abort"
 PREFLIGHT_TIMEOUT_S = 5.0
 PREFLIGHT_BODY = {"streams": [{"stream": {"job": "obsgate-preflight"}, "values": []}]}
@@ -57,6 +67,7 @@ class Tally:
     by_format: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     failed_lines: int = 0
+    failed_line_bytes: int = 0       # with line_bytes: what was offered, answered or not (the web UI's MiB/s)
     record: bool = False             # keep (end time, seconds, ok, lines) per push and query: programmatic runs
     push_latencies: list[tuple[float, float, bool, int]] = field(default_factory=list)
     query_latencies: list[tuple[float, float, bool, int]] = field(default_factory=list)
@@ -73,6 +84,7 @@ class Tally:
     def failed(self, refusal: Refusal, template: Template, seconds: float) -> None:
         self.failures[refusal.name] += 1
         self.failed_lines += template.lines
+        self.failed_line_bytes += template.line_bytes
         self._keep(self.push_latencies, seconds, False, template.lines)
 
     def query(self, seconds: float, ok: bool) -> None:
@@ -85,11 +97,12 @@ class Tally:
     def counts(self) -> dict[str, Any]:
         return {"pushes": self.pushes, "lines": self.lines, "line_bytes": self.line_bytes,
                 "body_bytes": self.body_bytes, "by_format": dict(self.by_format),
-                "failures": dict(self.failures), "failed_lines": self.failed_lines}
+                "failures": dict(self.failures), "failed_lines": self.failed_lines,
+                "failed_line_bytes": self.failed_line_bytes}
 
     def merge(self, counts: dict[str, Any]) -> None:
         """Add a worker's counts (sent as deltas with each report to the master)."""
-        for name in ("pushes", "lines", "line_bytes", "body_bytes", "failed_lines"):
+        for name in ("pushes", "lines", "line_bytes", "body_bytes", "failed_lines", "failed_line_bytes"):
             setattr(self, name, getattr(self, name) + counts[name])
         self.by_format.update(counts["by_format"])
         self.failures.update(counts["failures"])

@@ -6,3 +6,6 @@ docs/load.md (``obsgate up`` prints the target and credentials).
 
 from obsgate.load.locust_shapes import PosShape, ProfileShape, SoakShape, StepShape  # noqa: F401  (PosShape first: the default)
 from obsgate.load.user import LokiPushUser, LokiQueryUser  # noqa: F401
+from obsgate.load.webui import listen
+
+listen()   # the web UI's obs-gate tab and the end-of-run summary, in lines/s
