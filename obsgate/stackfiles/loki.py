@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     # pkg/validation/limits.go: l.MaxQueryLookback.Set("0s") (0 = no limit), l.MaxQueryLength.Set("721h").
     "limits_config.max_query_lookback": "0s",
     "limits_config.max_query_length": "721h",
+    # pkg/validation/limits.go (2.9.3, 3.4.6): -validation.max-entries-limit, 5000.
+    "limits_config.max_entries_limit_per_query": 5000,
 }
 # Loki writes a websocket ping to every live tail each second (pkg/querier/http.go wsPingPeriod, hard-coded).
 TAIL_PING = "1s"
