@@ -10,10 +10,26 @@ deleted or reconfigured.
 The tail is read through nginx with the read credential, as Grafana's live view does; its latency
 is push acknowledged (204) -> entry delivered by the tail. Paging moves the window by the last
 timestamp answered (``LokiAPI.pages``), as Grafana and logcli do.
+
+Lines that have left the ingester are answered from storage (container mode only: an overlay of its
+own). Loki's own integration tests (integration/loki_micro_services_test.go, 2.9 through 3.x) prove it
+with a querier started with ``-querier.query-store-only=true`` after the ingester flushed: that querier
+asks no ingester, so whatever it answers came from the chunks and index in storage. The single binary
+cannot do it alone (2.9.3, measured: with the flag, its own freshly flushed lines stay invisible until
+their index is shipped, and its index-shipper client leaves out what it uploaded itself), so the overlay
+runs the production Loki, plus a second container of the same image and config on the same volume:
+
+- the writer: the production command plus ``-ingester.flush-on-shutdown=true``; a graceful restart writes
+  every chunk and ships the TSDB index (otherwise built every 15 minutes);
+- the store querier: ``-target=querier -querier.query-store-only=true``, the compactor it filters deletes
+  with at ``-common.compactor-address=http://loki:3100`` (a querier refuses to start without one while
+  retention is on), and its index cache in a directory of its own on the volume; restarted after the
+  writer's, so it lists the shipped index (it re-lists only every ``resync_interval``, 5 minutes).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -22,10 +38,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from obsgate.checks.logs import QUERY_SLACK_NS, LogsClient, Stream, percentile
-from obsgate.clients.loki import Entry, LokiTail, Paged, Tailed
-from obsgate.core.errors import NotEvaluated
+from obsgate.bringup.context import RunContext
+from obsgate.bringup.overlay import overlay_stack
+from obsgate.checks.logs import NS, QUERY_SLACK_NS, LogsClient, Stream, new_run_label, percentile
+from obsgate.clients.loki import Entry, LokiAPI, LokiTail, Paged, Tailed
+from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.core.wait import WaitTimeout, poll
+from obsgate.stackfiles.compose import ServiceSpec
 
 JOB = "obsgate-canary"              # the one job label every canary line carries
 STREAM_LABEL = "canary_stream"
@@ -304,3 +323,60 @@ class PagingPlan:
 def paging_order_faults(entries: Sequence[Entry]) -> int:
     """How many entries come back with a timestamp before the one read just before them (pages out of order)."""
     return sum(1 for (a, _), (b, _) in zip(entries, entries[1:], strict=False) if b < a)
+
+
+# --- lines that left the ingester, answered from storage (container mode) -------------------------------
+
+STORE_QUERIER = "loki-store"
+WRITER_FLAGS = ("-ingester.flush-on-shutdown=true",)
+
+
+def store_querier_flags(writer: str) -> tuple[str, ...]:
+    return ("-target=querier", "-querier.query-store-only=true", f"-common.compactor-address=http://{writer}:3100",
+            "-tsdb.shipper.cache-location=/loki/store-querier-cache")
+
+
+def store_only_services(spec: ServiceSpec) -> dict[str, ServiceSpec]:
+    """Loki's compose spec as the writer (flushing on shutdown) and a store-only querier on the same volumes."""
+    if spec.command is None:
+        raise InputError("the compose file", f"services.{spec.name}.command", "not set: no command to append the"
+                         " store-only flags to", "spell out Loki's command, e.g. -config.file=...")
+    writer = dataclasses.replace(spec, command=(*spec.command, *WRITER_FLAGS))
+    querier = dataclasses.replace(spec, name=STORE_QUERIER, command=(*spec.command, *store_querier_flags(spec.name)),
+                                  depends_on=(), ports=())
+    return {spec.name: writer, STORE_QUERIER: querier}
+
+
+@dataclass
+class StoreRead:
+    """What a store-only querier answered of lines that had left the ingester."""
+
+    tallies: Tallies
+    before_flush: int               # lines it answered while they were only in the ingester (must be 0)
+    timings: dict[str, float]
+
+    def evidence(self) -> dict[str, object]:
+        return {"tallies": self.tallies.as_evidence(), "answered_before_flush": self.before_flush,
+                "timings": self.timings}
+
+
+def read_from_storage(run: RunContext, streams: int, lines: int, timeout_s: float) -> StoreRead:
+    """On an overlay: push numbered lines to the writer, check the store querier does not have them yet, restart
+    the writer (chunks flushed, index shipped), restart the querier (it lists the index), read them back there."""
+    require_containers(run)
+    spec = run.project.services["loki"]
+    choices = run.image_choices()
+    with overlay_stack(run, "store", store_only_services(spec), images={STORE_QUERIER: choices["loki"]}) as stack:
+        writer, querier = stack["loki"].require(), stack[STORE_QUERIER].require()
+        with LokiAPI.direct(writer) as push, LokiAPI.direct(querier) as read:
+            logs = LogsClient(push, read, new_run_label(run.run_id), evidence=lambda: querier.log_tail(20))
+            names = stream_names(streams)
+            start = time.time_ns()
+            logs.push_ok(canary_streams(logs, names, lines, start))
+            pushed = dict.fromkeys(names, lines)
+            before = tally(pushed, (line for _, line in logs.entries(logs.selector(job=JOB), start - NS)))
+            timings = {"writer_restart_s": round(writer.restart(), 2), "querier_restart_s": round(querier.restart(), 2)}
+            read_at = time.monotonic()
+            back = read_back(logs, pushed, start - NS, streams * lines + 1, timeout_s)
+            timings["read_s"] = round(time.monotonic() - read_at, 2)
+            return StoreRead(back.tallies, sum(t.received for t in before.streams), timings)

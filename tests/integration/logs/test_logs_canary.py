@@ -5,6 +5,8 @@ out-of-order counts per stream; the live tail (``/loki/api/v1/tail`` through ngi
 delivers the gate's lines in order within freshness_p95_s; a query for more lines than one page returns
 them all by paging. These checks ask only for the public surface (``logs``: push and read credentials
 through nginx), so they run against the gate's own stack and against ``--target`` alike.
+In container mode only, lines that have left the ingester are answered from storage: a store-only
+querier beside a Loki of its own (obsgate.checks.canary), not evaluated against an external target.
 """
 
 from __future__ import annotations
@@ -20,18 +22,21 @@ from obsgate.checks.canary import (
     judged_read_back,
     paging_order_faults,
     read_back,
+    read_from_storage,
     stream_names,
     tail_run,
 )
 from obsgate.checks.logs import NS, LogsClient
 from obsgate.core.policy import Policy
 from obsgate.core.recorder import GateRecorder
+from obsgate.run import GateRun
 
 CANARY_STREAMS = 4
 CANARY_LINES = 300                  # per stream: 1,200 lines, read back in pages of CANARY_PAGE
 CANARY_PAGE = 500
 TAIL_LINES = 30
 READ_BACK_TIMEOUT_S = 15.0
+STORED_STREAMS, STORED_LINES = 2, 50
 
 
 @pytest.mark.gate(category="Functionality", weight=3)
@@ -88,3 +93,16 @@ def test_logs_query_beyond_one_page_returns_every_line_by_paging(logs: LogsClien
                             f" ({len(read.paged.pages)} pages of {paging_plan.page_lines})")
     assert set(entries) == set(stream[1]), f"lines changed on the way: {judged_read_back(read)}"
 
+
+
+@pytest.mark.gate(category="Functionality", weight=2)
+def test_logs_flushed_lines_are_answered_from_storage(gate_run: GateRun, gate: GateRecorder) -> None:
+    """Lines that left the ingester (flushed, index shipped) are all answered by a store-only querier."""
+    read = read_from_storage(gate_run, STORED_STREAMS, STORED_LINES, READ_BACK_TIMEOUT_S)
+    gate.evidence["store"] = read.evidence()
+    assert read.before_flush == 0, (f"the store-only querier answered {read.before_flush} lines still only in the"
+                                    " ingester: it is not reading storage alone, the check proves nothing")
+    for key, value in (("canary_lines_missing", read.tallies.missing),
+                       ("canary_lines_duplicate", read.tallies.duplicate),
+                       ("canary_lines_out_of_order", read.tallies.out_of_order)):
+        gate.measure(key, value, name=f"stored_{key}", context=read.tallies.describe)
