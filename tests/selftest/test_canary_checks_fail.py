@@ -6,7 +6,9 @@ Each variant runs only Loki and nginx:
   reads lines twice and never the rest — duplicates and missing lines, per stream;
 - nginx's tail location without the websocket upgrade headers: Loki refuses the tail;
 - Loki with its entries limit lowered on the command line (-validation.max-entries-limit=1000) under a config
-  file declaring 5000: the page size clients read by is refused.
+  file declaring 5000: the page size clients read by is refused;
+- Loki writing its chunks and index to /tmp in its container instead of the data volume (lost on re-creation):
+  the store-only querier beside it finds none of the flushed lines.
 Where Loki cannot run (no image, as in CI), the child reports the checks not evaluated and these self-tests
 skip with that reason.
 """
@@ -16,12 +18,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.selftest.conftest import STACK, Compose, failed_or_skip, nginx_conf, only, with_nginx
+import yaml
+
+from tests.selftest.conftest import STACK, Compose, failed_or_skip, mount, nginx_conf, only, with_nginx
 
 CANARY = "tests/integration/logs/test_logs_canary.py"
 SEQUENCE = "test_logs_canary_streams_read_back_with_no_missing_duplicate_or_out_of_order_line"
 TAIL = "test_logs_live_tail_through_nginx_delivers_lines_in_order_within_freshness"
 PAGING = "test_logs_query_beyond_one_page_returns_every_line_by_paging"
+STORED = "test_logs_flushed_lines_are_answered_from_storage"
 TAIL_LOCATION = "location = /loki/api/v1/tail {"
 READ_ANCHOR = "            # Loki: query_timeout 45s < http_server_write_timeout 70s < this.\n"
 
@@ -77,3 +82,24 @@ def test_paging_check_fails_on_a_loki_refusing_the_declared_page_size(variant, c
     assert "400: max entries limit per query exceeded, limit > max_entries_limit (5000 > 1000)" in reason, reason
     assert run.checks[PAGING]["evidence"]["entries_limit"] == {"declared": 5000, "effective": 1000,
                                                                 "file": str(STACK / "loki" / "loki.yml")}
+
+
+def test_storage_check_fails_when_chunks_are_written_outside_the_volume(variant, child_gate, readable: Path) -> None:
+    """Chunks and index go to /tmp inside the writer's container: flushed and shipped there, but nothing on the
+    volume a second Loki (the store-only querier) reads, so every flushed line is missing from storage."""
+    config = yaml.safe_load((STACK / "loki" / "loki.yml").read_text())
+    config["common"]["storage"]["filesystem"]["chunks_directory"] = "/tmp/loki-chunks"
+    config["storage_config"]["filesystem"]["directory"] = "/tmp/loki-chunks"
+    path = readable / "loki.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o644)
+
+    def broken(doc: Compose) -> None:
+        only("loki")(doc)
+        mount("loki", "/etc/loki/loki.yml", path)(doc)
+
+    run = child_gate(f"{CANARY}::{STORED}", compose=variant(broken))
+    reason = failed_or_skip(run, STORED)
+    assert "stored_canary_lines_missing: 100 lines > target 0 lines" in reason, reason
+    assert "s0: 50 pushed, 0 read, 50 missing (first seq 0)" in reason, reason
+    assert run.checks[STORED]["evidence"]["store"]["answered_before_flush"] == 0
