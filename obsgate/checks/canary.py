@@ -4,8 +4,8 @@ how many lines of each stream are *missing*, came back twice (*duplicate*), or c
 later one of the same stream (*out of order*), not only whether the totals match.
 
 Safe on a production deployment (``--target``): the lines are small, carry the run label
-(``gate_run=<run id>-<random>``) and one dedicated job label (``job=obsgate-canary``); nothing is
-deleted or reconfigured.
+(``gate_run=<run id>-<random>``) and the gate's one dedicated job label (``job=obs-gate``, as every
+line the gate writes); nothing is deleted or reconfigured.
 
 The tail is read through nginx with the read credential, as Grafana's live view does; its latency
 is push acknowledged (204) -> entry delivered by the tail. Paging moves the window by the last
@@ -42,27 +42,15 @@ from obsgate.bringup.context import RunContext
 from obsgate.bringup.overlay import overlay_stack
 from obsgate.checks.logs import NS, QUERY_SLACK_NS, LogsClient, Stream, new_run_label, percentile
 from obsgate.clients.loki import Entry, LokiAPI, LokiTail, Paged, Tailed
+from obsgate.core.causes import EXTERNAL
 from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.core.wait import WaitTimeout, poll
 from obsgate.stackfiles.compose import ServiceSpec
 
-JOB = "obsgate-canary"              # the one job label every canary line carries
+CANARY = {"probe": "canary"}        # beside the run label and the gate's one job label (obsgate.checks.logs.GATE_JOB)
 STREAM_LABEL = "canary_stream"
 PREFIX = "obsgate-canary"
 _LINE = re.compile(rf"^{PREFIX} stream=(?P<stream>\S+) seq=(?P<seq>\d+)(?: |$)")
-
-
-def external(run: object) -> bool:
-    """Whether the run judges a deployment it did not start (``--target``)."""
-    # Until target mode lands on main, a run without the attribute is a container run.
-    return getattr(run, "target", None) is not None
-
-
-def require_containers(run: object) -> None:
-    """Not evaluated against an external target: the check needs a container of its own (an overlay)."""
-    # Switch to obsgate.core.causes.EXTERNAL once target mode has landed on main.
-    if external(run):
-        raise NotEvaluated("external target: no container control")
 
 
 def canary_line(stream: str, seq: int, pad: int = 0) -> str:
@@ -86,7 +74,7 @@ def canary_streams(logs: LogsClient, names: Sequence[str], lines: int, start_ns:
     one stream rise by 1 ns every ``per_ts`` lines (``per_ts`` > 1: lines sharing a timestamp, as a
     millisecond clock gives them), streams interleaved so no two streams share a timestamp."""
     count = len(names)
-    return [(logs.labels(job=JOB, **{STREAM_LABEL: name}),
+    return [(logs.labels(**CANARY, **{STREAM_LABEL: name}),
              [(start_ns + (seq // per_ts) * count + i, canary_line(name, seq, pad)) for seq in range(lines)])
             for i, name in enumerate(names)]
 
@@ -192,7 +180,7 @@ def read_back(logs: LogsClient, pushed: Mapping[str, int], start_ns: int, page_l
               timeout_s: float) -> ReadBack:
     """Read every page of the run's canary streams until no line is missing; a duplicate or an out-of-order
     line ends the wait at once (waiting cannot undo it). On timeout the last read is the answer."""
-    query = logs.selector(job=JOB)
+    query = logs.selector(**CANARY)
     started = time.monotonic()
     last: list[ReadBack] = []
 
@@ -281,7 +269,7 @@ def tail_run(logs: LogsClient, tail: LokiTail, lines: int, timeout_s: float) -> 
     with reader.running():
         start = time.time_ns()
         for seq in range(lines):
-            logs.push_ok([(logs.labels(job=JOB, **{STREAM_LABEL: name}), [(start + seq, canary_line(name, seq))])])
+            logs.push_ok([(logs.labels(**CANARY, **{STREAM_LABEL: name}), [(start + seq, canary_line(name, seq))])])
             acked[seq] = time.monotonic()
 
         def delivered() -> bool:
@@ -363,7 +351,8 @@ class StoreRead:
 def read_from_storage(run: RunContext, streams: int, lines: int, timeout_s: float) -> StoreRead:
     """On an overlay: push numbered lines to the writer, check the store querier does not have them yet, restart
     the writer (chunks flushed, index shipped), restart the querier (it lists the index), read them back there."""
-    require_containers(run)
+    if run.target is not None:      # an overlay of the gate's own: nothing a --target's storage says
+        raise NotEvaluated(EXTERNAL.text, EXTERNAL)
     spec = run.project.services["loki"]
     choices = run.image_choices()
     with overlay_stack(run, "store", store_only_services(spec), images={STORE_QUERIER: choices["loki"]}) as stack:
@@ -374,7 +363,7 @@ def read_from_storage(run: RunContext, streams: int, lines: int, timeout_s: floa
             start = time.time_ns()
             logs.push_ok(canary_streams(logs, names, lines, start))
             pushed = dict.fromkeys(names, lines)
-            before = tally(pushed, (line for _, line in logs.entries(logs.selector(job=JOB), start - NS)))
+            before = tally(pushed, (line for _, line in logs.entries(logs.selector(**CANARY), start - NS)))
             timings = {"writer_restart_s": round(writer.restart(), 2), "querier_restart_s": round(querier.restart(), 2)}
             read_at = time.monotonic()
             back = read_back(logs, pushed, start - NS, streams * lines + 1, timeout_s)

@@ -15,7 +15,7 @@ import websocket
 
 from obsgate.bringup.secrets import BasicAuth
 from obsgate.checks.canary import (
-    JOB,
+    CANARY,
     STORE_QUERIER,
     PagingPlan,
     canary_line,
@@ -23,7 +23,7 @@ from obsgate.checks.canary import (
     paging_order_faults,
     parse_line,
     read_back,
-    require_containers,
+    read_from_storage,
     store_only_services,
     stream_names,
     tally,
@@ -31,6 +31,7 @@ from obsgate.checks.canary import (
 from obsgate.checks.logs import LogsClient
 from obsgate.clients import Endpoint, LokiAPI, ServiceError
 from obsgate.clients.loki import LokiTail
+from obsgate.core.causes import EXTERNAL
 from obsgate.core.errors import NotEvaluated
 from obsgate.stackfiles.compose import ServiceSpec
 
@@ -97,8 +98,8 @@ def test_canary_lines_parse_back() -> None:
 
 def test_canary_streams_carry_the_run_and_job_labels_and_share_timestamps_only_within_a_stream(logs: LogsClient) -> None:
     streams = canary_streams(logs, stream_names(2), 4, 1000, per_ts=2)
-    assert [labels for labels, _ in streams] == [{"gate_run": "run1-abcd", "job": JOB, "canary_stream": "s0"},
-                                                 {"gate_run": "run1-abcd", "job": JOB, "canary_stream": "s1"}]
+    assert [labels for labels, _ in streams] == [{"gate_run": "run1-abcd", "probe": "canary", "canary_stream": "s0"},
+                                                 {"gate_run": "run1-abcd", "probe": "canary", "canary_stream": "s1"}]
     assert [ts for ts, _ in streams[0][1]] == [1000, 1000, 1002, 1002]
     assert [ts for ts, _ in streams[1][1]] == [1001, 1001, 1003, 1003]
 
@@ -127,15 +128,15 @@ def test_pages_move_by_the_last_timestamp_and_drop_what_was_read_at_it(loki: Pag
     back once, in order, the next window starting at the last timestamp read."""
     [stream] = canary_streams(logs, ["p"], 11, 100, per_ts=3)
     logs.push_ok([stream])
-    paged = logs.read_api.pages(logs.selector(job=JOB), 0, 10_000, page_lines=4)
+    paged = logs.read_api.pages(logs.selector(**CANARY), 0, 10_000, page_lines=4)
     assert [entry for _, entry in paged.entries] == stream[1]
     assert [(p.start_ns, p.answered, p.new) for p in paged.pages] == [(0, 4, 4), (101, 4, 3), (102, 4, 3), (103, 2, 1)]
     assert not paged.stalled and [q["direction"] for q in loki.asked] == ["forward"] * 4
 
 
 def test_a_page_that_cannot_move_the_window_stops_paging_and_says_so(loki: PagingLoki, logs: LogsClient) -> None:
-    logs.push_ok([(logs.labels(job=JOB), [(5, canary_line("p", i)) for i in range(6)])])
-    paged = logs.read_api.pages(logs.selector(job=JOB), 0, 10_000, page_lines=4)
+    logs.push_ok([(logs.labels(**CANARY), [(5, canary_line("p", i)) for i in range(6)])])
+    paged = logs.read_api.pages(logs.selector(**CANARY), 0, 10_000, page_lines=4)
     assert len(paged.entries) == 4 and len(paged.pages) == 2
     assert "page 2 (4 entries from ts 5) ends at ts 5, not after its window's start" in paged.stalled
 
@@ -236,11 +237,11 @@ def test_store_only_services_append_flags_and_share_the_volumes() -> None:
     assert "-common.compactor-address=http://loki:3100" in querier.command
 
 
-def test_checks_needing_containers_are_not_evaluated_on_an_external_target() -> None:
+def test_the_storage_spot_check_is_not_evaluated_on_an_external_target() -> None:
     @dataclass
     class Run:
-        target: object | None
+        target: object
 
-    require_containers(Run(None))
-    with pytest.raises(NotEvaluated, match="external target: no container control"):
-        require_containers(Run("https://obs.staging.example"))
+    with pytest.raises(NotEvaluated, match="external target: no container control") as raised:
+        read_from_storage(Run("https://obs.staging.example"), 2, 5, 1.0)  # type: ignore[arg-type]
+    assert raised.value.cause is EXTERNAL

@@ -15,7 +15,7 @@ import pytest
 
 from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle
-from obsgate.checks.canary import PagingPlan, external
+from obsgate.checks.canary import PagingPlan
 from obsgate.checks.logs import LogsClient, LokiLimits, new_run_label
 from obsgate.clients import Gateway, LokiAPI
 from obsgate.core.recorder import GateRecorder
@@ -63,7 +63,7 @@ def paging_plan(gate_run: GateRun, request: pytest.FixtureRequest, gate: GateRec
     files = ProjectFiles(gate_run.project)
     declared = int(loki_config.value(files.loki, ENTRIES_LIMIT))
     gate.evidence["entries_limit"] = {"declared": declared, "file": str(files.config("loki")[1])}
-    if not external(gate_run):
+    if gate_run.target is None:
         loki_api: LokiAPI = request.getfixturevalue("loki_api")
         effective = loki_config.effective(loki_api.config(), "loki").get(ENTRIES_LIMIT)
         gate.evidence["entries_limit"]["effective"] = effective

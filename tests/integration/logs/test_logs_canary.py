@@ -16,7 +16,7 @@ import time
 import pytest
 
 from obsgate.checks.canary import (
-    JOB,
+    CANARY,
     PagingPlan,
     canary_streams,
     judged_read_back,
@@ -60,7 +60,7 @@ def test_logs_live_tail_through_nginx_delivers_lines_in_order_within_freshness(
     """The live tail through nginx (read credential) delivers each pushed line once, in order, p95 within freshness_p95_s."""
     target = policy.target("freshness_p95_s")
     give_up_s = 2 * max(target.value, target.warn or target.value)     # a line this late has failed anyway
-    tail = logs.read_api.tail(logs.selector(job=JOB), time.time_ns() - NS)
+    tail = logs.read_api.tail(logs.selector(**CANARY), time.time_ns() - NS)
     run = tail_run(logs, tail, TAIL_LINES, give_up_s)
     gate.evidence["tail"] = run.evidence()
     for key, value in (("canary_lines_missing", run.tallies.missing),
