@@ -53,9 +53,9 @@ PREFIX = "obsgate-canary"
 _LINE = re.compile(rf"^{PREFIX} stream=(?P<stream>\S+) seq=(?P<seq>\d+)(?: |$)")
 
 
-def canary_line(stream: str, seq: int, pad: int = 0) -> str:
-    """``obsgate-canary stream=<stream> seq=<seq>``, then ``pad`` filler characters."""
-    return f"{PREFIX} stream={stream} seq={seq:06d}" + (" " + "." * pad if pad else "")
+def canary_line(stream: str, seq: int) -> str:
+    """``obsgate-canary stream=<stream> seq=<seq>``: small, and says what it is to whoever finds it."""
+    return f"{PREFIX} stream={stream} seq={seq:06d}"
 
 
 def parse_line(line: str) -> tuple[str, int] | None:
@@ -68,14 +68,13 @@ def stream_names(count: int) -> list[str]:
     return [f"s{i}" for i in range(count)]
 
 
-def canary_streams(logs: LogsClient, names: Sequence[str], lines: int, start_ns: int, pad: int = 0,
-                   per_ts: int = 1) -> list[Stream]:
-    """``lines`` numbered lines per stream (labels: the run label, ``job``, ``canary_stream``); the timestamps of
+def canary_streams(logs: LogsClient, names: Sequence[str], lines: int, start_ns: int, per_ts: int = 1) -> list[Stream]:
+    """``lines`` numbered lines per stream (labels: the run label, ``probe=canary``, ``canary_stream``); the timestamps of
     one stream rise by 1 ns every ``per_ts`` lines (``per_ts`` > 1: lines sharing a timestamp, as a
     millisecond clock gives them), streams interleaved so no two streams share a timestamp."""
     count = len(names)
     return [(logs.labels(**CANARY, **{STREAM_LABEL: name}),
-             [(start_ns + (seq // per_ts) * count + i, canary_line(name, seq, pad)) for seq in range(lines)])
+             [(start_ns + (seq // per_ts) * count + i, canary_line(name, seq)) for seq in range(lines)])
             for i, name in enumerate(names)]
 
 
@@ -186,7 +185,8 @@ def read_back(logs: LogsClient, pushed: Mapping[str, int], start_ns: int, page_l
 
     def probe() -> ReadBack | None:
         paged = logs.read_api.pages(query, start_ns, time.time_ns() + QUERY_SLACK_NS, page_lines)
-        result = ReadBack(tally(pushed, (line for _, (_, line) in paged.entries)), paged, len(last) + 1,
+        reads = last[0].reads + 1 if last else 1
+        result = ReadBack(tally(pushed, (line for _, (_, line) in paged.entries)), paged, reads,
                           time.monotonic() - started)
         last[:] = [result]
         return result if result.tallies.final else None
@@ -199,7 +199,7 @@ def read_back(logs: LogsClient, pushed: Mapping[str, int], start_ns: int, page_l
         return last[0]
 
 
-def judged_read_back(read: ReadBack) -> str:
+def read_failure(read: ReadBack) -> str:
     """The failure context of a read: the per-stream counts, and why paging stopped early if it did."""
     stalled = f"; paging stopped early: {read.paged.stalled}" if read.paged.stalled else ""
     return read.tallies.describe() + stalled

@@ -19,9 +19,9 @@ from obsgate.checks.canary import (
     CANARY,
     PagingPlan,
     canary_streams,
-    judged_read_back,
     paging_order_faults,
     read_back,
+    read_failure,
     read_from_storage,
     stream_names,
     tail_run,
@@ -51,7 +51,7 @@ def test_logs_canary_streams_read_back_with_no_missing_duplicate_or_out_of_order
     for key, value in (("canary_lines_missing", read.tallies.missing),
                        ("canary_lines_duplicate", read.tallies.duplicate),
                        ("canary_lines_out_of_order", read.tallies.out_of_order)):
-        gate.measure(key, value, context=lambda: judged_read_back(read))
+        gate.measure(key, value, context=lambda: read_failure(read))
 
 
 @pytest.mark.gate(category="Functionality", weight=2)
@@ -89,11 +89,11 @@ def test_logs_query_beyond_one_page_returns_every_line_by_paging(logs: LogsClien
                                        f" {paging_plan.page_lines}: paging was not exercised")
     counted = read.tallies
     backwards = paging_order_faults(entries)
-    gate.measure("canary_lines_missing", counted.missing, context=lambda: judged_read_back(read))
-    gate.measure("canary_lines_duplicate", counted.duplicate, context=lambda: judged_read_back(read))
+    gate.measure("canary_lines_missing", counted.missing, context=lambda: read_failure(read))
+    gate.measure("canary_lines_duplicate", counted.duplicate, context=lambda: read_failure(read))
     assert backwards == 0, (f"{backwards} entries came back with a timestamp before the one read just before them"
                             f" ({len(read.paged.pages)} pages of {paging_plan.page_lines})")
-    assert set(entries) == set(stream[1]), f"lines changed on the way: {judged_read_back(read)}"
+    assert set(entries) == set(stream[1]), f"lines changed on the way: {read_failure(read)}"
 
 
 
