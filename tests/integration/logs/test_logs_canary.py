@@ -33,7 +33,7 @@ from obsgate.run import GateRun
 
 CANARY_STREAMS = 4
 CANARY_LINES = 300                  # per stream: 1,200 lines, read back in pages of CANARY_PAGE
-CANARY_PAGE = 500
+CANARY_PAGE = 500                   # or the declared entries limit, if lower
 TAIL_LINES = 30
 READ_BACK_TIMEOUT_S = 15.0
 STORED_STREAMS, STORED_LINES = 2, 50
@@ -41,12 +41,13 @@ STORED_STREAMS, STORED_LINES = 2, 50
 
 @pytest.mark.gate(category="Functionality", weight=3)
 def test_logs_canary_streams_read_back_with_no_missing_duplicate_or_out_of_order_line(
-        logs: LogsClient, gate: GateRecorder) -> None:
+        logs: LogsClient, paging_plan: PagingPlan, gate: GateRecorder) -> None:
     """Numbered lines of several streams read back (every page) with none missing, duplicated or out of order."""
     start = time.time_ns()
     names = stream_names(CANARY_STREAMS)
     logs.push_ok(canary_streams(logs, names, CANARY_LINES, start))
-    read = read_back(logs, dict.fromkeys(names, CANARY_LINES), start - NS, CANARY_PAGE, READ_BACK_TIMEOUT_S)
+    page = min(CANARY_PAGE, paging_plan.page_lines)     # never more than the deployment declares it answers
+    read = read_back(logs, dict.fromkeys(names, CANARY_LINES), start - NS, page, READ_BACK_TIMEOUT_S)
     gate.evidence["canary"] = read.evidence()
     for key, value in (("canary_lines_missing", read.tallies.missing),
                        ("canary_lines_duplicate", read.tallies.duplicate),
