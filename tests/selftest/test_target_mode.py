@@ -37,8 +37,10 @@ def test_target_mode_agrees_with_container_mode(served_stack: Served, child_gate
     started = time.monotonic()
     target = child_gate(*SELECTION, extra=served_stack.target_args, env=served_stack.env)
     target_s = time.monotonic() - started
+    both = [cid for cid, c in own.checks.items()
+            if c["outcome"] in EVALUATED and target.checks.get(cid, {}).get("outcome") in EVALUATED]
     figures = {"container_mode": {"wall_s": round(own_s, 1), **_tally(own)},
-               "target_mode": {"wall_s": round(target_s, 1), **_tally(target)}}
+               "target_mode": {"wall_s": round(target_s, 1), **_tally(target)}, "evaluated_in_both": len(both)}
     print(f"\nobs-gate --target self-test: {json.dumps(figures)}")
     assert own.checks and target.checks, f"a child reported nothing:\n{own.output[-2000:]}\n{target.output[-2000:]}"
     assert target.metadata["target"] == {"url": served_stack.env["LOCUST_HOST"], "external": True, "load": False,
