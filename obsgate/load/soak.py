@@ -117,6 +117,7 @@ class LokiSeries:
 
     figures: dict[str, dict[str, float | None]]
     samples: int
+    restarts: int = 0         # times a counter of Loki's went down between two readings: its process restarted
 
     @classmethod
     def of(cls, samples: Sequence[tuple[float, Mapping[str, float]]], start: float, end: float) -> LokiSeries:
@@ -127,7 +128,9 @@ class LokiSeries:
             if points:
                 figures[key] = {"first": points[0][1], "last": points[-1][1], "peak": max(v for _, v in points),
                                 "per_min": slope_per_min(points)}
-        return cls(figures, len(inside))
+        counters = [g.get("chunks_flushed") for _, g in inside if "chunks_flushed" in g]
+        restarts = sum(1 for a, b in zip(counters, counters[1:], strict=False) if b is not None and a is not None and b < a)
+        return cls(figures, len(inside), restarts)
 
     def increase(self, key: str) -> float | None:
         """A counter's increase over the window (None: Loki does not export it)."""

@@ -70,7 +70,9 @@ def test_soak_memory_growth_per_service_within_budget(soak_run: SoakRun, policy:
     gate.evidence["memory_growth_MiB_per_min"] = {k: round(v, 2) for k, v in growth.items()}
     gate.evidence["loki_in_memory"] = loki.figures
     gate.evidence["soak"] = {"seconds": round(w.seconds, 1), "accepted_lines_per_s": round(w.server_lines_per_s, 1),
-                             "gauge_samples": loki.samples, "gauge_errors": soak_run.gauges.errors[:5]}
+                             "push_error_rate": round(w.error_rate, 4), "failures": w.failures,
+                             "loki_restarts": loki.restarts, "gauge_samples": loki.samples,
+                             "gauge_errors": soak_run.gauges.errors[:5]}
     worst = max(growth, key=lambda k: growth[k])
     gate.measure("soak_memory_growth_mib_per_min", growth[worst], name="memory_growth_mib_per_min",
                  context=lambda: f"{worst} grew fastest; each service: "

@@ -75,6 +75,11 @@ def _soak_run(policy: Policy, loki_mib_per_min: float = 2.0, flush_failures: flo
     return soak_checks.SoakRun(LoadRun(plan, result, samples, stored_lines=6_000_000), gauges)
 
 
+def test_a_counter_going_down_counts_as_a_loki_restart() -> None:
+    samples = [(float(t), {"chunks_flushed": float(v)}) for t, v in enumerate([10, 20, 30, 2, 12, 1, 5])]
+    assert soak.LokiSeries.of(samples, 0, 10).restarts == 2
+
+
 def test_a_healthy_recorded_soak_passes_every_soak_check(policy: Policy) -> None:
     run = _soak_run(policy)
     for check in (soak_checks.test_soak_memory_growth_per_service_within_budget,
