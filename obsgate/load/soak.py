@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from docker.errors import DockerException
+
 from obsgate.load import shapes
 from obsgate.load.plan import percentile
 from obsgate.load.resources import Sample
@@ -74,6 +76,44 @@ class GaugeSampler:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+@dataclass(frozen=True)
+class Restarts:
+    """What the engine says of a service's container after the soak: restarts (its restart policy) and OOM kills."""
+
+    count: int
+    oom_killed: bool
+    memory_limit_bytes: int
+
+    def evidence(self) -> dict[str, Any]:
+        return {"restarts": self.count, "oom_killed": self.oom_killed, "memory_limit_bytes": self.memory_limit_bytes}
+
+
+def restarts(containers: Mapping[str, Any]) -> dict[str, Restarts]:
+    """Each container's restart count and last OOM kill, read fresh from the engine (the ones it cannot read
+    are left out)."""
+    out = {}
+    for name, container in containers.items():
+        try:
+            container.reload()
+        except DockerException:
+            continue
+        attrs = container.attrs
+        out[name] = Restarts(int(attrs.get("RestartCount") or 0), bool(attrs.get("State", {}).get("OOMKilled")),
+                             int(attrs.get("HostConfig", {}).get("Memory") or 0))
+    return out
+
+
+def restart_problems(found: Mapping[str, Restarts]) -> list[str]:
+    """Services that restarted during the soak, each with why as far as the engine knows."""
+    problems = []
+    for name, r in sorted(found.items()):
+        if r.count or r.oom_killed:
+            limit = f" at its {r.memory_limit_bytes / MIB:,.0f} MiB memory limit" if r.memory_limit_bytes else ""
+            why = f", OOM-killed{limit}" if r.oom_killed else ""
+            problems.append(f"{name} restarted {r.count} time(s){why}")
+    return problems
 
 
 def slope_per_min(points: Sequence[tuple[float, float]]) -> float | None:

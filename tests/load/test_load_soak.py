@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from obsgate.bringup.secrets import RunSecrets
-from obsgate.bringup.stack import ServiceHandle, Stack
+from obsgate.bringup.stack import ServiceHandle, Stack, State
 from obsgate.clients import Gateway
 from obsgate.core.errors import InputError
 from obsgate.core.policy import Policy
@@ -28,6 +28,7 @@ from obsgate.run import GateRun
 class SoakRun:
     load: LoadRun
     gauges: soak.GaugeSampler
+    restarts: dict[str, soak.Restarts]
 
     @property
     def edges(self) -> tuple[float, float]:
@@ -56,14 +57,15 @@ def soak_run(pytestconfig: pytest.Config, policy: Policy, stack: Stack, loki: Se
                                shape=soak.soak_plan(profile.pushes_per_s, soak_s, profile.ramp_s))
     finally:
         gauges.stop()
-    return SoakRun(run, gauges)
+    return SoakRun(run, gauges, soak.restarts({h.name: h.container for h in stack if h.state is State.READY}))
 
 
 @pytest.mark.gate(category="Soak", weight=1)
 def test_soak_memory_growth_per_service_within_budget(soak_run: SoakRun, policy: Policy, gate: GateRecorder) -> None:
-    """Over the soak at the target rate no service's memory grows faster than soak_memory_growth_mib_per_min;
-    Loki's in-memory streams and chunks are reported beside it."""
+    """Over the soak at the target rate no service restarts (an OOM kill resets its memory) and none's memory grows
+    faster than soak_memory_growth_mib_per_min; Loki's in-memory streams and chunks are reported beside it."""
     w = soak_run.load.window(policy, gate, soak.SOAK)
+    gate.evidence["containers"] = {name: r.evidence() for name, r in soak_run.restarts.items()}
     growth = soak.memory_growth_mib_per_min(soak_run.load.samples.samples, *soak_run.edges)
     assert growth, f"no Docker stats samples in the soak window: {soak_run.load.samples.errors}"
     loki = soak_run.loki()
@@ -73,6 +75,10 @@ def test_soak_memory_growth_per_service_within_budget(soak_run: SoakRun, policy:
                              "push_error_rate": round(w.error_rate, 4), "failures": w.failures,
                              "loki_restarts": loki.restarts, "gauge_samples": loki.samples,
                              "gauge_errors": soak_run.gauges.errors[:5]}
+    problems = soak.restart_problems(soak_run.restarts)
+    assert not problems, (f"{'; '.join(problems)} during the soak (memory growth per minute means nothing across a "
+                          f"restart); fix the cause or the service's memory limit in the compose file; failed pushes: "
+                          f"{w.failures or 'none'}")
     worst = max(growth, key=lambda k: growth[k])
     gate.measure("soak_memory_growth_mib_per_min", growth[worst], name="memory_growth_mib_per_min",
                  context=lambda: f"{worst} grew fastest; each service: "

@@ -72,7 +72,8 @@ def _soak_run(policy: Policy, loki_mib_per_min: float = 2.0, flush_failures: flo
     gauges.samples = [(t, {"memory_streams": 1100.0, "memory_chunks": 1500.0,
                            "flush_failures": flush_failures * (t - START) / SECONDS, "chunks_flushed": t - START})
                       for t in walls]
-    return soak_checks.SoakRun(LoadRun(plan, result, samples, stored_lines=6_000_000), gauges)
+    return soak_checks.SoakRun(LoadRun(plan, result, samples, stored_lines=6_000_000), gauges,
+                               {"loki": soak.Restarts(0, False, 2 * 2**30), "nginx": soak.Restarts(0, False, 0)})
 
 
 def test_a_counter_going_down_counts_as_a_loki_restart() -> None:
@@ -95,6 +96,18 @@ def test_memory_check_fails_on_a_service_growing_past_its_budget(policy: Policy,
     assert reason.startswith("memory_growth_mib_per_min: 100 MiB/min > target 32 MiB/min"), reason
     assert "loki grew fastest; each service: loki 100.0, nginx 0.0 MiB/min" in reason
     assert gate.evidence["loki_in_memory"]["memory_streams"]["last"] == 1100.0
+
+
+def test_memory_check_fails_when_a_service_was_oom_killed(policy: Policy, gate: GateRecorder) -> None:
+    """Loki OOM-killed at its 2 GiB limit and restarted: its memory slope starts over, so the check fails on
+    the restart itself, naming the limit."""
+    run = _soak_run(policy)
+    run.restarts["loki"] = soak.Restarts(2, True, 2 * 2**30)
+    with pytest.raises(AssertionError) as failed:
+        soak_checks.test_soak_memory_growth_per_service_within_budget(run, policy, gate)
+    reason = str(failed.value)
+    assert reason.startswith("loki restarted 2 time(s), OOM-killed at its 2,048 MiB memory limit during the soak"), reason
+    assert gate.evidence["containers"]["loki"] == {"restarts": 2, "oom_killed": True, "memory_limit_bytes": 2**31}
 
 
 def test_flush_check_fails_on_lokis_flush_failures(policy: Policy, gate: GateRecorder) -> None:
