@@ -27,9 +27,12 @@ SAMPLE_S = 10.0
 SCRAPE_TIMEOUT_S = 5.0
 DRIFT_SPAN_S = 60.0            # the first and the last minute of the window are compared
 MIB = 1 << 20
-# Loki's in-memory figures and flush failures (2.9 and 3.x), summed over their labels.
+# Loki's in-memory figures and flush failures, summed over their series (a ``{label="value"}`` part: only those).
+# Loki 2.9 has no flush-failure counter (3.x: loki_ingester_chunks_flush_failures_total); a failed flush is
+# logged at level error there, which its own log-line counter counts.
 GAUGES = {"memory_streams": "loki_ingester_memory_streams", "memory_chunks": "loki_ingester_memory_chunks",
           "flush_failures": "loki_ingester_chunks_flush_failures_total",
+          "errors_logged": 'loki_internal_log_messages_total{level="error"}',
           "chunks_flushed": "loki_ingester_chunks_flushed_total"}
 
 
@@ -41,13 +44,14 @@ def soak_plan(pushes_per_s: float, soak_s: float, ramp_s: float) -> shapes.Plan:
 def parse_gauges(text: str) -> dict[str, float]:
     """The GAUGES' values from a /metrics page, each summed over its series; absent ones left out."""
     found: dict[str, float] = {}
-    names = {metric: key for key, metric in GAUGES.items()}
+    wanted = [(key, *metric.partition("{")[::2]) for key, metric in GAUGES.items()]
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
         name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name in names:
-            found[names[name]] = found.get(names[name], 0.0) + float(line.rsplit(" ", 1)[1])
+        for key, metric, labels in wanted:
+            if name == metric and labels.rstrip("}") in line:
+                found[key] = found.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
     return found
 
 

@@ -4,7 +4,7 @@ Each child runs only Loki and nginx, a short soak (``load.soak_s`` 130 s: a firs
 compare) at the policy's target rate:
 - Loki whose chunk directory is read-only and whose chunks are cut after 20 s
   (``-ingester.max-chunk-age=20s -ingester.flush-check-period=5s`` appended): every flush fails,
-  ``test_soak_loki_flushes_without_errors`` names Loki's counter;
+  ``test_soak_loki_flushes_without_errors`` names Loki's counter (2.9: its error log lines);
 - today's stack with a policy whose memory-growth and p99-drift budgets no running stack meets
   (below zero): the two checks fail naming their measured figures (the live wiring: Docker stats'
   slope and the first and last minute's p99; their judgement on recorded input is in
@@ -55,8 +55,8 @@ def test_flush_check_fails_when_loki_cannot_write_its_chunks(variant, child_gate
 
     run = child_gate(f"{SOAK}::{FLUSH}", compose=variant(broken), extra=("--policy", str(_policy(tmp_path))))
     found = reasons(run, FLUSH)
-    assert found[FLUSH].startswith("flush_failures: ") and "loki_ingester_chunks_flush_failures_total rose by" \
-        in found[FLUSH], found[FLUSH]
+    # Loki 3.x counts failed flushes; 2.9 has no such counter and logs each at level error
+    assert found[FLUSH].startswith(("flush_failures: ", "errors_logged: ")) and " rose by " in found[FLUSH], found[FLUSH]
 
 
 def test_memory_and_drift_checks_fail_on_budgets_no_stack_meets(variant, child_gate, tmp_path: Path) -> None:

@@ -28,13 +28,15 @@ loki_ingester_memory_chunks 1500
 loki_ingester_chunks_flush_failures_total 3
 loki_ingester_chunks_flushed_total{reason="full"} 40
 loki_ingester_chunks_flushed_total{reason="idle"} 2
+loki_internal_log_messages_total{level="error"} 7
+loki_internal_log_messages_total{level="info"} 60
 loki_ingester_memory_streams_labels_bytes 99
 """
 
 
 def test_gauges_are_summed_over_their_series_and_lookalikes_left_out() -> None:
     assert soak.parse_gauges(METRICS) == {"memory_streams": 1100, "memory_chunks": 1500, "flush_failures": 3,
-                                          "chunks_flushed": 42}
+                                          "errors_logged": 7, "chunks_flushed": 42}
 
 
 def test_slope_is_per_minute_and_needs_two_times() -> None:
@@ -70,7 +72,8 @@ def _soak_run(policy: Policy, loki_mib_per_min: float = 2.0, flush_failures: flo
         "nginx": [Sample(t, 0.1, 20 * MIB) for t in walls]})
     gauges = soak.GaugeSampler("http://loki:3100/metrics")
     gauges.samples = [(t, {"memory_streams": 1100.0, "memory_chunks": 1500.0,
-                           "flush_failures": flush_failures * (t - START) / SECONDS, "chunks_flushed": t - START})
+                           "flush_failures": flush_failures * (t - START) / SECONDS, "errors_logged": 0.0,
+                           "chunks_flushed": t - START})
                       for t in walls]
     return soak_checks.SoakRun(LoadRun(plan, result, samples, stored_lines=6_000_000), gauges,
                                {"loki": soak.Restarts(0, False, 2 * 2**30), "nginx": soak.Restarts(0, False, 0)})
@@ -115,7 +118,20 @@ def test_flush_check_fails_on_lokis_flush_failures(policy: Policy, gate: GateRec
         soak_checks.test_soak_loki_flushes_without_errors(_soak_run(policy, flush_failures=4), policy, gate)
     reason = str(failed.value)
     assert reason.startswith("flush_failures: 4 failures > target 0 failures"), reason
-    assert "loki_ingester_chunks_flush_failures_total rose by 4.0" in reason
+    assert "loki_ingester_chunks_flush_failures_total rose by 4" in reason
+
+
+def test_flush_check_counts_lokis_error_lines_where_it_has_no_flush_counter(policy: Policy, gate: GateRecorder) -> None:
+    """Loki 2.9 exports no flush-failure counter: the error lines it logged stand in for it."""
+    run = _soak_run(policy)
+    for _, gauges in run.gauges.samples:
+        del gauges["flush_failures"]
+    run.gauges.samples[-1][1]["errors_logged"] = 12.0
+    with pytest.raises(AssertionError) as failed:
+        soak_checks.test_soak_loki_flushes_without_errors(run, policy, gate)
+    reason = str(failed.value)
+    assert reason.startswith("errors_logged: 12 failures > target 0 failures"), reason
+    assert 'loki_internal_log_messages_total{level="error"} rose by 12' in reason
 
 
 def test_drift_check_fails_when_the_push_p99_creeps_up(policy: Policy, gate: GateRecorder) -> None:
