@@ -34,6 +34,7 @@ GAUGES = {"memory_streams": "loki_ingester_memory_streams", "memory_chunks": "lo
           "flush_failures": "loki_ingester_chunks_flush_failures_total",
           "errors_logged": 'loki_internal_log_messages_total{level="error"}',
           "chunks_flushed": "loki_ingester_chunks_flushed_total"}
+COUNTERS = ("flush_failures", "errors_logged", "chunks_flushed")
 
 
 def soak_plan(pushes_per_s: float, soak_s: float, ramp_s: float) -> shapes.Plan:
@@ -162,6 +163,7 @@ class LokiSeries:
     figures: dict[str, dict[str, float | None]]
     samples: int
     restarts: int = 0         # times a counter of Loki's went down between two readings: its process restarted
+    increases: dict[str, float] = field(default_factory=dict)   # each counter's rise, across restarts
 
     @classmethod
     def of(cls, samples: Sequence[tuple[float, Mapping[str, float]]], start: float, end: float) -> LokiSeries:
@@ -172,11 +174,18 @@ class LokiSeries:
             if points:
                 figures[key] = {"first": points[0][1], "last": points[-1][1], "peak": max(v for _, v in points),
                                 "per_min": slope_per_min(points)}
-        counters = [g.get("chunks_flushed") for _, g in inside if "chunks_flushed" in g]
-        restarts = sum(1 for a, b in zip(counters, counters[1:], strict=False) if b is not None and a is not None and b < a)
-        return cls(figures, len(inside), restarts)
+        counters = [g["chunks_flushed"] for _, g in inside if "chunks_flushed" in g]
+        restarts = sum(1 for a, b in zip(counters, counters[1:], strict=False) if b < a)
+        increases = {key: counter_increase([g[key] for _, g in inside if key in g])
+                     for key in COUNTERS if any(key in g for _, g in inside)}
+        return cls(figures, len(inside), restarts, increases)
 
     def increase(self, key: str) -> float | None:
-        """A counter's increase over the window (None: Loki does not export it)."""
-        f = self.figures.get(key)
-        return None if f is None or f["first"] is None or f["last"] is None else f["last"] - f["first"]
+        """A counter's rise over the window, across Loki's restarts (None: Loki does not export it)."""
+        return self.increases.get(key)
+
+
+def counter_increase(values: Sequence[float]) -> float:
+    """A counter's rise over successive readings, as Prometheus' increase() counts it: a reading below the one
+    before is a restart, from zero."""
+    return sum(b - a if b >= a else b for a, b in zip(values, values[1:], strict=False))

@@ -81,7 +81,9 @@ def _soak_run(policy: Policy, loki_mib_per_min: float = 2.0, flush_failures: flo
 
 def test_a_counter_going_down_counts_as_a_loki_restart() -> None:
     samples = [(float(t), {"chunks_flushed": float(v)}) for t, v in enumerate([10, 20, 30, 2, 12, 1, 5])]
-    assert soak.LokiSeries.of(samples, 0, 10).restarts == 2
+    series = soak.LokiSeries.of(samples, 0, 10)
+    assert series.restarts == 2
+    assert series.increase("chunks_flushed") == 10 + 10 + 2 + 10 + 1 + 4 and series.increase("errors_logged") is None
 
 
 def test_a_healthy_recorded_soak_passes_every_soak_check(policy: Policy) -> None:
