@@ -6,8 +6,8 @@ compare) at the policy's target rate:
   (``-ingester.max-chunk-age=20s -ingester.flush-check-period=5s`` appended): every flush fails,
   ``test_soak_loki_flushes_without_errors`` names Loki's counter (2.9: its error log lines);
 - today's stack with a policy whose memory-growth and p99-drift budgets no running stack meets
-  (below zero): the two checks fail naming their measured figures (the live wiring: Docker stats'
-  slope and the first and last minute's p99; their judgement on recorded input is in
+  (below zero): the two checks fail naming their measured figures, the memory check first any OOM kill
+  (the live wiring: Docker stats' slope and the first and last minute's p99; their judgement on recorded input is in
   tests/unit/test_load_soak.py).
 Where Loki cannot run (no image, as in CI), the child reports the checks not evaluated and these
 self-tests skip with that reason.
@@ -64,6 +64,8 @@ def test_memory_and_drift_checks_fail_on_budgets_no_stack_meets(variant, child_g
     run = child_gate(f"{SOAK}::{MEMORY}", f"{SOAK}::{DRIFT}", compose=variant(only("loki", "nginx")),
                      extra=("--policy", str(policy)))
     found = reasons(run, MEMORY, DRIFT)
-    assert found[MEMORY].startswith("memory_growth_mib_per_min: ") and "grew fastest; each service: loki" \
-        in found[MEMORY], found[MEMORY]
+    # Loki 2.9.3 under this load is OOM-killed at its 2 GiB limit within minutes (docs/figures.md, Soak): then the
+    # check fails on the restart before it gets to the slope
+    assert (found[MEMORY].startswith("memory_growth_mib_per_min: ") and "grew fastest; each service: loki"
+            in found[MEMORY]) or "OOM-killed at its 2,048 MiB memory limit during the soak" in found[MEMORY], found[MEMORY]
     assert found[DRIFT].startswith("push_p99_drift_s: ") and "in the first minute" in found[DRIFT], found[DRIFT]
