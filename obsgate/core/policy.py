@@ -24,7 +24,8 @@ TARGET_LOAD_EXAMPLE = "target: {max_lines_per_s: 11000, max_load_s: 150}"
 CATEGORY_KEYS = ("weight", "advisory", "description")
 TARGET_KEYS = ("value", "warn", "better", "unit", "description")
 TARGET_REQUIRED = ("value", "better", "unit", "description")
-LOAD_KEYS = ("ramp_s", "steady_s", "offer_margin", "margin_s", "lines_per_push", "query_interval_s", "saturation")
+LOAD_KEYS = ("ramp_s", "steady_s", "offer_margin", "margin_s", "lines_per_push", "query_interval_s", "saturation",
+             "processes", "expect_workers", "workers_deadline_s", "soak_s")
 SATURATION_KEYS = ("start_lines_per_s", "step_lines_per_s", "max_lines_per_s", "step_s")
 LOAD_EXAMPLE = ("load: {ramp_s: 15, steady_s: 60, offer_margin: 0.1, margin_s: 20, lines_per_push: 1000, query_interval_s: 2, "
                 "saturation: {start_lines_per_s: 5000, step_lines_per_s: 5000, "
@@ -120,6 +121,10 @@ class LoadSettings:
     lines_per_push: int
     query_interval_s: float
     saturation: SaturationSettings
+    processes: int = 1                # local generator processes: 1 runs in the driver itself, more are Locust workers
+    expect_workers: int = 0           # remote Locust workers the run waits for (locust --worker --master-host HOST)
+    workers_deadline_s: float = 60.0  # how long it waits for all workers to connect before it fails naming the missing
+    soak_s: float | None = None       # the opt-in soak's length at the target rate; None: no soak configured
 
 
 @dataclass(frozen=True)
@@ -397,6 +402,11 @@ class _Validator:
             query_interval_s=self.positive("load", section, "query_interval_s",
                                            "seconds between the LogQL queries"),
             saturation=self.saturation(section.get("saturation")),
+            processes=self.whole("load", section, "processes", 1, 1, "local generator processes"),
+            expect_workers=self.whole("load", section, "expect_workers", 0, 0, "remote workers to wait for"),
+            workers_deadline_s=(self.positive("load", section, "workers_deadline_s", "seconds to wait for the workers")
+                                if "workers_deadline_s" in section else 60.0),
+            soak_s=self.positive("load", section, "soak_s", "seconds of the soak") if "soak_s" in section else None,
         )
 
     def target_load(self, raw: object) -> TargetLoadCap:
@@ -405,6 +415,16 @@ class _Validator:
         return TargetLoadCap(
             max_lines_per_s=self.positive("target", section, "max_lines_per_s", "the most lines/s --target-load offers"),
             max_load_s=self.positive("target", section, "max_load_s", "the longest --target-load run, in seconds"))
+
+    def whole(self, key: str, section: dict[str, Any], field: str, default: int, least: int, what: str) -> int:
+        """An optional whole number >= ``least`` (a count of processes or workers)."""
+        if field not in section:
+            return default
+        fix = f"use a whole number >= {least} ({what})"
+        value = self.number(f"{key}.{field}", section[field], fix)
+        if value != int(value) or value < least:
+            raise self.fail(f"{key}.{field}", f"must be a whole number >= {least}, got {format_number(value)}", fix)
+        return int(value)
 
     def margin(self, section: dict[str, Any]) -> float:
         """load.offer_margin: 0 offers exactly the target (pacing noise then decides pass or miss), 1 doubles it."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from obsgate.checks.logs import percentile
 from obsgate.load import shapes
 from obsgate.load.payloads import Cardinality, LineSizes, PayloadOptions
 
-__all__ = ["STOP_GRACE_S", "DriverPlan", "percentile"]
+__all__ = ["STOP_GRACE_S", "DriverPlan", "merge_counts", "per_worker", "percentile"]
 
 STOP_GRACE_S = 30.0       # beyond the hard cap: in-flight pushes finish, then the run is cut regardless
 
@@ -34,6 +34,14 @@ class DriverPlan:
     loki_metrics_url: str | None = None
     report_dir: Path | None = None
     stop_when: Mapping[str, float] | None = None     # {"error_rate": .., "p99_s": ..}: saturation's knee
+    processes: int = 1              # local generator processes; more than 1 (or expect_workers): a Locust master
+    expect_workers: int = 0         # remote workers to wait for, beside the local ones
+    workers_deadline_s: float = 60.0
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the load runs on Locust workers (a master here) instead of in the driver process itself."""
+        return self.processes > 1 or self.expect_workers > 0
 
     def arguments(self) -> list[str]:
         """The load options as Locust command-line arguments (parsed by Locust's own parser)."""
@@ -65,4 +73,28 @@ class DriverPlan:
         return cls(host=data["host"], plan=plan, payload=options, run_tag=data["run_tag"],
                    ca_file=Path(data["ca_file"]) if data["ca_file"] else None, user_rps=data["user_rps"],
                    query_interval_s=data["query_interval_s"], loki_metrics_url=data["loki_metrics_url"],
-                   report_dir=Path(data["report_dir"]) if data["report_dir"] else None, stop_when=data["stop_when"])
+                   report_dir=Path(data["report_dir"]) if data["report_dir"] else None, stop_when=data["stop_when"],
+                   processes=data.get("processes", 1), expect_workers=data.get("expect_workers", 0),
+                   workers_deadline_s=data.get("workers_deadline_s", 60.0))
+
+
+def merge_counts(counts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several processes' tally counts (``Tally.counts``) as one: numbers added, per-reason mappings added by key."""
+    total: dict[str, Any] = {}
+    for one in counts:
+        for key, value in one.items():
+            if isinstance(value, Mapping):
+                into = total.setdefault(key, {})
+                for name, n in value.items():
+                    into[name] = into.get(name, 0) + n
+            else:
+                total[key] = total.get(key, 0) + value
+    return total
+
+
+def per_worker(answers: Mapping[str, Mapping[str, Any]], expected: set[str]) -> dict[str, Any]:
+    """Locust workers' answers to one snapshot request (``obsgate.load.workers``) as a snapshot's client part:
+    summed counts, each worker's tag, counts and CPU time, and who did not answer."""
+    return {"client": merge_counts([a["client"] for a in answers.values()]),
+            "workers": {w: {"tag": a["tag"], "client": a["client"], "cpu_s": a["cpu_s"]} for w, a in answers.items()},
+            "missing_workers": sorted(expected - set(answers))}

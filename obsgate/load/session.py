@@ -34,7 +34,7 @@ from obsgate.core.policy import Policy
 from obsgate.core.recorder import GateRecorder
 from obsgate.core.wait import WaitTimeout, poll
 from obsgate.load import shapes, verdict
-from obsgate.load.payloads import LineSizes, PayloadOptions
+from obsgate.load.payloads import LOADGEN_LABEL, LineSizes, PayloadOptions
 from obsgate.load.plan import STOP_GRACE_S, DriverPlan
 from obsgate.load.resources import ResourceFigures, StatsSampler
 
@@ -61,6 +61,9 @@ class GateProfile:
     margin_s: float
     query_interval_s: float
     max_generator_cpu: float
+    processes: int = 1
+    expect_workers: int = 0
+    workers_deadline_s: float = 60.0
 
     @classmethod
     def from_policy(cls, policy: Policy) -> GateProfile:
@@ -68,7 +71,8 @@ class GateProfile:
         return cls(policy.target("ingest_lines_per_s").value, load.offer_margin, load.lines_per_push,
                    int(policy.target("avg_line_bytes").value), load.ramp_s, load.steady_s, load.margin_s,
                    load.query_interval_s,
-                   policy.target("generator_cpu_share").value)
+                   policy.target("generator_cpu_share").value, load.processes, load.expect_workers,
+                   load.workers_deadline_s)
 
     @property
     def offered_lines_per_s(self) -> float:
@@ -100,6 +104,7 @@ class LoadRun:
     samples: StatsSampler
     stored_lines: int | None = None
     count_error: str | None = None
+    per_process: dict[str, dict[str, int | None]] | None = None   # generator process tag: acknowledged, stored
     report_dir: Path | None = None
 
     def window(self, policy: Policy, gate: GateRecorder, phase: str = STEADY) -> verdict.Window:
@@ -120,6 +125,16 @@ class LoadRun:
         if load is not None:
             gate.evidence["machine"] = load.evidence()
         return verdict.machine_excuse(w, load, policy.target("foreign_cpu_share").value)
+
+    def foreign_shares(self) -> dict[str, float | None]:
+        """Each measured window's foreign work (see ``verdict.Busy``), as a share of the machine's CPUs: what a
+        saturation step's latency owes to other work on the machine (None: no figure)."""
+        out: dict[str, float | None] = {}
+        for w in verdict.windows(self.result):
+            figures = self.resources(w.phase)
+            load = verdict.busy(w, figures.cpu_cores if figures.services else None)
+            out[w.phase] = None if load is None else round(load.foreign_share, 3)
+        return out
 
     def resources(self, phase: str) -> ResourceFigures:
         for w in self.result["windows"]:
@@ -252,6 +267,25 @@ def count_stored(api: LokiAPI, run_tag: str, since_s: float, expected: int, time
         return seen[-1]
 
 
+def acknowledged_per_process(result: Mapping[str, Any]) -> dict[str, int]:
+    """Lines acknowledged by each generator process, by its tag (the ``loadgen`` label's prefix on its streams)."""
+    if result.get("workers"):
+        return {w["tag"]: w["client"]["lines"] for w in result["workers"].values()}
+    return {result["process_tag"]: result["totals"]["lines"]}
+
+
+def count_per_process(api: LokiAPI, run_tag: str, since_s: float) -> dict[str, int]:
+    """Lines Loki holds for the run's tag, per generator process (``loadgen`` is ``<process tag>.<n>``)."""
+    query_range = max(1, math.ceil(time.time() - since_s) + 30)
+    selector = "{" + f"{RUN_LABEL}={quote(run_tag)}" + "}"
+    counted: dict[str, int] = {}
+    for series in api.query(f"sum by ({LOADGEN_LABEL}) (count_over_time({selector}[{query_range}s]))",
+                            time_ns=time.time_ns() + 5 * 10**9):
+        tag = series.labels.get(LOADGEN_LABEL, "").split(".", 1)[0]
+        counted[tag] = counted.get(tag, 0) + int(series.value)
+    return counted
+
+
 def saturation_plan(policy: Policy) -> tuple[shapes.Plan, dict[str, float]]:
     """The step-up of gate.yml's load.saturation settings in pushes/s, and where its knee is (stop_when)."""
     steps, per_push = policy.load().saturation, policy.load().lines_per_push
@@ -260,30 +294,39 @@ def saturation_plan(policy: Policy) -> tuple[shapes.Plan, dict[str, float]]:
     return plan, {"error_rate": policy.target("error_rate").value, "p99_s": policy.target("push_p99_s").value}
 
 
-def run_gate_profile(policy: Policy, stack: Stack, loki: ServiceHandle, gateway_url: str, secrets: RunSecrets,
-                     run_id: str, report_dir: Path | None, saturation: bool = False) -> LoadRun:
+def run_gate_profile(policy: Policy, stack: Stack, loki: ServiceHandle, gateway_url: str, secrets: RunSecrets | None,
+                     run_id: str, report_dir: Path | None, saturation: bool = False, shape: shapes.Plan | None = None,
+                     processes: int | None = None) -> LoadRun:
     """The gate's load run against its own stack through nginx, with resources sampled throughout.
 
     ``saturation``: the step-up of the saturation settings instead, stopped after the first step
-    past the knee (error rate over ``error_rate`` or push p99 over ``push_p99_s``).
+    past the knee (error rate over ``error_rate`` or push p99 over ``push_p99_s``). ``shape``: another
+    plan (the soak). ``secrets`` None: ``gateway_url`` is Loki's own port (no TLS, no credential: the
+    capacity overlay). ``processes``: other than gate.yml's load.processes.
     """
     profile = GateProfile.from_policy(policy)
-    shape, stop_when = saturation_plan(policy) if saturation else (profile.plan(), None)
-    plan = DriverPlan(host=gateway_url, plan=shape, payload=profile.payload(), run_tag=new_run_label(run_id),
-                      ca_file=secrets.ca_cert, user_rps=USER_RPS, query_interval_s=profile.query_interval_s,
-                      loki_metrics_url=loki.url(LOKI_PORT) + "/metrics", report_dir=report_dir, stop_when=stop_when)
+    plan_shape, stop_when = saturation_plan(policy) if saturation else (shape or profile.plan(), None)
+    plan = DriverPlan(host=gateway_url, plan=plan_shape, payload=profile.payload(), run_tag=new_run_label(run_id),
+                      ca_file=secrets.ca_cert if secrets else None, user_rps=USER_RPS,
+                      query_interval_s=profile.query_interval_s, loki_metrics_url=loki.url(LOKI_PORT) + "/metrics",
+                      report_dir=report_dir, stop_when=stop_when,
+                      processes=profile.processes if processes is None else processes,
+                      expect_workers=profile.expect_workers, workers_deadline_s=profile.workers_deadline_s)
     containers = {h.name: h.container for h in stack if h.state is State.READY}
     sampler = StatsSampler(containers).start()
     started = time.time()
     try:
         with tempfile.TemporaryDirectory(prefix="obsgate-load-") as tmp:
-            result = drive(plan, _credentials_env(secrets), Path(tmp))
+            result = drive(plan, _credentials_env(secrets) if secrets else {}, Path(tmp))
     finally:
         sampler.stop()
     run = LoadRun(plan, result, sampler, report_dir=report_dir)
     api = LokiAPI(Endpoint.direct(loki, LOKI_PORT), timeout_s=COUNT_QUERY_TIMEOUT_S)
     try:
         run.stored_lines = count_stored(api, plan.run_tag, started, result["totals"]["lines"])
+        stored = count_per_process(api, plan.run_tag, started)
+        run.per_process = {tag: {"acknowledged": n, "stored": stored.get(tag)}
+                           for tag, n in acknowledged_per_process(result).items()}
     except (WaitTimeout, OSError, KeyError, ValueError) as exc:
         run.count_error = f"{type(exc).__name__}: {str(exc)[:300]}"
     finally:

@@ -3,7 +3,7 @@
 It needs Loki (``loki``: where Loki cannot run, as in CI, every load check is not evaluated)
 and nginx (it pushes through the gateway, with the run's CA and push credential).
 Locust's CSV files and HTML report go to ``<run dir>/load/``. The saturation check runs only
-with ``OBSGATE_LOAD_SATURATION=1``.
+with ``OBSGATE_LOAD_SATURATION=1``, the soak checks only with ``OBSGATE_LOAD_SOAK=1``.
 """
 
 from __future__ import annotations
@@ -32,13 +32,15 @@ def load_run(pytestconfig: pytest.Config, policy: Policy, stack: Stack, loki: Se
 
 SATURATION_ENV = "OBSGATE_LOAD_SATURATION"
 SATURATION_MODULE = "test_load_saturation.py"
+SOAK_ENV = "OBSGATE_LOAD_SOAK"
+SOAK_MODULE = "test_load_soak.py"
+OPT_IN = {SATURATION_MODULE: SATURATION_ENV, SOAK_MODULE: SOAK_ENV}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Saturation is opt-in (nightly, on demand): without OBSGATE_LOAD_SATURATION=1 it is deselected."""
-    if os.environ.get(SATURATION_ENV) == "1":
-        return
-    deselected = [item for item in items if item.path.name == SATURATION_MODULE]
+    """Saturation and soak are opt-in (nightly, on demand): without OBSGATE_LOAD_SATURATION=1 /
+    OBSGATE_LOAD_SOAK=1 they are deselected."""
+    deselected = [item for item in items if item.path.name in OPT_IN and os.environ.get(OPT_IN[item.path.name]) != "1"]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if item not in deselected]

@@ -54,16 +54,21 @@ def test_load_client_and_loki_counts_agree(load_run: LoadRun, policy: Policy, ga
 
 @pytest.mark.gate(category="Functionality", weight=3)
 def test_load_acknowledged_lines_all_stored_once(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
-    """After the run, LogQL counts exactly the lines Loki acknowledged with 204: none lost, none duplicated."""
+    """After the run, LogQL counts exactly the lines Loki acknowledged with 204, in total and per generator process:
+    none lost, none duplicated."""
     load_run.window(policy, gate)
     acknowledged = load_run.result["totals"]["lines"]
     assert load_run.stored_lines is not None, f"the run's lines could not be counted: {load_run.count_error}"
     gate.evidence["completeness"] = {"acknowledged": acknowledged, "stored": load_run.stored_lines,
-                                     "failed_pushes": load_run.result["totals"]["failures"]}
-    stored, missing = load_run.stored_lines, abs(load_run.stored_lines - acknowledged)
+                                     "failed_pushes": load_run.result["totals"]["failures"],
+                                     "per_process": load_run.per_process,
+                                     "missing_workers": load_run.result.get("missing_workers", [])}
+    stored, missing = load_run.stored_lines, verdict.lines_missing(acknowledged, load_run.stored_lines,
+                                                                   load_run.per_process)
     what = "lost" if stored < acknowledged else "stored beyond the acknowledged (duplicated?)"
     gate.measure("load_lines_missing", missing,
-                 context=f"{acknowledged:,} acknowledged, {stored:,} counted — {missing:,} {what}")
+                 context=f"{acknowledged:,} acknowledged, {stored:,} counted — {missing:,} {what} (in total or per "
+                         f"generator process: {load_run.per_process})")
 
 
 @pytest.mark.gate(category="Performance", weight=2)

@@ -93,7 +93,8 @@ def test_stored_once_check_fails_when_logql_counts_fewer_lines_than_were_acknowl
     with pytest.raises(AssertionError) as failed:
         ingest.test_load_acknowledged_lines_all_stored_once(run, policy, gate)
     assert "610,000 acknowledged, 609,250 counted — 750 lost" in str(failed.value), failed.value
-    assert gate.evidence["completeness"] == {"acknowledged": 610_000, "stored": 609_250, "failed_pushes": {}}
+    assert gate.evidence["completeness"] == {"acknowledged": 610_000, "stored": 609_250, "failed_pushes": {},
+                                             "per_process": None, "missing_workers": []}
 
 
 def test_stored_once_check_fails_on_lines_counted_twice(policy: Policy, gate: GateRecorder) -> None:
@@ -101,6 +102,19 @@ def test_stored_once_check_fails_on_lines_counted_twice(policy: Policy, gate: Ga
     with pytest.raises(AssertionError, match="610,000 acknowledged, 611,000 counted — 1,000 stored beyond the "
                                              r"acknowledged \(duplicated\?\)"):
         ingest.test_load_acknowledged_lines_all_stored_once(run, policy, gate)
+
+
+def test_stored_once_check_fails_when_one_worker_lost_lines_another_duplicated(policy: Policy,
+                                                                              gate: GateRecorder) -> None:
+    """The totals agree, but per generator process they do not: 500 lines lost by one worker, 500 stored
+    twice of the other's."""
+    run = load_run(policy, driver_result(), stored=610_000)
+    run.per_process = {"aa": {"acknowledged": 305_000, "stored": 304_500}, "bb": {"acknowledged": 305_000,
+                                                                                 "stored": 305_500}}
+    with pytest.raises(AssertionError) as failed:
+        ingest.test_load_acknowledged_lines_all_stored_once(run, policy, gate)
+    assert str(failed.value).startswith("load_lines_missing: 1,000 lines > target 0 lines"), failed.value
+    assert "per generator process" in str(failed.value)
 
 
 def test_stored_once_check_fails_when_the_lines_could_not_be_counted(policy: Policy, gate: GateRecorder) -> None:
@@ -195,9 +209,13 @@ def step_up(knee_lines_per_s: int, step: int = 2500) -> dict[str, Any]:
 def test_saturation_check_fails_when_the_knee_is_below_the_target(policy: Policy, gate: GateRecorder) -> None:
     run = load_run(policy, step_up(knee_lines_per_s=5000))
     with pytest.raises(AssertionError) as failed:
-        saturation.test_load_saturation_knee_above_target(run, policy, gate)
+        saturation.test_load_saturation_knee_above_target(run, load_run(policy, step_up(knee_lines_per_s=25000)),
+                                                          policy, gate)
     assert str(failed.value).startswith("knee_lines_per_s: 5,000 lines/s < target 10,000 lines/s"), failed.value
     assert gate.evidence["knee"]["tripped_first"] == "push p99 2.400s > 1s"
+    # the second knee, Loki's limits lifted: reported beside it with the headroom
+    assert gate.evidence["capacity"]["sustained"]["accepted_lines_per_s"] == 25000
+    assert gate.evidence["headroom_lines_per_s"] == 20000
 
 
 def test_saturation_check_fails_when_already_the_first_step_broke(policy: Policy, gate: GateRecorder) -> None:
@@ -205,4 +223,5 @@ def test_saturation_check_fails_when_already_the_first_step_broke(policy: Policy
     result["windows"] = result["windows"][:2]
     result["windows"][1]["broke"] = "error rate 12.00% > 1%"
     with pytest.raises(AssertionError, match="already the first step broke the budgets"):
-        saturation.test_load_saturation_knee_above_target(load_run(policy, result), policy, gate)
+        saturation.test_load_saturation_knee_above_target(load_run(policy, result), "overlay never came up", policy,
+                                                          gate)

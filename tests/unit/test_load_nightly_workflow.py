@@ -59,14 +59,17 @@ def test_shellcheck_really_checks_run_scripts(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "SC2086" in proc.stdout, proc.stdout   # unquoted expansion
 
 
-def test_nightly_runs_gate_and_saturation_and_publishes() -> None:
+def test_nightly_runs_gate_saturation_and_the_long_soak_and_publishes() -> None:
     workflow = yaml.safe_load(WORKFLOW.read_text())
     triggers = workflow[True]                         # YAML 1.1 reads the key `on` as true
     assert "schedule" in triggers and "workflow_dispatch" in triggers
     job = workflow["jobs"]["gate"]
     assert "OBSGATE_LOAD_SATURATION" in job["env"]
     steps = {s.get("name", s.get("uses")): s for s in job["steps"]}
-    assert "pytest -m gate" in steps["Release gate (and saturation)"]["run"]
+    assert "pytest -m gate" in steps["Release gate (saturation and soak)"]["run"]
+    assert "--policy reports/nightly-gate.yml" in steps["Release gate (saturation and soak)"]["run"]
+    assert 'policy["load"]["soak_s"]' in steps["Nightly policy (the long soak)"]["run"]
+    assert "OBSGATE_LOAD_SOAK=1" in steps["Nightly policy (the long soak)"]["run"]
     assert "python -m obsgate.load.regressions" in steps["Regressions against the previous run"]["run"]
     assert steps["Test report"]["with"]["report_paths"].endswith("junit.xml")
     assert steps["Upload reports"]["with"]["path"] == "reports/"

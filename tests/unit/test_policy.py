@@ -151,6 +151,11 @@ CASES = {
     "saturation step zero": (_set("load.saturation.step_lines_per_s", 0), "load.saturation.step_lines_per_s"),
     "saturation step_s negative": (_set("load.saturation.step_s", -20), "load.saturation.step_s"),
     "saturation max below start": (_set("load.saturation.max_lines_per_s", 1000), "load.saturation.max_lines_per_s"),
+    "processes zero": (_set("load.processes", 0), "load.processes"),
+    "processes fractional": (_set("load.processes", 1.5), "load.processes"),
+    "expect_workers negative": (_set("load.expect_workers", -1), "load.expect_workers"),
+    "workers deadline zero": (_set("load.workers_deadline_s", 0), "load.workers_deadline_s"),
+    "soak_s negative": (_set("load.soak_s", -600), "load.soak_s"),
 }
 
 
@@ -226,6 +231,14 @@ def test_load_settings_are_read_as_settings() -> None:
     assert (load.ramp_s, load.steady_s, load.lines_per_push, load.query_interval_s) == (15, 60, 1000, 2)
     assert isinstance(load.lines_per_push, int)
     assert load.saturation == SaturationSettings(5000, 5000, 60000, 20)
+    # the generator settings are optional: one process, no remote workers, no soak
+    assert (load.processes, load.expect_workers, load.workers_deadline_s, load.soak_s) == (1, 0, 60.0, None)
+
+
+def test_repository_policy_sets_the_generators_and_the_soak() -> None:
+    load = load_policy(REPO_POLICY).load()
+    assert (load.processes, load.expect_workers, load.soak_s) == (1, 0, 600)
+    assert isinstance(load.processes, int) and isinstance(load.expect_workers, int)
 
 
 def test_repository_load_settings_are_not_targets() -> None:
