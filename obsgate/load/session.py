@@ -30,7 +30,9 @@ from obsgate.checks.logs import RUN_LABEL, new_run_label
 from obsgate.clients import Endpoint, LokiAPI
 from obsgate.clients.logproto import quote
 from obsgate.core import progress
-from obsgate.core.policy import Policy
+from obsgate.core.causes import EXTERNAL
+from obsgate.core.errors import NotEvaluated
+from obsgate.core.policy import Policy, TargetLoadCap
 from obsgate.core.recorder import GateRecorder
 from obsgate.core.wait import WaitTimeout, poll
 from obsgate.load import shapes, verdict
@@ -136,7 +138,11 @@ class LoadRun:
             out[w.phase] = None if load is None else round(load.foreign_share, 3)
         return out
 
-    def resources(self, phase: str) -> ResourceFigures:
+    def resources(self, phase: str, judged: bool = False) -> ResourceFigures:
+        """The stack's Docker stats over ``phase``'s window; ``judged``: not evaluated where no container was
+        watched (a --target's are not the gate's)."""
+        if judged and not self.samples.containers:
+            raise NotEvaluated(f"{EXTERNAL.text} (its containers' stats)", EXTERNAL)
         for w in self.result["windows"]:
             if w["phase"] == phase:
                 return self.samples.summary(w["start"]["wall"], w["end"]["wall"])
@@ -246,15 +252,21 @@ def drive(plan: DriverPlan, env: Mapping[str, str], workdir: Path) -> dict[str, 
     return result
 
 
+def _run_window(run_tag: str, since_s: float) -> tuple[str, int]:
+    """The run's selector and one evaluation time for every count of it: a range from before its first line to
+    after its last, fixed once (a query time that moved on with each poll would drop the first lines)."""
+    at_ns = time.time_ns() + 5 * 10**9
+    return "{" + f"{RUN_LABEL}={quote(run_tag)}" + "}" + f"[{max(1, math.ceil(at_ns / 1e9 - since_s) + 30)}s]", at_ns
+
+
 def count_stored(api: LokiAPI, run_tag: str, since_s: float, expected: int, timeout_s: float = COUNT_TIMEOUT_S) -> int:
     """Lines Loki returns for the run's tag, polled until they equal ``expected`` (or the timeout: last count)."""
-    query_range = max(1, math.ceil(time.time() - since_s) + 30)
-    selector = "{" + f"{RUN_LABEL}={quote(run_tag)}" + "}"
-    query = f"sum(count_over_time({selector}[{query_range}s]))"
+    window, at_ns = _run_window(run_tag, since_s)
+    query = f"sum(count_over_time({window}))"
     seen: list[int] = []
 
     def count() -> int | None:
-        counted = api.query(query, time_ns=time.time_ns() + 5 * 10**9)
+        counted = api.query(query, time_ns=at_ns)
         seen.append(int(counted[0].value) if counted else 0)
         return seen[-1] if seen[-1] == expected else None
 
@@ -276,11 +288,9 @@ def acknowledged_per_process(result: Mapping[str, Any]) -> dict[str, int]:
 
 def count_per_process(api: LokiAPI, run_tag: str, since_s: float) -> dict[str, int]:
     """Lines Loki holds for the run's tag, per generator process (``loadgen`` is ``<process tag>.<n>``)."""
-    query_range = max(1, math.ceil(time.time() - since_s) + 30)
-    selector = "{" + f"{RUN_LABEL}={quote(run_tag)}" + "}"
+    window, at_ns = _run_window(run_tag, since_s)
     counted: dict[str, int] = {}
-    for series in api.query(f"sum by ({LOADGEN_LABEL}) (count_over_time({selector}[{query_range}s]))",
-                            time_ns=time.time_ns() + 5 * 10**9):
+    for series in api.query(f"sum by ({LOADGEN_LABEL}) (count_over_time({window}))", time_ns=at_ns):
         tag = series.labels.get(LOADGEN_LABEL, "").split(".", 1)[0]
         counted[tag] = counted.get(tag, 0) + int(series.value)
     return counted
@@ -294,25 +304,39 @@ def saturation_plan(policy: Policy) -> tuple[shapes.Plan, dict[str, float]]:
     return plan, {"error_rate": policy.target("error_rate").value, "p99_s": policy.target("push_p99_s").value}
 
 
-def run_gate_profile(policy: Policy, stack: Stack, loki: ServiceHandle, gateway_url: str, secrets: RunSecrets | None,
-                     run_id: str, report_dir: Path | None, saturation: bool = False, shape: shapes.Plan | None = None,
-                     processes: int | None = None) -> LoadRun:
+def over_cap(policy: Policy, cap: TargetLoadCap) -> str | None:
+    """Why the gate's load profile may not run against a --target under gate.yml's ``target`` cap, or None."""
+    plan, per_push = GateProfile.from_policy(policy).plan(), policy.load().lines_per_push
+    peak = max(p.rps for p in plan.phases) * per_push
+    if peak > cap.max_lines_per_s:
+        return f"the profile offers {peak:,.0f} lines/s, gate.yml target.max_lines_per_s allows {cap.max_lines_per_s:,.0f}"
+    if plan.hard_cap_s > cap.max_load_s:
+        return f"the profile may run {plan.hard_cap_s:.0f} s, gate.yml target.max_load_s allows {cap.max_load_s:.0f} s"
+    return None
+
+
+def run_gate_profile(policy: Policy, stack: Stack | None, loki: ServiceHandle | None, gateway_url: str,
+                     secrets: RunSecrets | None, run_id: str, report_dir: Path | None, saturation: bool = False,
+                     shape: shapes.Plan | None = None, processes: int | None = None,
+                     count_api: LokiAPI | None = None) -> LoadRun:
     """The gate's load run against its own stack through nginx, with resources sampled throughout.
 
     ``saturation``: the step-up of the saturation settings instead, stopped after the first step
     past the knee (error rate over ``error_rate`` or push p99 over ``push_p99_s``). ``shape``: another
     plan (the soak). ``secrets`` None: ``gateway_url`` is Loki's own port (no TLS, no credential: the
-    capacity overlay). ``processes``: other than gate.yml's load.processes.
+    capacity overlay). ``processes``: other than gate.yml's load.processes. ``stack`` and ``loki`` None: a
+    --target's (no container stats, no Loki counters; the lines are counted through ``count_api``).
     """
     profile = GateProfile.from_policy(policy)
     plan_shape, stop_when = saturation_plan(policy) if saturation else (shape or profile.plan(), None)
     plan = DriverPlan(host=gateway_url, plan=plan_shape, payload=profile.payload(), run_tag=new_run_label(run_id),
                       ca_file=secrets.ca_cert if secrets else None, user_rps=USER_RPS,
-                      query_interval_s=profile.query_interval_s, loki_metrics_url=loki.url(LOKI_PORT) + "/metrics",
+                      query_interval_s=profile.query_interval_s,
+                      loki_metrics_url=loki.url(LOKI_PORT) + "/metrics" if loki is not None else None,
                       report_dir=report_dir, stop_when=stop_when,
                       processes=profile.processes if processes is None else processes,
                       expect_workers=profile.expect_workers, workers_deadline_s=profile.workers_deadline_s)
-    containers = {h.name: h.container for h in stack if h.state is State.READY}
+    containers = {h.name: h.container for h in stack or () if h.state is State.READY}
     sampler = StatsSampler(containers).start()
     started = time.time()
     try:
@@ -321,7 +345,12 @@ def run_gate_profile(policy: Policy, stack: Stack, loki: ServiceHandle, gateway_
     finally:
         sampler.stop()
     run = LoadRun(plan, result, sampler, report_dir=report_dir)
-    api = LokiAPI(Endpoint.direct(loki, LOKI_PORT), timeout_s=COUNT_QUERY_TIMEOUT_S)
+    if count_api is not None:
+        api = count_api
+    elif loki is not None:
+        api = LokiAPI(Endpoint.direct(loki, LOKI_PORT), timeout_s=COUNT_QUERY_TIMEOUT_S)
+    else:
+        raise ValueError("run_gate_profile: without Loki's own port, count_api must say where to count")
     try:
         run.stored_lines = count_stored(api, plan.run_tag, started, result["totals"]["lines"])
         stored = count_per_process(api, plan.run_tag, started)

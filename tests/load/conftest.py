@@ -13,21 +13,34 @@ import os
 import pytest
 
 from obsgate.bringup.secrets import RunSecrets
-from obsgate.bringup.stack import ServiceHandle, Stack
+from obsgate.bringup.stack import ServiceHandle
 from obsgate.clients import Gateway
+from obsgate.core.errors import NotEvaluated
 from obsgate.core.policy import Policy
 from obsgate.gate.hooks import RUN_DIR_KEY
-from obsgate.load.session import LoadRun, run_gate_profile
+from obsgate.load.session import LoadRun, over_cap, run_gate_profile
 from obsgate.run import GateRun
 
 
 @pytest.fixture(scope="session")
-def load_run(pytestconfig: pytest.Config, policy: Policy, stack: Stack, loki: ServiceHandle, nginx: ServiceHandle,
-             gateway: Gateway, run_secrets: RunSecrets, gate_run: GateRun) -> LoadRun:
-    """The policy's short profile (ramp, steady window at the target rate) through nginx, run once."""
+def load_run(pytestconfig: pytest.Config, policy: Policy, loki: ServiceHandle, nginx: ServiceHandle,
+             gateway: Gateway, run_secrets: RunSecrets, gate_run: GateRun, request: pytest.FixtureRequest) -> LoadRun:
+    """The policy's short profile (ramp, steady window at the target rate) through nginx, run once; on a --target
+    only with --target-load and within gate.yml's ``target`` cap (no container stats, no Loki counters there:
+    the checks needing them are not evaluated; the lines are counted through the gateway)."""
     run_dir = pytestconfig.stash.get(RUN_DIR_KEY, None)
-    return run_gate_profile(policy, stack, loki, gateway.https_url(), run_secrets, gate_run.run_id,
-                            run_dir / "load" if run_dir is not None else None)
+    report_dir = run_dir / "load" if run_dir is not None else None
+    if gate_run.target is None:
+        return run_gate_profile(policy, request.getfixturevalue("stack"), loki, gateway.https_url(), run_secrets,
+                                gate_run.run_id, report_dir)
+    if not gate_run.target.load:
+        raise NotEvaluated("external target: no load without --target-load")
+    refused = over_cap(policy, policy.target_load_cap())
+    if refused is not None:
+        raise NotEvaluated(f"external target: {refused}")
+    with gateway.loki(run_secrets.read) as count_api:
+        return run_gate_profile(policy, None, None, gateway.https_url(), run_secrets, gate_run.run_id, report_dir,
+                                count_api=count_api)
 
 
 SATURATION_ENV = "OBSGATE_LOAD_SATURATION"

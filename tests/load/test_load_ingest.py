@@ -102,7 +102,7 @@ def test_load_simple_query_p95_under_ingest(load_run: LoadRun, policy: Policy, g
 def test_load_stack_resources_within_seed_budgets(load_run: LoadRun, policy: Policy, gate: GateRecorder) -> None:
     """Memory and CPU of all services during the steady window, against the seed's budgets (warnings)."""
     load_run.window(policy, gate)
-    figures = load_run.resources(STEADY)
+    figures = load_run.resources(STEADY, judged=True)
     gate.evidence["resources"] = figures.evidence()
     assert figures.services, f"no Docker stats samples in the steady window: {load_run.samples.errors}"
     if figures.with_cache:

@@ -12,7 +12,9 @@ from obsgate.bringup.target import RemoteService, credentials, grafana_admin_pas
 from obsgate.core.causes import EXTERNAL
 from obsgate.core.errors import InputError, NotEvaluated
 from obsgate.core.options import Target
-from obsgate.core.policy import load_policy
+from obsgate.core.policy import Policy, TargetLoadCap, load_policy
+from obsgate.load.resources import StatsSampler
+from obsgate.load.session import LoadRun, over_cap
 from obsgate.stackfiles.compose import ServiceSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,3 +99,16 @@ def test_target_load_cap_missing_or_wrong_is_named(tmp_path: Path) -> None:
     wrong.write_text(text.replace("max_load_s: 150", "max_load_s: -1"))
     with pytest.raises(InputError, match="target.max_load_s"):
         load_policy(wrong)
+
+
+def test_target_load_within_the_cap_only(policy: Policy) -> None:
+    assert over_cap(policy, TargetLoadCap(max_lines_per_s=11_000, max_load_s=150)) is None
+    assert "target.max_lines_per_s allows 5,000" in str(over_cap(policy, TargetLoadCap(5_000, 150)))
+    assert "target.max_load_s allows 60 s" in str(over_cap(policy, TargetLoadCap(11_000, 60)))
+
+
+def test_target_load_resources_are_not_evaluated() -> None:
+    run = LoadRun(plan=None, result={"windows": []}, samples=StatsSampler({}))  # type: ignore[arg-type]
+    with pytest.raises(NotEvaluated) as raised:
+        run.resources("steady", judged=True)
+    assert raised.value.cause == EXTERNAL
