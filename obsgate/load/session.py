@@ -108,6 +108,7 @@ class LoadRun:
     count_error: str | None = None
     per_process: dict[str, dict[str, int | None]] | None = None   # generator process tag: acknowledged, stored
     report_dir: Path | None = None
+    external: bool = False      # against a --target: no container of it was watched
 
     def window(self, policy: Policy, gate: GateRecorder, phase: str = STEADY) -> verdict.Window:
         """The window of ``phase`` (the steady one unless told), conclusive (see ``verdict.conclusive``), with the
@@ -141,7 +142,7 @@ class LoadRun:
     def resources(self, phase: str, judged: bool = False) -> ResourceFigures:
         """The stack's Docker stats over ``phase``'s window; ``judged``: not evaluated where no container was
         watched (a --target's are not the gate's)."""
-        if judged and not self.samples.containers:
+        if judged and self.external:
             raise NotEvaluated(f"{EXTERNAL.text} (its containers' stats)", EXTERNAL)
         for w in self.result["windows"]:
             if w["phase"] == phase:
@@ -344,7 +345,7 @@ def run_gate_profile(policy: Policy, stack: Stack | None, loki: ServiceHandle | 
             result = drive(plan, _credentials_env(secrets) if secrets else {}, Path(tmp))
     finally:
         sampler.stop()
-    run = LoadRun(plan, result, sampler, report_dir=report_dir)
+    run = LoadRun(plan, result, sampler, report_dir=report_dir, external=stack is None)
     if count_api is not None:
         api = count_api
     elif loki is not None:

@@ -118,6 +118,14 @@ class Served:
     gate run judging it with ``--target`` takes."""
 
     env: dict[str, str]
+    unavailable: tuple[str, ...] = ()    # services obsgate up could not start here (no image), as it printed them
+
+    def require(self, *services: str) -> None:
+        """Skip the self-test where the served stack lacks one of ``services`` (a good stack it is not, then)."""
+        missing = [s for s in services if s in self.unavailable]
+        if missing:
+            pytest.skip(f"obsgate up could not start {', '.join(missing)} here (no image): the served stack is not "
+                        "the good one these proofs need")
 
     @property
     def target_args(self) -> tuple[str, ...]:
@@ -150,7 +158,9 @@ def served_stack(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathF
              what="obsgate up to write its env file", evidence=lambda: log.read_text()[-2000:])
         if proc.poll() is not None:
             pytest.skip(f"obsgate up could not bring the stack up: {log.read_text()[-600:]}")
-        yield Served(_exports(env_file))
+        unavailable = tuple(line.split()[0] for line in log.read_text().splitlines()
+                            if line.startswith("  ") and " unavailable: " in line)
+        yield Served(_exports(env_file), unavailable)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

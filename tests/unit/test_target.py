@@ -108,7 +108,7 @@ def test_target_load_within_the_cap_only(policy: Policy) -> None:
 
 
 def test_target_load_resources_are_not_evaluated() -> None:
-    run = LoadRun(plan=None, result={"windows": []}, samples=StatsSampler({}))  # type: ignore[arg-type]
+    run = LoadRun(plan=None, result={"windows": []}, samples=StatsSampler({}), external=True)  # type: ignore[arg-type]
     with pytest.raises(NotEvaluated) as raised:
         run.resources("steady", judged=True)
     assert raised.value.cause == EXTERNAL
