@@ -26,16 +26,15 @@ from typing import Any
 
 from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle, Stack, State
-from obsgate.checks.logs import RUN_LABEL, new_run_label
+from obsgate.checks.logs import new_run_label
 from obsgate.clients import Endpoint, LokiAPI
-from obsgate.clients.logproto import quote
 from obsgate.core import progress
 from obsgate.core.causes import EXTERNAL
 from obsgate.core.errors import NotEvaluated
 from obsgate.core.policy import Policy, TargetLoadCap
 from obsgate.core.recorder import GateRecorder
-from obsgate.core.wait import WaitTimeout, poll
-from obsgate.load import shapes, verdict
+from obsgate.core.wait import WaitTimeout
+from obsgate.load import shapes, stored, verdict
 from obsgate.load.payloads import LOADGEN_LABEL, LineSizes, PayloadOptions
 from obsgate.load.plan import STOP_GRACE_S, DriverPlan
 from obsgate.load.resources import ResourceFigures, StatsSampler
@@ -253,31 +252,10 @@ def drive(plan: DriverPlan, env: Mapping[str, str], workdir: Path) -> dict[str, 
     return result
 
 
-def _run_window(run_tag: str, since_s: float) -> tuple[str, int]:
-    """The run's selector and one evaluation time for every count of it: a range from before its first line to
-    after its last, fixed once (a query time that moved on with each poll would drop the first lines)."""
-    at_ns = time.time_ns() + 5 * 10**9
-    return "{" + f"{RUN_LABEL}={quote(run_tag)}" + "}" + f"[{max(1, math.ceil(at_ns / 1e9 - since_s) + 30)}s]", at_ns
-
-
 def count_stored(api: LokiAPI, run_tag: str, since_s: float, expected: int, timeout_s: float = COUNT_TIMEOUT_S) -> int:
     """Lines Loki returns for the run's tag, polled until they equal ``expected`` (or the timeout: last count)."""
-    window, at_ns = _run_window(run_tag, since_s)
-    query = f"sum(count_over_time({window}))"
-    seen: list[int] = []
-
-    def count() -> int | None:
-        counted = api.query(query, time_ns=at_ns)
-        seen.append(int(counted[0].value) if counted else 0)
-        return seen[-1] if seen[-1] == expected else None
-
-    try:
-        return poll(count, timeout_s=timeout_s, what=f"{expected} acknowledged lines counted by {query}",
-                    interval_s=1.0)
-    except WaitTimeout:
-        if not seen:
-            raise
-        return seen[-1]
+    return stored.count_stored(lambda logql, at_ns: api.query(logql, time_ns=at_ns), run_tag, since_s, expected,
+                               timeout_s)
 
 
 def acknowledged_per_process(result: Mapping[str, Any]) -> dict[str, int]:
@@ -289,7 +267,7 @@ def acknowledged_per_process(result: Mapping[str, Any]) -> dict[str, int]:
 
 def count_per_process(api: LokiAPI, run_tag: str, since_s: float) -> dict[str, int]:
     """Lines Loki holds for the run's tag, per generator process (``loadgen`` is ``<process tag>.<n>``)."""
-    window, at_ns = _run_window(run_tag, since_s)
+    window, at_ns = stored.run_window(run_tag, since_s)
     counted: dict[str, int] = {}
     for series in api.query(f"sum by ({LOADGEN_LABEL}) (count_over_time({window}))", time_ns=at_ns):
         tag = series.labels.get(LOADGEN_LABEL, "").split(".", 1)[0]

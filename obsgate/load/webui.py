@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
 import time
 import urllib.error
 import urllib.request
@@ -36,16 +35,15 @@ from urllib.parse import urlencode
 
 import gevent
 
-from obsgate.checks.logs import RUN_LABEL
-from obsgate.clients.logproto import quote
 from obsgate.clients.prometheus import Series, series
 from obsgate.clients.tls import client_context
 from obsgate.core.errors import InputError
 from obsgate.core.policy import load_policy
 from obsgate.core.wait import WaitTimeout, poll
-from obsgate.load import counters
+from obsgate.load import counters, stored
 from obsgate.load.counters import LokiCounters
 from obsgate.load.options import LoadOptions, OptionError
+from obsgate.load.stored import Query
 
 if TYPE_CHECKING:
     from gevent import Greenlet
@@ -344,28 +342,12 @@ class Snapshot:
         ]
 
 
-Query = Callable[[str, int], list[Series]]      # (LogQL, at unix ns) -> a metric query's series
 
 
 def stored_lines(query: Query, run_tag: str, since_s: float, expected: int, timeout_s: float = COUNT_TIMEOUT_S) -> int:
     """Lines Loki counts for the run's tag, polled until at least ``expected`` (or the timeout: the last count)."""
-    at_ns = time.time_ns() + 5 * 10**9          # one window for every poll: a later one must not drop the first lines
-    query_range = max(1, math.ceil(at_ns / 1e9 - since_s) + 30)
-    logql = f"sum(count_over_time({{{RUN_LABEL}={quote(run_tag)}}}[{query_range}s]))"
-    seen: list[int] = []
-
-    def count() -> tuple[int] | None:             # a tuple: a count of 0 is an answer too
-        counted = query(logql, at_ns)
-        seen.append(int(counted[0].value) if counted else 0)
-        return (seen[-1],) if seen[-1] >= expected else None
-
-    try:
-        return poll(count, timeout_s=timeout_s, what=f"{expected} acknowledged lines counted by {logql}",
-                    interval_s=1.0, fatal=(urllib.error.HTTPError, ValueError))[0]  # a refusal, an answer that is no count
-    except WaitTimeout:
-        if not seen:
-            raise
-        return seen[-1]
+    return stored.count_stored(query, run_tag, since_s, expected, timeout_s, at_least=True,
+                               fatal=(urllib.error.HTTPError, ValueError))  # a refusal, an answer that is no count
 
 
 def loki_query(options: LoadOptions, create_context: Callable[..., Any]) -> Query:
