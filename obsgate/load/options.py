@@ -147,7 +147,8 @@ def _host(host: str | None) -> str:
 def _metrics_url(url: str) -> str:
     parts = urlsplit(url)
     if url and (parts.scheme not in ("http", "https") or not parts.hostname):
-        raise OptionError(f"--loki-metrics-url {url!r} is not an http(s) URL (e.g. http://172.18.0.3:3100/metrics)")
+        raise OptionError(f"--loki-metrics-url {url!r} is not an http(s) URL (e.g. what obsgate up exports as "
+                          "OBSGATE_LOKI_METRICS_URL: Loki's port 3100 on the run network, /metrics)")
     return url
 
 

@@ -340,15 +340,15 @@ def test_a_headless_run_prints_its_figures_once(null_sink: int) -> None:
 
 def test_obsgate_up_exports_lokis_metrics_url() -> None:
     lines = env_lines("https://127.0.0.1:8443", Path("/tmp/ca.crt"), ("p", "x"), ("r", "y"),
-                      loki_metrics_url="http://172.20.0.2:3100/metrics")
-    assert "export OBSGATE_LOKI_METRICS_URL=http://172.20.0.2:3100/metrics" in lines
+                      loki_metrics_url="http://127.0.0.1:3100/metrics")
+    assert "export OBSGATE_LOKI_METRICS_URL=http://127.0.0.1:3100/metrics" in lines
     assert not any("LOKI_METRICS" in line for line in env_lines("https://127.0.0.1:8443", Path("/c"), ("p", "x"), ("r", "y")))
 
 
 def test_a_metrics_url_that_is_no_url_is_refused_naming_the_option() -> None:
     ns = defaults()
-    ns.host, ns.loki_metrics_url = "https://127.0.0.1:8443", "172.20.0.2:3100"
-    with pytest.raises(OptionError, match="--loki-metrics-url '172.20.0.2:3100' is not an http"):
+    ns.host, ns.loki_metrics_url = "https://127.0.0.1:8443", "127.0.0.1:3100"
+    with pytest.raises(OptionError, match="--loki-metrics-url '127.0.0.1:3100' is not an http"):
         from_namespace(ns)
-    ns.loki_metrics_url = "http://172.20.0.2:3100/metrics"
-    assert from_namespace(ns).loki_metrics_url == "http://172.20.0.2:3100/metrics"
+    ns.loki_metrics_url = "http://127.0.0.1:3100/metrics"
+    assert from_namespace(ns).loki_metrics_url == "http://127.0.0.1:3100/metrics"
