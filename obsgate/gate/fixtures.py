@@ -27,6 +27,7 @@ from obsgate.core.policy import Policy
 from obsgate.core.recorder import GateRecorder
 from obsgate.gate.hooks import RECORDER_KEY, RUN_KEY
 from obsgate.run import GateRun
+from obsgate.stackfiles.prometheus import PrometheusConfig
 
 RUN_STACK = "stack"
 SERVICES = ("loki", "prometheus", "alertmanager", "grafana", "nginx")
@@ -147,6 +148,12 @@ def policy(gate_run: GateRun) -> Policy:
 @pytest.fixture(scope="session")
 def run_secrets(gate_run: GateRun) -> RunSecrets:
     return gate_run.secrets
+
+
+@pytest.fixture(scope="session")
+def prometheus_config(gate_run: GateRun) -> PrometheusConfig:
+    """prometheus.yml and its rule files as the compose file mounts them: what the gate approved (read once)."""
+    return PrometheusConfig.of_service(gate_run.project.services["prometheus"])
 
 
 @pytest.fixture(scope="session")

@@ -12,13 +12,12 @@ from obsgate.checks.readiness import public_ready
 from obsgate.clients import LokiAPI
 from obsgate.core.recorder import GateRecorder
 from obsgate.run import GateRun
-from obsgate.stackfiles.prometheus import PrometheusConfig
 
 
 def _ready(service: str, gate_run: GateRun, request: pytest.FixtureRequest, gate: GateRecorder) -> None:
     if gate_run.target is not None:
         gate.evidence["answers"] = public_ready(service, request.getfixturevalue("gateway"), gate_run.secrets.read,
-                                                PrometheusConfig.of_service(gate_run.project.services["prometheus"]))
+                                                request.getfixturevalue("prometheus_config"))
         return
     handle = gate_run.stack()[service].require()
     gate.evidence["ready_after_s"] = handle.ready_after_s

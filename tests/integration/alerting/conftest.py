@@ -24,11 +24,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("scrape_target", targets, ids=[t.job for t in targets])
 
 
-@pytest.fixture(scope="session")
-def prometheus_config(gate_run: GateRun) -> PrometheusConfig:
-    return PrometheusConfig.of_service(gate_run.project.services["prometheus"])
-
-
 @pytest.fixture
 def service(gate_run: GateRun, scrape_target: ScrapeTarget, request: pytest.FixtureRequest) -> ServiceHandle | RemoteService:
     """The service behind ``scrape_target``, whether it can run here or not (the check tells the two apart); a

@@ -16,14 +16,6 @@ import pytest
 from obsgate.bringup.secrets import RunSecrets
 from obsgate.bringup.stack import ServiceHandle
 from obsgate.clients import Gateway, LokiAPI, PrometheusAPI
-from obsgate.run import GateRun
-from obsgate.stackfiles.prometheus import PrometheusConfig
-
-
-@pytest.fixture(scope="session")
-def approved_prometheus(gate_run: GateRun) -> PrometheusConfig:
-    """prometheus.yml and its rule files as the compose file mounts them: what the gate approved."""
-    return PrometheusConfig.of_service(gate_run.project.services["prometheus"])
 
 
 @pytest.fixture
